@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""The two ways in: ``python3 dev.py demo`` runs the demo, ``python3 dev.py test`` runs every check.
+
+Standard library only, so it runs on a fresh clone: it makes ``.venv`` beside this file, installs the
+package with its emulator and development extras into it once (again when pyproject.toml changes),
+then runs the command inside it. The demo and the tests need nothing else: they start their own
+IBM Quantum Platform emulator and Prefect API on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".installed-from"
+
+COMMANDS = {
+    "demo": [[str(PYTHON), "-m", "flows.quickstart"]],
+    "test": [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "mypy")],
+        [str(PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *sys.argv[2:]],
+    ],
+}
+
+
+def ensure_environment() -> None:
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script is what tells an old Python so
+        sys.exit(f"Python 3.10 or newer is needed, not {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if PYTHON.exists() and STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not PYTHON.exists():
+        print("Creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("Installing prefect-qiskit-jobs with its emulator and dev extras into .venv ...", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__)
+        return 2
+    ensure_environment()
+    os.chdir(ROOT)
+    for command in COMMANDS[sys.argv[1]]:
+        code = subprocess.call(command)
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The ``prefect-qiskit-jobs`` command: run the local IBM Quantum Platform emulator, and more."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="IBM Quantum jobs in Prefect flows.", no_args_is_help=True, add_completion=False)
+emulator_app = typer.Typer(help="The local IBM Quantum Platform emulator.", no_args_is_help=True)
+app.add_typer(emulator_app, name="emulator")
+
+
+@emulator_app.command("serve")
+def emulator_serve(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback unless --allow-remote.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    database: Annotated[
+        Path | None, typer.Option(help="SQLite file: jobs and results survive a restart.")
+    ] = None,
+    queue_delay: Annotated[float | None, typer.Option(help="Seconds each job waits Queued.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs executing at once per backend.")] = None,
+    min_run_seconds: Annotated[
+        float | None, typer.Option(help="Seconds each job stays Running at least.")
+    ] = None,
+    backend: Annotated[
+        list[str] | None, typer.Option(help="Fake backend folder to serve (repeatable), e.g. manila.")
+    ] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(envvar="PREFECT_QISKIT_JOBS_EMULATOR_API_KEY", help="Accepted API key (repeatable)."),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help='Fault rule (repeatable), e.g. "GET /jobs*:rate_limit=0.1,server_error=0.05".'),
+    ] = None,
+    fault_seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file of EmulatorConfig; flags override it.")
+    ] = None,
+    allow_remote: Annotated[bool, typer.Option(help="Allow binding a non-loopback address.")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the emulator in the foreground."""
+    from pydantic import SecretStr
+
+    from .emulator.config import EmulatorConfig, FaultRule
+    from .emulator.server import LOOPBACK_HOSTS, load_config, serve
+
+    if host not in LOOPBACK_HOSTS and not allow_remote:
+        raise typer.BadParameter(
+            f"{host} is not a loopback address; pass --allow-remote to bind it", param_hint="--host"
+        )
+    settings = load_config(config) if config else EmulatorConfig()
+    overrides: dict[str, object] = {
+        "database": database,
+        "queue_delay": queue_delay,
+        "concurrency": concurrency,
+        "min_run_seconds": min_run_seconds,
+        "backends": tuple(backend) if backend else None,
+        "api_keys": tuple(SecretStr(k) for k in api_key) if api_key else None,
+        "faults": tuple(FaultRule.parse(f) for f in fault) if fault else None,
+        "fault_seed": fault_seed,
+    }
+    settings = EmulatorConfig.model_validate(
+        {**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    )
+    typer.echo(
+        f"IBM Quantum Platform emulator on http://{host}:{port} (backends: {', '.join(settings.backends)})"
+    )
+    serve(settings, host=host, port=port, log_level=log_level)
+
+
+@emulator_app.command("env")
+def emulator_env(
+    url: Annotated[str, typer.Option(help="Where the emulator serves.")] = "http://127.0.0.1:8765",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="PREFECT_QISKIT_JOBS_EMULATOR_API_KEY", help="API key to use.")
+    ] = None,
+) -> None:
+    """Print the ``export`` lines after which ``QiskitRuntimeService()`` talks to the emulator."""
+    from pydantic import SecretStr
+
+    from .emulator.config import EmulatorConfig
+    from .emulator.server import client_environment
+
+    config = EmulatorConfig(api_keys=(SecretStr(api_key),)) if api_key else EmulatorConfig()
+    for name, value in client_environment(url.rstrip("/"), config).items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+if __name__ == "__main__":
+    app()

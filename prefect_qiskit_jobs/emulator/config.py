@@ -1,0 +1,86 @@
+"""Settings of one emulator instance: accounts, backends, queue model and injected faults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+DEFAULT_API_KEY = "emulator-api-key"
+DEFAULT_CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/emulator::emulator-instance"
+# A 5-qubit Falcon for fast tests, a 7-qubit Falcon, and two utility-scale devices (Eagle and Heron).
+DEFAULT_BACKENDS = ("manila", "nairobi", "brisbane", "torino")
+
+
+class FaultRule(BaseModel):
+    """Probabilities of misbehaviour for the requests whose ``"METHOD /route"`` matches ``route``.
+
+    ``route`` is a glob over the route template, e.g. ``"GET /jobs*"`` or ``"* /backends/*"``.
+    Each request that matches draws once from the emulator's seeded generator and gets at most one
+    fault, checked in the order: dropped connection, 429 with ``Retry-After``, 429 without it, 5xx.
+    Latency is drawn separately and added before the answer.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    route: str = "*"
+    drop: float = Field(0.0, ge=0, le=1)
+    rate_limit: float = Field(0.0, ge=0, le=1, description="429 with Retry-After")
+    rate_limit_no_header: float = Field(0.0, ge=0, le=1, description="429 without Retry-After")
+    server_error: float = Field(0.0, ge=0, le=1, description="5xx answers")
+    server_error_status: int = Field(503, ge=500, le=599)
+    latency: float = Field(0.0, ge=0, le=1, description="probability of added latency")
+    latency_seconds: float = Field(0.2, ge=0)
+    retry_after_seconds: int = Field(1, ge=0)
+
+    @classmethod
+    def parse(cls, text: str) -> FaultRule:
+        """Read the CLI form ``"ROUTE:key=value,key=value"``, e.g. ``"GET /jobs*:rate_limit=0.2"``.
+
+        ``latency=0.1@0.5`` means "with probability 0.1, add 0.5 s".
+        """
+        route, sep, spec = text.rpartition(":")
+        if not sep:
+            route, spec = "*", text
+        values: dict[str, object] = {"route": route or "*"}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ValueError(f"fault {item!r} is not key=value")
+            if key == "latency" and "@" in value:
+                value, seconds = value.split("@", 1)
+                values["latency_seconds"] = float(seconds)
+            values[key.strip()] = value
+        return cls.model_validate(values)
+
+
+class EmulatorConfig(BaseModel):
+    """Everything that shapes an emulator's behaviour; one value per running instance."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_keys: tuple[SecretStr, ...] = (SecretStr(DEFAULT_API_KEY),)
+    instance_crn: str = DEFAULT_CRN
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
+    queue_delay: float = Field(0.0, ge=0, description="seconds a job waits in the queue before it may run")
+    concurrency: int = Field(1, ge=1, description="jobs executing at once per backend")
+    min_run_seconds: float = Field(0.0, ge=0, description="a job stays Running at least this long")
+    token_lifetime: int = Field(3600, ge=10, description="seconds an IAM access token lives")
+    database: Path | None = None
+    faults: tuple[FaultRule, ...] = ()
+    fault_seed: int = 0
+    # Tag prefixes that mark a job for a scripted failure, e.g. "emulator:fail=reason text".
+    fail_tag_prefix: str = "emulator:fail"
+
+    @field_validator("backends")
+    @classmethod
+    def _known_backend_dirs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9_]+", name):
+                raise ValueError(f"backend {name!r} is not a fake backend folder name")
+        return value
+
+    def accepts(self, api_key: str) -> bool:
+        """Whether ``api_key`` is one of the configured accounts."""
+        return any(key.get_secret_value() == api_key for key in self.api_keys)

@@ -1,0 +1,136 @@
+"""Checking and running primitive jobs: the client's wire format in, a ``PrimitiveResult`` out.
+
+Pubs are decoded with the client's own ``RuntimeDecoder``, checked against the device's target
+with the client's own ISA check, and run by Aer's backend primitives on a simulator carrying the
+fake device's noise model. Everything here is blocking and runs on worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.sampler_pub import SamplerPub
+from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
+from qiskit_ibm_runtime.utils.utils import is_isa_circuit
+
+if TYPE_CHECKING:
+    from qiskit.primitives import PrimitiveResult
+
+    from .catalog import Device
+
+PROGRAMS = ("sampler", "estimator")
+DEFAULT_SHOTS = 4096
+DEFAULT_PRECISION = 0.015625
+MAX_SHOTS = 10_000_000
+
+
+class InvalidJob(ValueError):
+    """The job cannot run as sent: IBM answers 400 with error code 1002 and creates no job."""
+
+
+@dataclass(frozen=True)
+class DecodedJob:
+    """A job's pubs coerced into qiskit's pub containers, with the options that shape a run."""
+
+    program_id: str
+    pubs: tuple[SamplerPub | EstimatorPub, ...]
+    options: dict[str, Any]
+
+
+def decode_params(program_id: str, params_json: str) -> DecodedJob:
+    """Decode and coerce the ``params`` object of a job; raises ``InvalidJob`` when malformed."""
+    if program_id not in PROGRAMS:
+        raise InvalidJob(f"Program {program_id!r} is not supported; use one of {', '.join(PROGRAMS)}.")
+    try:
+        params = json.loads(params_json, cls=RuntimeDecoder)
+    except Exception as exc:
+        raise InvalidJob(f"The job parameters could not be decoded: {exc}") from None
+    if not isinstance(params, dict) or not isinstance(params.get("pubs"), list) or not params["pubs"]:
+        raise InvalidJob("The job parameters must hold a non-empty list of pubs.")
+    options = params.get("options") or {}
+    if not isinstance(options, dict):
+        raise InvalidJob("The job options must be an object.")
+    pubs: list[SamplerPub | EstimatorPub] = []
+    for index, raw in enumerate(params["pubs"]):
+        try:
+            pubs.append(_coerce_pub(program_id, raw))
+        except InvalidJob:
+            raise
+        except Exception as exc:
+            raise InvalidJob(f"Pub {index} is malformed: {exc}") from None
+    return DecodedJob(program_id, tuple(pubs), options)
+
+
+def _coerce_pub(program_id: str, raw: Any) -> SamplerPub | EstimatorPub:
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise InvalidJob("Each pub must be a list starting with a circuit.")
+    items = list(raw)
+    circuit = items[0]
+    values = items[2] if program_id == "estimator" and len(items) > 2 else None
+    if program_id == "sampler" and len(items) > 1:
+        values = items[1]
+    _check_bound(circuit, values)
+    if values is not None and np.asarray(values).size == 0:
+        items[2 if program_id == "estimator" else 1] = None
+    if program_id == "sampler":
+        return SamplerPub.coerce(tuple(items))
+    return EstimatorPub.coerce(tuple(items))
+
+
+def _check_bound(circuit: Any, values: Any) -> None:
+    num_parameters = getattr(circuit, "num_parameters", None)
+    if num_parameters is None:
+        raise InvalidJob("Each pub must start with a quantum circuit.")
+    given = 0 if values is None else int(np.asarray(values).shape[-1] if np.ndim(values) else 0)
+    if num_parameters and given != num_parameters:
+        names = ", ".join(p.name for p in circuit.parameters)
+        raise InvalidJob(
+            f"The circuit has {num_parameters} unbound parameters ({names}) but {given} values were given."
+        )
+
+
+def validate(job: DecodedJob, device: Device) -> None:
+    """Reject what the device cannot run: too wide, not ISA, absurd shots or precision."""
+    for index, pub in enumerate(job.pubs):
+        circuit = pub.circuit
+        if circuit.num_qubits > device.num_qubits:
+            raise InvalidJob(
+                f"Pub {index}: the circuit has {circuit.num_qubits} qubits but {device.name} has "
+                f"{device.num_qubits}."
+            )
+        message = is_isa_circuit(circuit, device.target)
+        if message:
+            raise InvalidJob(
+                f"Pub {index}: circuits that do not match the target hardware definition (non-ISA) "
+                f"are not supported: {message}"
+            )
+        if isinstance(pub, SamplerPub) and pub.shots is not None and not 0 < pub.shots <= MAX_SHOTS:
+            raise InvalidJob(f"Pub {index}: shots must be between 1 and {MAX_SHOTS}, not {pub.shots}.")
+        if isinstance(pub, EstimatorPub) and pub.precision is not None and not pub.precision > 0:
+            raise InvalidJob(f"Pub {index}: precision must be positive, not {pub.precision}.")
+
+
+def run(job: DecodedJob, device: Device, seed: int | None = None) -> PrimitiveResult[Any]:
+    """Execute the pubs on the device's noisy simulator."""
+    simulator = device.simulator()
+    if job.program_id == "sampler":
+        shots = job.options.get("default_shots") or DEFAULT_SHOTS
+        sampler = BackendSamplerV2(
+            backend=simulator, options={"default_shots": shots, "seed_simulator": seed}
+        )
+        return sampler.run(list(job.pubs)).result()  # type: ignore[arg-type]
+    precision = job.options.get("default_precision") or DEFAULT_PRECISION
+    estimator = BackendEstimatorV2(
+        backend=simulator, options={"default_precision": precision, "seed_simulator": seed}
+    )
+    return estimator.run(list(job.pubs)).result()  # type: ignore[arg-type]
+
+
+def encode_result(result: PrimitiveResult[Any]) -> str:
+    """The body of ``GET /jobs/{id}/results``, as IBM sends it."""
+    return json.dumps(result, cls=RuntimeEncoder)

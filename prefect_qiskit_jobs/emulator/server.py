@@ -1,0 +1,201 @@
+"""Running an emulator: in the foreground for the CLI, or as a background process for tests and demos.
+
+A background emulator is a separate OS process, as IBM is: its CPU and memory never mix with the
+caller's, a flow process can be killed without killing it, and it can be stopped and restarted on
+the same database file to show that jobs survive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .app import CATALOG_PREFIX, IAM_PREFIX, SEARCH_PREFIX, create_app
+from .config import EmulatorConfig
+from .traffic import ADMIN_PREFIX, RUNTIME_PREFIX
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def serve(
+    config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning"
+) -> None:
+    """Serve the emulator in the foreground until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, access_log=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def client_environment(base_url: str, config: EmulatorConfig) -> dict[str, str]:
+    """The variables after which a bare ``QiskitRuntimeService()`` talks to the emulator at ``base_url``."""
+    no_proxy = ",".join(filter(None, ["127.0.0.1", "localhost", os.environ.get("NO_PROXY", "")]))
+    return {
+        "QISKIT_IBM_CHANNEL": "ibm_quantum_platform",
+        "QISKIT_IBM_TOKEN": config.api_keys[0].get_secret_value(),
+        "QISKIT_IBM_URL": base_url + RUNTIME_PREFIX,
+        "QISKIT_IBM_INSTANCE": config.instance_crn,
+        "IAM_URL": base_url + IAM_PREFIX,
+        "GLOBAL_SEARCH_URL": base_url + SEARCH_PREFIX,
+        "GLOBAL_CATALOG_URL": base_url + CATALOG_PREFIX,
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+    }
+
+
+@dataclass
+class RunningEmulator:
+    """An emulator serving on 127.0.0.1 in a child process, with what a client needs to reach it."""
+
+    config: EmulatorConfig
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    _config_file: Path | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def runtime_url(self) -> str:
+        return self.url + RUNTIME_PREFIX
+
+    @property
+    def api_key(self) -> str:
+        return self.config.api_keys[0].get_secret_value()
+
+    def environment(self) -> dict[str, str]:
+        return client_environment(self.url, self.config)
+
+    def export_environment(self) -> None:
+        """Point every ``QiskitRuntimeService()`` of this process (and its children) at the emulator."""
+        os.environ.update(self.environment())
+
+    # ----- admin -------------------------------------------------------------------------
+    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + ADMIN_PREFIX + path, data=data, method=method)
+        request.add_header("content-type", "application/json")
+        with _no_proxy_opener().open(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def stats(self) -> dict[str, Any]:
+        """Request counts by route, by job, cancels per job, and injected faults."""
+        stats: dict[str, Any] = self.admin("GET", "/stats")
+        return stats
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job with its status and timestamps, oldest first."""
+        jobs: list[dict[str, Any]] = self.admin("GET", "/jobs")
+        return jobs
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return next(j for j in self.jobs() if j["id"] == job_id)
+
+    def reset(self, jobs: bool = False) -> None:
+        self.admin("POST", f"/reset?jobs={'true' if jobs else 'false'}")
+
+    def release(self, job_id: str | None = None) -> None:
+        """Let one queued job (or all) start without waiting out the queue delay."""
+        self.admin("POST", f"/jobs/{job_id}/release" if job_id else "/release")
+
+    def fail(self, job_id: str, reason: str) -> None:
+        """Make a queued job end Failed with ``reason`` when it runs."""
+        self.admin("POST", f"/jobs/{job_id}/fail", {"reason": reason})
+
+    # ----- process -----------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> RunningEmulator:
+        if self._config_file is None:
+            handle, name = tempfile.mkstemp(prefix="iqp-emulator-", suffix=".json")
+            os.close(handle)
+            self._config_file = Path(name)
+        self._config_file.write_text(_config_json(self.config))
+        command = [
+            sys.executable,
+            "-m",
+            "prefect_qiskit_jobs",
+            "emulator",
+            "serve",
+            "--config",
+            str(self._config_file),
+            "--port",
+            str(self.port),
+        ]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the emulator exited with code {self.process.returncode} while starting")
+            try:
+                self.admin("GET", "/health")
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"the emulator did not answer on {self.url} within {timeout} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def restart(self) -> RunningEmulator:
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._config_file is not None:
+            self._config_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> RunningEmulator:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def start_emulator(config: EmulatorConfig | None = None, port: int | None = None) -> RunningEmulator:
+    """Start an emulator in a background process and wait until it answers.
+
+    Example:
+        >>> with start_emulator(EmulatorConfig(queue_delay=2)) as emulator:  # doctest: +SKIP
+        ...     emulator.export_environment()
+        ...     service = QiskitRuntimeService()
+    """
+    return RunningEmulator(config or EmulatorConfig(), port or free_port()).start()
+
+
+def _config_json(config: EmulatorConfig) -> str:
+    data = config.model_dump(mode="json")
+    data["api_keys"] = [key.get_secret_value() for key in config.api_keys]
+    return json.dumps(data)
+
+
+def load_config(path: Path) -> EmulatorConfig:
+    return EmulatorConfig.model_validate_json(path.read_text())
+
+
+def _no_proxy_opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))

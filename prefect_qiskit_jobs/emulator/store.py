@@ -1,0 +1,196 @@
+"""Jobs and sessions as the emulator keeps them: in memory, written through to SQLite when asked.
+
+With a database file every change is committed at once, so a restarted emulator finds every job,
+its result and its session where the last one left them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import string
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ApiStatus = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
+FINAL_STATUSES: frozenset[str] = frozenset({"Completed", "Failed", "Cancelled"})
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    """A 20-character id in the shape IBM Quantum Platform gives jobs and sessions."""
+    return "d" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(19))
+
+
+class JobRecord(BaseModel):
+    """One job, with everything the job routes answer and the queue model needs."""
+
+    id: str
+    backend: str
+    program_id: str
+    status: ApiStatus = "Queued"
+    reason: str | None = None
+    reason_code: int | None = None
+    created: datetime
+    running: datetime | None = None
+    finished: datetime | None = None
+    tags: list[str] = Field(default_factory=list)
+    session_id: str | None = None
+    params: str = Field(description="the params object as the client sent it (RuntimeEncoder JSON)")
+    max_execution_time: int | None = None
+    private: bool = False
+    log_level: str | None = None
+    eligible_at: datetime = Field(description="when the queue model lets this job start")
+    scripted_failure: str | None = None
+    quantum_seconds: float = 0.0
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def wire(self, include_params: bool) -> dict[str, Any]:
+        """The job as ``GET /jobs/{id}`` and ``GET /jobs`` present it."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "backend": self.backend,
+            "state": {"status": self.status, "reason": self.reason, "reason_code": self.reason_code},
+            "status": self.status,
+            "program": {"id": self.program_id},
+            "created": self.created.isoformat(),
+            "ended": self.finished.isoformat() if self.finished else None,
+            "tags": list(self.tags),
+            "session_id": self.session_id,
+            "private": self.private,
+            "cost": self.max_execution_time,
+            "runtime": "",
+            "user_id": "emulator-user",
+            "usage": {"quantum_seconds": self.quantum_seconds, "seconds": self.quantum_seconds},
+        }
+        if include_params:
+            body["params"] = json.loads(self.params)
+        return body
+
+
+class SessionRecord(BaseModel):
+    """A session or batch: the jobs that name it run on its backend, and it may stop accepting jobs."""
+
+    id: str
+    mode: Literal["dedicated", "batch"]
+    backend: str | None
+    instance: str | None = None
+    max_ttl: int = 28800
+    accepting_jobs: bool = True
+    state: Literal["open", "active", "inactive", "closed"] = "open"
+    created: datetime
+    closed_at: datetime | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "backend_name": self.backend,
+            "mode": self.mode,
+            "max_ttl": self.max_ttl,
+            "interactive_ttl": 60 if self.mode == "dedicated" else None,
+            "active_ttl": self.max_ttl,
+            "state": self.state,
+            "accepting_jobs": self.accepting_jobs,
+            "started_at": self.created.isoformat(),
+            "activated_at": self.created.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "last_job_started": None,
+            "last_job_completed": None,
+            "elapsed_time": 0,
+            "timestamps": [],
+        }
+
+
+class JobStore:
+    """Holds jobs, results and sessions; thread-safe, since executions finish on worker threads."""
+
+    def __init__(self, database: Path | None = None) -> None:
+        self._lock = threading.RLock()
+        self.jobs: dict[str, JobRecord] = {}
+        self.results: dict[str, str] = {}
+        self.sessions: dict[str, SessionRecord] = {}
+        self._db: sqlite3.Connection | None = None
+        if database is not None:
+            self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            for table in ("jobs", "results", "sessions"):
+                self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, doc TEXT)")
+            self._load()
+
+    def _load(self) -> None:
+        assert self._db is not None
+        for job_id, doc in self._db.execute("SELECT id, doc FROM jobs"):
+            self.jobs[job_id] = JobRecord.model_validate_json(doc)
+        for job_id, doc in self._db.execute("SELECT id, doc FROM results"):
+            self.results[job_id] = doc
+        for session_id, doc in self._db.execute("SELECT id, doc FROM sessions"):
+            self.sessions[session_id] = SessionRecord.model_validate_json(doc)
+
+    def _write(self, table: str, key: str, doc: str | None) -> None:
+        if self._db is None:
+            return
+        if doc is None:
+            self._db.execute(f"DELETE FROM {table} WHERE id = ?", (key,))
+        else:
+            self._db.execute(f"INSERT OR REPLACE INTO {table} (id, doc) VALUES (?, ?)", (key, doc))
+
+    def put_job(self, job: JobRecord) -> None:
+        with self._lock:
+            self.jobs[job.id] = job
+            self._write("jobs", job.id, job.model_dump_json())
+
+    def update_job(self, job_id: str, **changes: Any) -> JobRecord:
+        """Replace fields of a job atomically and persist it."""
+        with self._lock:
+            job = self.jobs[job_id].model_copy(update=changes)
+            self.put_job(job)
+            return job
+
+    def finish_job(self, job_id: str, expect: str, **changes: Any) -> JobRecord | None:
+        """Move a job to a final state only if it is still in ``expect`` (first writer wins)."""
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None or job.status != expect:
+                return None
+            return self.update_job(job_id, finished=utcnow(), **changes)
+
+    def delete_job(self, job_id: str) -> None:
+        with self._lock:
+            self.jobs.pop(job_id, None)
+            self.results.pop(job_id, None)
+            self._write("jobs", job_id, None)
+            self._write("results", job_id, None)
+
+    def put_result(self, job_id: str, body: str) -> None:
+        with self._lock:
+            self.results[job_id] = body
+            self._write("results", job_id, body)
+
+    def put_session(self, session: SessionRecord) -> None:
+        with self._lock:
+            self.sessions[session.id] = session
+            self._write("sessions", session.id, session.model_dump_json())
+
+    def clear(self) -> None:
+        with self._lock:
+            for table, keys in (("jobs", self.jobs), ("results", self.results), ("sessions", self.sessions)):
+                for key in list(keys):
+                    self._write(table, key, None)
+                keys.clear()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,145 @@
+"""What the emulator saw, and the faults it injects: an ASGI middleware in front of every route.
+
+Each request is matched to its route template (``GET /jobs/{job_id}``) once; it is counted per
+route and, for job routes, per job; then the seeded fault rules may answer it with 429 or 503,
+delay it, or drop its connection. Tests and benchmarks read the counters on the admin route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import random
+import threading
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from .config import FaultRule
+
+ADMIN_PREFIX = "/_emulator"
+RUNTIME_PREFIX = "/experimental/api/v1"
+CANCEL_ROUTE = "POST /jobs/{job_id}/cancel"
+# The runtime API's resources whose second path segment is an id or a name.
+_NAMED = {"jobs": "{job_id}", "backends": "{name}", "sessions": "{session_id}"}
+
+
+def route_of(method: str, path: str) -> tuple[str, str | None]:
+    """``("GET /jobs/{job_id}", "<id>")`` for ``GET /experimental/api/v1/jobs/<id>``: the counting key."""
+    if path.startswith(RUNTIME_PREFIX):
+        path = path[len(RUNTIME_PREFIX) :]
+    parts = path.split("/")
+    job_id = None
+    if len(parts) > 2 and parts[1] in _NAMED and parts[2]:
+        job_id = parts[2] if parts[1] == "jobs" else None
+        parts[2] = _NAMED[parts[1]]
+    elif len(parts) == 3 and parts[1] == "global-catalog":
+        parts[2] = "{plan_id}"
+    return f"{method} {'/'.join(parts)}", job_id
+
+
+class Traffic:
+    """Request counters by route, by job and by injected fault; thread-safe, resettable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.routes: Counter[str] = Counter()
+            self.jobs: defaultdict[str, Counter[str]] = defaultdict(Counter)
+            self.faults: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    def count(self, route: str, job_id: str | None) -> None:
+        with self._lock:
+            self.routes[route] += 1
+            if job_id is not None:
+                self.jobs[job_id][route] += 1
+
+    def count_fault(self, route: str, kind: str) -> None:
+        with self._lock:
+            self.faults[route][kind] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "routes": dict(self.routes),
+                "jobs": {job: dict(c) for job, c in self.jobs.items()},
+                "cancels": {job: c[CANCEL_ROUTE] for job, c in self.jobs.items() if c[CANCEL_ROUTE]},
+                "faults": {route: dict(c) for route, c in self.faults.items()},
+            }
+
+
+class TrafficMiddleware:
+    """Counts every request by its route template and applies the fault rules to IQP routes."""
+
+    def __init__(self, app: ASGIApp, traffic: Traffic, rules: tuple[FaultRule, ...], seed: int) -> None:
+        self.app = app
+        self.traffic = traffic
+        self.rules = rules
+        self.random = random.Random(seed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        route, job_id = route_of(scope["method"], scope["path"])
+        self.traffic.count(route, job_id)
+        for rule in self.rules:
+            if fnmatch.fnmatchcase(route, rule.route) and await self._apply(rule, route, receive, send):
+                return
+        await self.app(scope, receive, send)
+
+    async def _apply(self, rule: FaultRule, route: str, receive: Receive, send: Send) -> bool:
+        """Inject at most one fault from ``rule``; True when the request was answered here."""
+        if rule.latency and self.random.random() < rule.latency:
+            self.traffic.count_fault(route, "latency")
+            await asyncio.sleep(rule.latency_seconds)
+        draw = self.random.random()
+        for kind, probability in (
+            ("drop", rule.drop),
+            ("rate_limit", rule.rate_limit),
+            ("rate_limit_no_header", rule.rate_limit_no_header),
+            ("server_error", rule.server_error),
+        ):
+            if draw < probability:
+                self.traffic.count_fault(route, kind)
+                await self._answer_fault(kind, rule, receive, send)
+                return True
+            draw -= probability
+        return False
+
+    @staticmethod
+    async def _answer_fault(kind: str, rule: FaultRule, receive: Receive, send: Send) -> None:
+        if kind == "drop":
+            # Close the socket without an answer, as a broken proxy would. uvicorn's per-request
+            # cycle owns the transport; Starlette passes its bound ``receive`` through unwrapped.
+            transport = getattr(getattr(receive, "__self__", None), "transport", None)
+            if transport is not None:
+                transport.abort()
+                return
+            kind = "server_error"
+        status = rule.server_error_status if kind == "server_error" else 429
+        code = 1202 if status == 429 else 1010
+        message = "Too many requests" if status == 429 else "Service temporarily unavailable"
+        body = json.dumps(error_body(message, code)).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if kind == "rate_limit":
+            headers.append((b"retry-after", str(rule.retry_after_seconds).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def error_body(message: str, code: int) -> dict[str, Any]:
+    """IBM's error shape: the ``errors`` list the service sends and the ``error`` the client parses."""
+    return {
+        "errors": [
+            {"message": message, "code": code, "more_info": "https://quantum.cloud.ibm.com/docs/errors"}
+        ],
+        "error": {"message": message, "code": code},
+        "trace": "emulator",
+    }
