@@ -1,0 +1,56 @@
+"""Fixtures shared by every test: emulators on 127.0.0.1 and clients pointed at them.
+
+The session emulator is shared and reset between tests; a test that needs another queue model or
+faults starts its own with ``make_emulator``. The client finds IAM and Global Search through
+process environment variables, so every fixture that hands out an emulator also points the
+environment at it for the test's duration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
+
+# Tests talk to 127.0.0.1 only: no proxy may intercept them.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+SMALL_BACKEND = "ibmq_manila"
+EmulatorFactory = Callable[..., RunningEmulator]
+
+
+@pytest.fixture(scope="session")
+def session_emulator() -> Iterator[RunningEmulator]:
+    """One emulator for the whole run: no queue delay, two execution slots per backend."""
+    with start_emulator(EmulatorConfig(concurrency=2)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(session_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEmulator:
+    """The shared emulator, emptied of jobs and counters, with the environment pointing at it."""
+    session_emulator.reset(jobs=True)
+    for name, value in session_emulator.environment().items():
+        monkeypatch.setenv(name, value)
+    return session_emulator
+
+
+@pytest.fixture
+def make_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorFactory]:
+    """Start emulators with their own settings; the environment points at the last one started."""
+    started: list[RunningEmulator] = []
+
+    def factory(**settings: Any) -> RunningEmulator:
+        emulator = start_emulator(EmulatorConfig(**settings))
+        started.append(emulator)
+        for name, value in emulator.environment().items():
+            monkeypatch.setenv(name, value)
+        return emulator
+
+    yield factory
+    for emulator in started:
+        emulator.close()
