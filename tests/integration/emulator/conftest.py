@@ -1,0 +1,163 @@
+"""Fixtures for driving the emulator with the unmodified client, and for raw HTTP where the client refuses.
+
+``held`` is a second shared emulator whose queue never moves on its own (one slot per backend, an
+hour's queue delay): a test sees its jobs Queued for as long as it likes and lets them run with
+``release``. Raw HTTP helpers speak to IAM and the runtime API the way the client does, for the
+bad requests the client would never send.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+from qiskit import QuantumCircuit, transpile
+from qiskit_ibm_runtime import QiskitRuntimeService, RuntimeEncoder
+from qiskit_ibm_runtime.ibm_backend import IBMBackend
+
+from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
+
+SMALL_BACKEND = "ibmq_manila"
+HELD_QUEUE_DELAY = 3600.0
+SLOW_RUN_SECONDS = 3.0
+
+
+@pytest.fixture(scope="session")
+def held_session_emulator() -> Iterator[RunningEmulator]:
+    """An emulator whose jobs stay Queued until released: one slot per backend, an hour's delay."""
+    with start_emulator(EmulatorConfig(queue_delay=HELD_QUEUE_DELAY, concurrency=1)) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def slow_session_emulator() -> Iterator[RunningEmulator]:
+    """Like the held emulator, but a job stays Running at least ``SLOW_RUN_SECONDS`` once released."""
+    config = EmulatorConfig(queue_delay=HELD_QUEUE_DELAY, concurrency=1, min_run_seconds=SLOW_RUN_SECONDS)
+    with start_emulator(config) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def slow(slow_session_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEmulator:
+    """The slow-running emulator, emptied, with the environment pointing at it."""
+    slow_session_emulator.reset(jobs=True)
+    point_environment_at(slow_session_emulator, monkeypatch)
+    return slow_session_emulator
+
+
+@pytest.fixture
+def held(held_session_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEmulator:
+    """The held-queue emulator, emptied, with the environment pointing at it."""
+    held_session_emulator.reset(jobs=True)
+    point_environment_at(held_session_emulator, monkeypatch)
+    return held_session_emulator
+
+
+def point_environment_at(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a bare ``QiskitRuntimeService()`` of this process talk to ``emulator``."""
+    for name, value in emulator.environment().items():
+        monkeypatch.setenv(name, value)
+
+
+def shared_emulator(config: EmulatorConfig) -> Callable[[], Iterator[RunningEmulator]]:
+    """A module-scoped fixture body: one emulator with ``config`` for every test of a module."""
+
+    def fixture() -> Iterator[RunningEmulator]:
+        with start_emulator(config) as emulator:
+            yield emulator
+
+    return fixture
+
+
+@pytest.fixture
+def service(emulator: RunningEmulator) -> QiskitRuntimeService:
+    """A client of the shared emulator, built from the environment alone."""
+    return QiskitRuntimeService()
+
+
+def bell_circuit() -> QuantumCircuit:
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure_all()
+    return circuit
+
+
+def bell_for(backend: IBMBackend, measure: bool = True) -> QuantumCircuit:
+    """A Bell circuit transpiled to ``backend``'s ISA (without measurements for the estimator)."""
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    if measure:
+        circuit.measure_all()
+    isa: QuantumCircuit = transpile(circuit, backend=backend, optimization_level=1, seed_transpiler=7)
+    return isa
+
+
+def wait_for(
+    emulator: RunningEmulator, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
+) -> list[dict[str, Any]]:
+    """Poll the emulator's job table until ``predicate`` holds; only for states the client cannot await."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = emulator.jobs()
+        if predicate(jobs):
+            return jobs
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the emulator's jobs never reached the expected state: {jobs}")
+        time.sleep(0.05)
+
+
+# ----- raw HTTP, as the client would send it --------------------------------------------------
+def http() -> requests.Session:
+    """A requests session that ignores proxy settings: the emulator is on 127.0.0.1."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def iam_token(emulator: RunningEmulator, api_key: str | None = None) -> str:
+    """An access token from the emulator's IAM route, exchanged for an API key as the client does."""
+    env = emulator.environment()
+    response = http().post(
+        env["IAM_URL"] + "/identity/token",
+        data={"grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": api_key or emulator.api_key},
+        timeout=30,
+    )
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def runtime_headers(emulator: RunningEmulator, token: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token}",
+        "Service-CRN": emulator.config.instance_crn,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+
+
+def post_job(emulator: RunningEmulator, body: dict[str, Any] | str, token: str | None = None) -> requests.Response:
+    """``POST /jobs`` with ``body`` (a dict is encoded with the client's ``RuntimeEncoder``)."""
+    data = body if isinstance(body, str) else json.dumps(body, cls=RuntimeEncoder)
+    return http().post(
+        emulator.environment()["QISKIT_IBM_URL"] + "/jobs",
+        data=data,
+        headers=runtime_headers(emulator, token or iam_token(emulator)),
+        timeout=60,
+    )
+
+
+def sampler_body(backend: str, pubs: list[Any], **extra: Any) -> dict[str, Any]:
+    """A sampler job body in the shape the client posts."""
+    return {
+        "program_id": "sampler",
+        "backend": backend,
+        "params": {"pubs": pubs, "options": {}, "version": 2, "support_qiskit": True},
+        **extra,
+    }
