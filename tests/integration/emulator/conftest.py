@@ -142,7 +142,9 @@ def runtime_headers(emulator: RunningEmulator, token: str) -> dict[str, str]:
     }
 
 
-def post_job(emulator: RunningEmulator, body: dict[str, Any] | str, token: str | None = None) -> requests.Response:
+def post_job(
+    emulator: RunningEmulator, body: dict[str, Any] | str, token: str | None = None
+) -> requests.Response:
     """``POST /jobs`` with ``body`` (a dict is encoded with the client's ``RuntimeEncoder``)."""
     data = body if isinstance(body, str) else json.dumps(body, cls=RuntimeEncoder)
     return http().post(
