@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from . import execution
+from . import execution, sessions
 from .auth import API_KEY_GRANT, IAM_TOKEN_PATH, TokenIssuer, iam_error
 from .catalog import Catalog
 from .config import EmulatorConfig
@@ -418,22 +418,25 @@ async def session_details(session_id: str, emulator: EmulatorDep) -> dict[str, A
 
 @runtime.patch("/sessions/{session_id}", status_code=204)
 async def update_session(session_id: str, request: Request, emulator: EmulatorDep) -> Response:
-    session = _session(emulator, session_id)
-    body = json.loads(await request.body() or b"{}")
+    _session(emulator, session_id)
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise ApiError(400, "The request body is not valid JSON", CODE_INVALID_JOB) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object", CODE_INVALID_JOB)
     if body.get("accepting_jobs") is False:
-        emulator.store.put_session(session.model_copy(update={"accepting_jobs": False}))
+        sessions.stop_accepting(emulator.store, session_id)
     return Response(status_code=204)
 
 
 @runtime.delete("/sessions/{session_id}/close", status_code=204)
 async def cancel_session(session_id: str, emulator: EmulatorDep) -> Response:
-    session = _session(emulator, session_id)
+    _session(emulator, session_id)
     for job in list(emulator.store.jobs.values()):
         if job.session_id == session_id and not job.is_final:
             emulator.queue.cancel(job.id, reason=SESSION_CANCELLED_REASON)
-    emulator.store.put_session(
-        session.model_copy(update={"accepting_jobs": False, "state": "closed", "closed_at": utcnow()})
-    )
+    sessions.close(emulator.store, session_id)
     return Response(status_code=204)
 
 

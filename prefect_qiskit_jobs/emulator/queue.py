@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from . import execution
+from . import execution, sessions
 from .store import JobRecord, JobStore, utcnow
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class QueueModel:
     def cancel(self, job_id: str, reason: str = CANCELLED_REASON) -> bool:
         """Cancel a non-final job; False when it is already final."""
         job = self.store.jobs[job_id]
-        if job.is_final or not self.store.finish_job(job_id, job.status, status="Cancelled", reason=reason):
+        if job.is_final or not self._finish(job_id, job.status, status="Cancelled", reason=reason):
             return False
         task = self._executions.pop(job_id, None)
         if task is not None:
@@ -139,8 +139,16 @@ class QueueModel:
                 self._begin(job)
         return next_due
 
+    def _finish(self, job_id: str, expect: str, **changes: object) -> bool:
+        """End a job still in ``expect`` (first writer wins) and let its session follow."""
+        job = self.store.finish_job(job_id, expect, **changes)
+        if job is None:
+            return False
+        sessions.job_ended(self.store, job)
+        return True
+
     def _begin(self, job: JobRecord) -> None:
-        self.store.update_job(job.id, status="Running", running=utcnow())
+        sessions.job_started(self.store, self.store.update_job(job.id, status="Running", running=utcnow()))
         task = asyncio.create_task(self._execute(job.id), name=f"emulator-job-{job.id}")
         self._executions[job.id] = task
         task.add_done_callback(functools.partial(self._executed, job.id))
@@ -155,7 +163,7 @@ class QueueModel:
         try:
             body = await asyncio.wait_for(self._run(job), timeout=job.max_execution_time)
         except asyncio.TimeoutError:
-            self.store.finish_job(
+            self._finish(
                 job_id,
                 "Running",
                 status="Cancelled",
@@ -167,14 +175,12 @@ class QueueModel:
             raise
         except Exception as exc:
             logger.info("job %s failed: %s", job_id, exc)
-            self.store.finish_job(
-                job_id, "Running", status="Failed", reason=str(exc), reason_code=FAILED_CODE
-            )
+            self._finish(job_id, "Running", status="Failed", reason=str(exc), reason_code=FAILED_CODE)
             return
         if self.store.jobs.get(job_id, job).status != "Running":
             return  # cancelled while the thread finished: the cancel stands, the result is dropped
         self.store.put_result(job_id, body)
-        self.store.finish_job(
+        self._finish(
             job_id, "Running", status="Completed", quantum_seconds=round(time.monotonic() - started, 3)
         )
 

@@ -81,7 +81,11 @@ class JobRecord(BaseModel):
 
 
 class SessionRecord(BaseModel):
-    """A session or batch: the jobs that name it run on its backend, and it may stop accepting jobs."""
+    """A session or batch: the jobs that name it run on its backend, and it may stop accepting jobs.
+
+    Its state moves as IBM reports it (see ``sessions.py``): ``open`` until its first job runs,
+    ``active`` from then on, ``closed`` once it accepts no jobs and none of its jobs is pending.
+    """
 
     id: str
     mode: Literal["dedicated", "batch"]
@@ -91,9 +95,15 @@ class SessionRecord(BaseModel):
     accepting_jobs: bool = True
     state: Literal["open", "active", "inactive", "closed"] = "open"
     created: datetime
+    activated_at: datetime | None = None
+    last_job_started: datetime | None = None
+    last_job_completed: datetime | None = None
     closed_at: datetime | None = None
+    elapsed_time: float = 0.0
+    transitions: list[tuple[str, datetime]] = Field(default_factory=list)
 
     def wire(self) -> dict[str, Any]:
+        """The session as ``GET /sessions/{id}`` presents it."""
         return {
             "id": self.id,
             "backend_name": self.backend,
@@ -104,13 +114,20 @@ class SessionRecord(BaseModel):
             "state": self.state,
             "accepting_jobs": self.accepting_jobs,
             "started_at": self.created.isoformat(),
-            "activated_at": self.created.isoformat(),
-            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
-            "last_job_started": None,
-            "last_job_completed": None,
-            "elapsed_time": 0,
-            "timestamps": [],
+            "activated_at": _iso(self.activated_at),
+            "closed_at": _iso(self.closed_at),
+            "last_job_started": _iso(self.last_job_started),
+            "last_job_completed": _iso(self.last_job_completed),
+            "elapsed_time": round(self.elapsed_time, 3),
+            "timestamps": [
+                {"status": status, "timestamp": moment.isoformat()}
+                for status, moment in [("open", self.created), *self.transitions]
+            ],
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 class JobStore:
@@ -182,6 +199,13 @@ class JobStore:
         with self._lock:
             self.sessions[session.id] = session
             self._write("sessions", session.id, session.model_dump_json())
+
+    def update_session(self, session_id: str, **changes: Any) -> SessionRecord:
+        """Replace fields of a session atomically and persist it."""
+        with self._lock:
+            session = self.sessions[session_id].model_copy(update=changes)
+            self.put_session(session)
+            return session
 
     def clear(self) -> None:
         with self._lock:
