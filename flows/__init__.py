@@ -1,0 +1,1 @@
+"""Example flows: run them with ``python -m flows.<name>`` from the repository root."""

@@ -1,0 +1,131 @@
+"""``IBMQuantumCredentials``: the one place an IBM Quantum API key lives, as a Prefect block."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any, Literal
+
+from prefect.blocks.abstract import CredentialsBlock
+from pydantic import Field, HttpUrl, SecretStr, field_validator
+
+from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from .emulator.server import RunningEmulator
+
+IBM_CLOUD_URL = "https://cloud.ibm.com"
+
+
+class IBMQuantumCredentials(CredentialsBlock):
+    """Credentials for an IBM Quantum Platform instance; builds the ``QiskitRuntimeService``.
+
+    The token is a ``SecretStr``: Prefect masks it in the UI and the API, and this package never
+    logs it or puts it in results, artifacts or exception messages.
+
+    Example:
+        Save once (or create the block in the UI), then load it in any flow:
+
+        >>> IBMQuantumCredentials(
+        ...     token="<IBM Cloud API key>",
+        ...     instance="crn:v1:bluemix:public:quantum-computing:us-east:a/...::",
+        ... ).save("ibm-quantum")  # doctest: +SKIP
+        >>> credentials = IBMQuantumCredentials.load("ibm-quantum")  # doctest: +SKIP
+    """
+
+    _block_type_name = "IBM Quantum Credentials"
+    _block_type_slug = "ibm-quantum-credentials"
+    _logo_url = HttpUrl(
+        "https://avatars.githubusercontent.com/u/30696987?s=200&v=4"
+    )  # the Qiskit organisation
+    _description = "An IBM Cloud API key and the IBM Quantum Platform instance (CRN) it opens."
+    _documentation_url = HttpUrl("https://quantum.cloud.ibm.com/docs/guides/cloud-setup")
+
+    token: SecretStr = Field(description="IBM Cloud API key.")
+    instance: str = Field(description="Cloud Resource Name (CRN) of the IBM Quantum instance.")
+    url: str = Field(
+        IBM_CLOUD_URL, description="IBM Cloud URL, or a runtime API URL containing 'experimental'."
+    )
+    channel: Literal["ibm_quantum_platform", "ibm_cloud"] = "ibm_quantum_platform"
+    iam_url: str | None = Field(None, description="IAM token service, when not IBM Cloud's (the emulator's).")
+    global_search_url: str | None = Field(None, description="Global Search service, when not IBM Cloud's.")
+    global_catalog_url: str | None = Field(None, description="Global Catalog service, when not IBM Cloud's.")
+    verify: bool = Field(True, description="Verify TLS certificates.")
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_is_crn(cls, value: str) -> str:
+        if not value.startswith("crn:"):
+            raise ValueError(
+                "instance must be the instance's CRN ('crn:v1:...'), as shown on IBM Quantum Platform"
+            )
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token_present(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("token is empty: give the IBM Cloud API key")
+        return value
+
+    def fingerprint(self) -> str:
+        """A digest identifying these credentials in memory caches, never shown anywhere."""
+        parts = [self.token.get_secret_value(), self.instance, self.url, self.channel]
+        parts += [self.iam_url or "", self.global_search_url or "", self.global_catalog_url or ""]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def endpoint_environment(self) -> dict[str, str]:
+        """The variables through which the client finds non-default IAM and directory services."""
+        pairs = {"IAM_URL": self.iam_url, "GLOBAL_SEARCH_URL": self.global_search_url}
+        pairs["GLOBAL_CATALOG_URL"] = self.global_catalog_url
+        return {name: value for name, value in pairs.items() if value}
+
+    def get_client(self) -> Any:
+        """The ``QiskitRuntimeService`` for these credentials, shared within the process."""
+        from .runtime import gateway_for
+
+        return gateway_for(self).service()
+
+    @classmethod
+    def from_environment(cls) -> IBMQuantumCredentials:
+        """Credentials from ``QISKIT_IBM_TOKEN``, ``QISKIT_IBM_INSTANCE`` and friends."""
+        import os
+
+        token, instance = os.environ.get("QISKIT_IBM_TOKEN"), os.environ.get("QISKIT_IBM_INSTANCE")
+        if not token or not instance:
+            raise ConfigurationError(
+                "No IBM Quantum credentials: set QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE, "
+                "or pass an IBMQuantumCredentials block"
+            )
+        return cls(
+            token=SecretStr(token),
+            instance=instance,
+            url=os.environ.get("QISKIT_IBM_URL") or IBM_CLOUD_URL,
+            iam_url=os.environ.get("IAM_URL"),
+            global_search_url=os.environ.get("GLOBAL_SEARCH_URL"),
+            global_catalog_url=os.environ.get("GLOBAL_CATALOG_URL"),
+        )
+
+    @classmethod
+    def for_emulator(
+        cls, emulator: RunningEmulator | str, api_key: str | None = None
+    ) -> IBMQuantumCredentials:
+        """Credentials for a local emulator, given its handle or its base URL (``http://127.0.0.1:8765``)."""
+        from .emulator.config import DEFAULT_API_KEY, DEFAULT_CRN
+        from .emulator.server import client_environment
+
+        if isinstance(emulator, str):
+            from .emulator.config import EmulatorConfig
+
+            env = client_environment(emulator.rstrip("/"), EmulatorConfig())
+            key, crn = api_key or DEFAULT_API_KEY, DEFAULT_CRN
+        else:
+            env = emulator.environment()
+            key, crn = api_key or emulator.api_key, emulator.config.instance_crn
+        return cls(
+            token=SecretStr(key),
+            instance=crn,
+            url=env["QISKIT_IBM_URL"],
+            iam_url=env["IAM_URL"],
+            global_search_url=env["GLOBAL_SEARCH_URL"],
+            global_catalog_url=env["GLOBAL_CATALOG_URL"],
+        )

@@ -1,0 +1,194 @@
+"""The values that flow between tasks: job references, job snapshots, statuses and poll policies.
+
+All are frozen pydantic models that serialise to plain JSON with no secrets, so Prefect can persist
+them, show them in the UI and hand them to another process.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .exceptions import InvalidJobInputError
+
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def check_job_id(job_id: str) -> str:
+    """Return ``job_id`` if it can be an IBM job id; raise ``InvalidJobInputError`` before any request."""
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+        raise InvalidJobInputError(
+            f"{job_id!r} is not an IBM Quantum job id: 8 to 64 letters, digits, '-' or '_', "
+            "e.g. 'd1x2c3v4b5n6m7q8w9e0'"
+        )
+    return job_id
+
+
+class JobStatus(str, Enum):
+    """A job's status as the client names it; ``from_api`` maps IBM's wire strings in one place."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+    @classmethod
+    def from_api(cls, status: str, reason_code: int | None = None) -> JobStatus:
+        """Map IBM's ``state.status`` (``Queued``, ``Completed``, ...) as the client does.
+
+        A job cancelled for running past its maximum execution time (reason code 1305) is an ERROR.
+        """
+        mapped = _API_STATUS.get(status.strip().upper())
+        if mapped is None:
+            raise ValueError(f"unknown IBM job status {status!r}")
+        if mapped is cls.CANCELLED and reason_code == RAN_TOO_LONG:
+            return cls.ERROR
+        return mapped
+
+
+RAN_TOO_LONG = 1305
+_FINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED})
+_API_STATUS = {
+    "INITIALIZING": JobStatus.QUEUED,
+    "QUEUED": JobStatus.QUEUED,
+    "VALIDATING": JobStatus.QUEUED,
+    "RUNNING": JobStatus.RUNNING,
+    "COMPLETED": JobStatus.DONE,
+    "DONE": JobStatus.DONE,
+    "FAILED": JobStatus.ERROR,
+    "ERROR": JobStatus.ERROR,
+    "CANCELLED": JobStatus.CANCELLED,
+}
+
+
+class Primitive(str, Enum):
+    """The runtime program a job runs."""
+
+    SAMPLER = "sampler"
+    ESTIMATOR = "estimator"
+
+
+class JobRef(BaseModel):
+    """What a submit returns at once: enough to wait for, cancel and fetch the job from any process."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    backend: str
+    primitive: Primitive
+    instance: str | None = Field(None, description="the IBM Cloud CRN of the instance that holds the job")
+    tags: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    session_id: str | None = None
+
+    @field_validator("job_id")
+    @classmethod
+    def _valid_job_id(cls, value: str) -> str:
+        return check_job_id(value)
+
+    @property
+    def detached(self) -> bool:
+        from .tags import DETACHED_TAG
+
+        return DETACHED_TAG in self.tags
+
+
+class JobSnapshot(BaseModel):
+    """A job's state as last read from IBM; the wait returns the final one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    backend: str | None = None
+    primitive: str | None = None
+    status: JobStatus
+    reason: str | None = None
+    reason_code: int | None = None
+    created: datetime | None = None
+    running: datetime | None = None
+    finished: datetime | None = None
+    quantum_seconds: float | None = None
+    position_in_queue: int | None = None
+    estimated_start: datetime | None = None
+    tags: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """A one-line human summary, e.g. ``QUEUED (position 3)`` or ``ERROR: reason (code 1305)``."""
+        text = self.status.value
+        if self.status is JobStatus.QUEUED and self.position_in_queue:
+            text += f" (position {self.position_in_queue})"
+        if self.reason:
+            text += f": {self.reason}"
+        if self.reason_code:
+            text += f" (code {self.reason_code})"
+        return text
+
+
+class PollPolicy(BaseModel):
+    """How often to ask IBM about a job: exponential backoff with jitter, reset when the status changes.
+
+    The delay before poll *n* (counted since the last change) is
+    ``min(cap, initial * multiplier**n)``, scaled by a random factor in ``[1 - jitter, 1 + jitter]``,
+    and never shorter than a ``Retry-After`` IBM sent. ``error_budget`` consecutive transient errors
+    (429, 5xx, dropped connections) are tolerated before a wait fails.
+
+    Example:
+        >>> policy = PollPolicy(initial=1, multiplier=2, cap=30, jitter=0)
+        >>> [policy.delay(n) for n in range(6)]
+        [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    initial: float = Field(1.0, gt=0, description="seconds before the first poll after a change")
+    multiplier: float = Field(1.6, ge=1)
+    cap: float = Field(30.0, gt=0, description="longest pause between polls")
+    jitter: float = Field(0.2, ge=0, lt=1, description="relative spread of each pause")
+    error_budget: int = Field(20, ge=0, description="consecutive transient errors tolerated")
+    queue_position_every: float | None = Field(
+        30.0, gt=0, description="seconds between queue-position reads of a queued job; None turns them off"
+    )
+
+    def delay(self, polls_since_change: int, rng: random.Random | None = None) -> float:
+        """Seconds to pause before the next poll; pure, so schedules are tested without waiting."""
+        base = min(self.cap, self.initial * self.multiplier ** min(polls_since_change, 64))
+        if self.jitter and rng is not None:
+            base *= 1 + rng.uniform(-self.jitter, self.jitter)
+        return base
+
+
+@dataclass
+class PollState:
+    """The changing half of a poll schedule: what has happened since the status last changed."""
+
+    polls_since_change: int = 0
+    consecutive_errors: int = 0
+    status: JobStatus | None = None
+
+    def observe(self, status: JobStatus) -> bool:
+        """Record a successful read; True when the status changed (the backoff starts over)."""
+        self.consecutive_errors = 0
+        if status != self.status:
+            self.status = status
+            self.polls_since_change = 0
+            return True
+        self.polls_since_change += 1
+        return False
+
+    def fail(self) -> None:
+        """Record a transient error: back off further, and count it against the budget."""
+        self.consecutive_errors += 1
+        self.polls_since_change += 1
+
+    def next_delay(self, policy: PollPolicy, rng: random.Random, retry_after: float | None = None) -> float:
+        return max(policy.delay(self.polls_since_change, rng), retry_after or 0.0)

@@ -1,0 +1,305 @@
+"""The one module that calls qiskit-ibm-runtime: build clients, submit, read, list, fetch, cancel.
+
+Everything here is blocking; async callers run it on worker threads. Reads and cancels go through
+the client's ``RuntimeClient`` (its REST layer, with IAM auth and retries) because the service's
+job objects drop the status from list answers and would cost one request per job to learn it.
+Submits go through ``SamplerV2``/``EstimatorV2`` so that the client encodes pubs and options
+exactly as it always does. The client's exceptions become this package's here, with the token
+scrubbed from every message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from dateutil import parser as dateparser
+from qiskit_ibm_runtime import EstimatorV2, QiskitRuntimeService, RuntimeDecoder, SamplerV2
+from qiskit_ibm_runtime.api.client import RuntimeClient
+from qiskit_ibm_runtime.api.client_parameters import ClientParameters
+from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+from qiskit_ibm_runtime.exceptions import IBMNotAuthorizedError, IBMRuntimeError
+from qiskit_ibm_runtime.utils.utils import is_isa_circuit
+
+from .exceptions import (
+    ConfigurationError,
+    InvalidJobInputError,
+    IQPAuthenticationError,
+    IQPError,
+    IQPUnavailableError,
+    JobNotFoundError,
+)
+from .models import JobRef, JobSnapshot, JobStatus, Primitive, check_job_id
+
+if TYPE_CHECKING:
+    from qiskit.circuit import QuantumCircuit
+    from qiskit.primitives import PrimitiveResult
+    from qiskit.transpiler import Target
+
+    from .blocks import IBMQuantumCredentials
+
+TRANSIENT_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504, 520, 521, 522, 524})
+PAGE_SIZE = 100
+
+
+class CancelOutcome(str, Enum):
+    """What a cancel request achieved."""
+
+    CANCELLED = "cancelled"  # IBM accepted the cancel (204)
+    ALREADY_FINAL = "already_final"  # IBM answered 409: the job had ended; nothing to do
+
+
+class IQPGateway:
+    """A client for one set of credentials, shared by every task of the process (see ``gateway_for``)."""
+
+    def __init__(self, credentials: IBMQuantumCredentials) -> None:
+        self.credentials = credentials
+        self._secret = credentials.token.get_secret_value()
+        self._lock = threading.Lock()
+        self._service: QiskitRuntimeService | None = None
+        self._client: RuntimeClient | None = None
+        self._backends: dict[str, Any] = {}
+        os.environ.update(credentials.endpoint_environment())
+
+    # ----- clients -----------------------------------------------------------------------
+    def service(self) -> QiskitRuntimeService:
+        with self._lock:
+            if self._service is None:
+                with self.translated("connect to IBM Quantum Platform"):
+                    self._service = QiskitRuntimeService(
+                        channel=self.credentials.channel,
+                        token=self._secret,
+                        url=self.credentials.url,
+                        instance=self.credentials.instance,
+                        verify=self.credentials.verify,
+                    )
+            return self._service
+
+    def client(self) -> RuntimeClient:
+        with self._lock:
+            if self._client is None:
+                params = ClientParameters(
+                    channel=self.credentials.channel,
+                    token=self._secret,
+                    url=self.credentials.url,
+                    instance=self.credentials.instance,
+                    verify=self.credentials.verify,
+                )
+                self._client = RuntimeClient(params)
+            return self._client
+
+    def backend(self, name: str) -> Any:
+        """The backend by name, with its target; unknown names fail listing the ones that exist."""
+        if name not in self._backends:
+            service = self.service()
+            with self.translated(f"look up backend {name}"):
+                names = [b.name for b in service.backends()]
+                if name not in names:
+                    raise InvalidJobInputError(
+                        f"Backend {name!r} does not exist on this instance; "
+                        f"available: {', '.join(sorted(names))}"
+                    )
+                self._backends[name] = service.backend(name)
+        return self._backends[name]
+
+    # ----- submit --------------------------------------------------------------------------
+    def submit(
+        self,
+        primitive: Primitive,
+        pubs: list[Any],
+        backend_name: str,
+        options: dict[str, Any],
+        tags: list[str],
+    ) -> JobRef:
+        """POST one job; returns as soon as IBM has accepted it."""
+        backend = self.backend(backend_name)
+        primitive_cls = SamplerV2 if primitive is Primitive.SAMPLER else EstimatorV2
+        with self.translated(f"submit a {primitive.value} job to {backend_name}"), warnings.catch_warnings():
+            # The V2 primitives announce their successor; the wire format they send is what we target.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"qiskit_ibm_runtime")
+            warnings.filterwarnings("ignore", message=r".*is deprecated", category=DeprecationWarning)
+            runner = primitive_cls(mode=backend, options=dict(options))
+            runner.options.environment.job_tags = list(tags)
+            job = runner.run(pubs)
+        return JobRef(
+            job_id=job.job_id(),
+            backend=backend_name,
+            primitive=primitive,
+            instance=self.credentials.instance,
+            tags=tuple(tags),
+            created_at=datetime.now(timezone.utc),
+            session_id=None,
+        )
+
+    # ----- reads ---------------------------------------------------------------------------
+    def read(self, job_id: str) -> JobSnapshot:
+        """One job's state (``GET /jobs/{id}``)."""
+        check_job_id(job_id)
+        with self.translated(f"read job {job_id}", job_id=job_id):
+            return snapshot_from_api(self.client().job_get(job_id, exclude_params=True))
+
+    def list_jobs(
+        self, *, tags: list[str] | None = None, pending: bool | None = None, limit: int | None = None
+    ) -> list[JobSnapshot]:
+        """Jobs carrying all ``tags`` (newest first), following pages until IBM's ``count`` is reached."""
+        out: list[JobSnapshot] = []
+        with self.translated("list jobs"):
+            while True:
+                page_size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(out))
+                answer = self.client().jobs_get(
+                    limit=page_size, skip=len(out), pending=pending, job_tags=tags
+                )
+                page = answer.get("jobs", [])
+                out.extend(snapshot_from_api(job) for job in page)
+                if not page or len(out) >= int(answer.get("count", 0)) or (limit and len(out) >= limit):
+                    return out
+
+    def metrics(self, job_id: str) -> dict[str, Any]:
+        with self.translated(f"read metrics of job {job_id}", job_id=job_id):
+            metrics: dict[str, Any] = self.client().job_metadata(job_id)
+            return metrics
+
+    def result(self, job_id: str) -> PrimitiveResult[Any]:
+        """The job's result, decoded with the client's own ``RuntimeDecoder``."""
+        check_job_id(job_id)
+        with self.translated(f"fetch the result of job {job_id}", job_id=job_id):
+            raw = self.client().job_results(job_id)
+        result: PrimitiveResult[Any] = json.loads(raw, cls=RuntimeDecoder)
+        return result
+
+    def cancel(self, job_id: str) -> CancelOutcome:
+        """Ask IBM to cancel; a 409 (the job already ended) is an outcome, not an error."""
+        check_job_id(job_id)
+        try:
+            with self.translated(f"cancel job {job_id}", job_id=job_id):
+                self.client().job_cancel(job_id)
+        except IQPError as exc:
+            if exc.status_code == 409:
+                return CancelOutcome.ALREADY_FINAL
+            raise
+        return CancelOutcome.CANCELLED
+
+    # ----- errors ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def translated(self, action: str, job_id: str | None = None) -> Iterator[None]:
+        """Turn the client's exceptions into this package's, never letting the token through."""
+        try:
+            yield
+        except (InvalidJobInputError, IQPError, ConfigurationError):
+            raise
+        except IBMNotAuthorizedError as exc:
+            raise IQPAuthenticationError(
+                self._scrub(f"IBM refused the credentials while trying to {action}: {exc}"), 401
+            ) from None
+        except RequestsApiError as exc:
+            raise self._api_error(action, exc, job_id) from None
+        except IBMRuntimeError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, RequestsApiError):
+                raise self._api_error(action, cause, job_id) from None
+            message = self._scrub(f"Could not {action}: {exc}")
+            if "input" in type(exc).__name__.lower() or "Invalid" in type(exc).__name__:
+                raise InvalidJobInputError(message) from None
+            raise IQPError(message) from None
+        except ValueError as exc:
+            raise InvalidJobInputError(self._scrub(f"Could not {action}: {exc}")) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("qiskit_ibm_runtime") or "Account" in type(exc).__name__:
+                raise ConfigurationError(self._scrub(f"Could not {action}: {exc}")) from None
+            raise
+
+    def _api_error(self, action: str, exc: RequestsApiError, job_id: str | None) -> IQPError:
+        status = exc.status_code
+        message = self._scrub(f"IBM Quantum Platform could not {action}: {exc}")
+        if status == 401:
+            return IQPAuthenticationError(message, status)
+        if status == 404 and job_id:
+            return JobNotFoundError(f"No job {job_id} on this instance", status)
+        if status in TRANSIENT_STATUS or "maintenance" in str(exc):
+            return IQPUnavailableError(message, status, retry_after=_retry_after(exc))
+        return IQPError(message, status)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc.__cause__, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def snapshot_from_api(job: dict[str, Any]) -> JobSnapshot:
+    """A ``JobSnapshot`` from IBM's job JSON (``GET /jobs/{id}`` or an entry of ``GET /jobs``)."""
+    state = job.get("state") or {}
+    reason_code = state.get("reason_code") or state.get("reasonCode")
+    usage = job.get("usage") or {}
+    return JobSnapshot(
+        job_id=job["id"],
+        backend=job.get("backend"),
+        primitive=(job.get("program") or {}).get("id"),
+        status=JobStatus.from_api(state.get("status") or job.get("status", ""), reason_code),
+        reason=state.get("reason"),
+        reason_code=reason_code,
+        created=_parse_time(job.get("created")),
+        finished=_parse_time(job.get("ended")),
+        quantum_seconds=usage.get("quantum_seconds"),
+        tags=tuple(job.get("tags") or ()),
+    )
+
+
+def apply_metrics(snapshot: JobSnapshot, metrics: dict[str, Any]) -> JobSnapshot:
+    """Add what only ``/metrics`` tells: queue position, estimated start, run timestamps, usage."""
+    stamps = metrics.get("timestamps") or {}
+    usage = metrics.get("usage") or {}
+    position = metrics.get("position_in_queue")
+    return snapshot.model_copy(
+        update={
+            "position_in_queue": position if snapshot.status is JobStatus.QUEUED else None,
+            "estimated_start": _parse_time(metrics.get("estimated_start_time")),
+            "running": _parse_time(stamps.get("running")) or snapshot.running,
+            "finished": _parse_time(stamps.get("finished")) or snapshot.finished,
+            "quantum_seconds": usage.get("quantum_seconds", snapshot.quantum_seconds),
+        }
+    )
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not value:
+        return None
+    try:
+        parsed: datetime = dateparser.isoparse(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def isa_problem(circuit: QuantumCircuit, target: Target) -> str:
+    """Why ``circuit`` is not ISA for ``target`` (the client's own check), or ``""``."""
+    return str(is_isa_circuit(circuit, target))
+
+
+_gateways: dict[str, IQPGateway] = {}
+_gateways_lock = threading.Lock()
+
+
+def gateway_for(credentials: IBMQuantumCredentials) -> IQPGateway:
+    """The process's gateway for these credentials: one service and one REST client each."""
+    key = credentials.fingerprint()
+    with _gateways_lock:
+        gateway = _gateways.get(key)
+        if gateway is None:
+            gateway = _gateways[key] = IQPGateway(credentials)
+        return gateway

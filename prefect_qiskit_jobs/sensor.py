@@ -1,0 +1,231 @@
+"""The wait tasks: async sensors that hand their jobs to the process's watcher and report changes.
+
+A wait never sleeps in a thread and never polls on its own: it registers with ``JobWatcher`` and
+awaits the snapshots the watcher delivers, logging status changes and keeping its artifacts
+current. When a wait is interrupted (the flow run cancelled: ``CancelledError`` or Prefect's
+``TerminationSignal``) it cancels the jobs it awaits, shielded and bounded in time, and then lets
+the interruption go on. Await the wait in the flow's own event loop for that to happen: tasks run
+with ``.submit()`` or ``.map()`` sit on worker threads that Prefect does not interrupt (the flow
+hooks and the reaper cover those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+from prefect.logging import get_logger
+
+from .blocks import IBMQuantumCredentials
+from .cancellation import Layer, cancel_jobs
+from .exceptions import (
+    JobCancelledError,
+    JobFailedError,
+    JobWaitTimeoutError,
+    QiskitJobsError,
+)
+from .models import JobRef, JobSnapshot, JobStatus, PollPolicy
+from .monitoring import ARTIFACT_MIN_INTERVAL, WaitMonitor
+from .runtime import IQPGateway, gateway_for
+from .submit import resolve_credentials
+from .watcher import JobWatcher
+
+CANCEL_TIME_CAP = 60.0
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[Any], job_id: str, item: Any) -> None:
+    """Hand a watcher event to the waiting coroutine's loop (the watcher runs on its own thread)."""
+    with contextlib.suppress(RuntimeError):  # the waiting loop has closed: nobody is listening
+        loop.call_soon_threadsafe(inbox.put_nowait, (job_id, item))
+
+
+async def await_jobs(
+    jobs: Sequence[JobRef],
+    *,
+    credentials: IBMQuantumCredentials | str | None = None,
+    poll: PollPolicy | None = None,
+    timeout: float | None = None,
+    cancel_on_timeout: bool = True,
+    monitor: WaitMonitor | None = None,
+) -> list[JobSnapshot]:
+    """Wait until every job is final; the engine under ``wait_for_job`` and ``wait_for_jobs``.
+
+    Returns the final snapshots in the order of ``jobs``. Raises ``JobWaitTimeoutError`` when
+    ``timeout`` seconds pass first (after cancelling the jobs if ``cancel_on_timeout``), and
+    ``IQPError`` when IBM stays unreachable beyond the poll policy's error budget.
+    """
+    policy = poll or PollPolicy()
+    gateway = gateway_for(resolve_credentials(credentials))
+    monitor = monitor or WaitMonitor(list(jobs), get_logger("prefect_qiskit_jobs.sensor"), None, None)
+    watcher = JobWatcher.shared()
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException]] = asyncio.Queue()
+    handles = [
+        (
+            job.job_id,
+            watcher.watch(gateway, job, policy, functools.partial(_deliver, loop, inbox, job.job_id)),
+        )
+        for job in jobs
+    ]
+    finals: dict[str, JobSnapshot] = {}
+    try:
+        await monitor.start()
+        with anyio.fail_after(timeout):
+            while len(finals) < len({job.job_id for job in jobs}):
+                try:
+                    job_id, item = await asyncio.wait_for(
+                        inbox.get(), ARTIFACT_MIN_INTERVAL if monitor.dirty else None
+                    )
+                except asyncio.TimeoutError:
+                    await monitor.flush()
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                await monitor.observe(item)
+                if item.status.is_final:
+                    finals[job_id] = item
+    except TimeoutError:
+        pending = [j for j in jobs if j.job_id not in finals]
+        if cancel_on_timeout:
+            await _cancel_shielded(gateway, pending, monitor, "timed out")
+        last = monitor.snapshots.get(pending[0].job_id) if pending else None
+        fate = "cancelled" if cancel_on_timeout else "left running"
+        raise JobWaitTimeoutError(
+            f"Gave up waiting after {timeout} s for {len(pending)} job(s), {fate}: "
+            f"{', '.join(j.job_id for j in pending)}",
+            last or JobSnapshot(job_id=pending[0].job_id, status=JobStatus.QUEUED),
+        ) from None
+    except QiskitJobsError:
+        raise
+    except BaseException:
+        # Interrupted: CancelledError, Prefect's TerminationSignal, KeyboardInterrupt. No orphans.
+        await _cancel_shielded(gateway, [j for j in jobs if j.job_id not in finals], monitor, "interrupted")
+        raise
+    finally:
+        for job_id, handle in handles:
+            watcher.unwatch(gateway, job_id, handle)
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await monitor.flush()
+    return [finals[job.job_id] for job in jobs]
+
+
+async def _cancel_shielded(
+    gateway: IQPGateway, jobs: Sequence[JobRef], monitor: WaitMonitor, why: str
+) -> None:
+    """Cancel the jobs this wait owns, even while being cancelled itself, for at most a minute."""
+    targets = [
+        monitor.snapshots.get(job.job_id) or JobSnapshot(job_id=job.job_id, status=JobStatus.QUEUED)
+        for job in jobs
+        if not job.detached
+    ]
+    if not targets:
+        return
+
+    def log(message: str) -> None:
+        monitor.logger.warning("Wait %s: %s", why, message)
+
+    with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_TIME_CAP):
+        await anyio.to_thread.run_sync(
+            functools.partial(cancel_jobs, gateway, targets, Layer.SENSOR, log), abandon_on_cancel=True
+        )
+
+
+def raise_for_outcome(snapshot: JobSnapshot) -> JobSnapshot:
+    """Return a DONE snapshot; raise the typed error, with IBM's reason, for ERROR and CANCELLED."""
+    if snapshot.status is JobStatus.ERROR:
+        raise JobFailedError(f"Job {snapshot.job_id} failed: {snapshot.describe()}", snapshot)
+    if snapshot.status is JobStatus.CANCELLED:
+        raise JobCancelledError(f"Job {snapshot.job_id} was cancelled: {snapshot.describe()}", snapshot)
+    return snapshot
+
+
+def _monitor_for(jobs: list[JobRef]) -> WaitMonitor:
+    context = TaskRunContext.get()
+    task_run = context.task_run if context else None
+    return WaitMonitor(
+        jobs,
+        get_run_logger() if context else get_logger("prefect_qiskit_jobs.sensor"),
+        str(task_run.flow_run_id) if task_run and task_run.flow_run_id else None,
+        str(task_run.id) if task_run else None,
+    )
+
+
+def _wait_run_name(parameters: dict[str, Any] | None = None) -> str:
+    jobs = (parameters or {}).get("jobs") or []
+    return f"wait-for-{len(jobs)}-jobs"
+
+
+@task(name="wait-for-job", task_run_name="wait-for-{job.job_id}", cache_policy=NO_CACHE)
+async def wait_for_job(
+    job: JobRef,
+    *,
+    credentials: IBMQuantumCredentials | str | None = None,
+    poll: PollPolicy | None = None,
+    timeout: float | None = None,
+    raise_on_failure: bool = True,
+    cancel_on_timeout: bool = True,
+) -> JobSnapshot:
+    """Wait, without blocking anything, until IBM reports the job final; return its final snapshot.
+
+    Args:
+        job: What a submit task returned.
+        credentials: An ``IBMQuantumCredentials`` block, a saved block's name, or None (environment).
+        poll: Backoff, jitter and error budget of the status reads.
+        timeout: Seconds to wait at most; then ``JobWaitTimeoutError`` (the job is cancelled
+            unless ``cancel_on_timeout=False``).
+        raise_on_failure: Raise ``JobFailedError``/``JobCancelledError`` (with IBM's reason and
+            reason code) when the job ends ERROR or CANCELLED; with False, return the snapshot.
+
+    Example:
+        >>> @flow
+        ... async def bell():
+        ...     job = submit_sampler_job([isa_circuit], backend="ibm_brisbane")
+        ...     final = await wait_for_job(job)
+        ...     return fetch_job_result(job)  # doctest: +SKIP
+    """
+    (snapshot,) = await await_jobs(
+        [job],
+        credentials=credentials,
+        poll=poll,
+        timeout=timeout,
+        cancel_on_timeout=cancel_on_timeout,
+        monitor=_monitor_for([job]),
+    )
+    return raise_for_outcome(snapshot) if raise_on_failure else snapshot
+
+
+@task(name="wait-for-jobs", task_run_name=_wait_run_name, cache_policy=NO_CACHE)
+async def wait_for_jobs(
+    jobs: Sequence[JobRef],
+    *,
+    credentials: IBMQuantumCredentials | str | None = None,
+    poll: PollPolicy | None = None,
+    timeout: float | None = None,
+    raise_on_failure: bool = True,
+    cancel_on_timeout: bool = True,
+) -> list[JobSnapshot]:
+    """Wait for many jobs together (their statuses are read in batches); return final snapshots in order.
+
+    Arguments are those of ``wait_for_job``. With ``raise_on_failure``, the first job found ERROR or
+    CANCELLED (in the order of ``jobs``) raises once all have ended.
+    """
+    job_list = list(jobs)
+    snapshots = await await_jobs(
+        job_list,
+        credentials=credentials,
+        poll=poll,
+        timeout=timeout,
+        cancel_on_timeout=cancel_on_timeout,
+        monitor=_monitor_for(job_list),
+    )
+    if raise_on_failure:
+        for snapshot in snapshots:
+            raise_for_outcome(snapshot)
+    return snapshots

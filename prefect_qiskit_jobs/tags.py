@@ -1,0 +1,52 @@
+"""The tags every job carries, and what they are for.
+
+IBM filters the job list by tag, so tags are how any process, long after the submitting one is
+gone, finds the jobs of a flow run (the cancellation hooks and the reaper), the job a retried
+task run already created (idempotent submit), and the jobs that must never be cancelled
+(detached ones, meant for a later flow).
+"""
+
+from __future__ import annotations
+
+PACKAGE_TAG = "prefect-qiskit-jobs"
+FLOW_RUN_PREFIX = "prefect-flow-run:"
+TASK_RUN_PREFIX = "prefect-task-run:"
+SUBMIT_KEY_PREFIX = "prefect-submit:"
+DETACHED_TAG = "prefect-detached"
+
+
+def flow_run_tag(flow_run_id: object) -> str:
+    return f"{FLOW_RUN_PREFIX}{flow_run_id}"
+
+
+def task_run_tag(task_run_id: object) -> str:
+    return f"{TASK_RUN_PREFIX}{task_run_id}"
+
+
+def submit_key_tag(key: str) -> str:
+    return f"{SUBMIT_KEY_PREFIX}{key}"
+
+
+def job_tags(
+    *,
+    flow_run_id: object | None,
+    task_run_id: object | None,
+    submit_key: str,
+    detached: bool = False,
+    user_tags: tuple[str, ...] | list[str] = (),
+) -> list[str]:
+    """All tags of a new job: the package's, its run's, its idempotency key, then the user's."""
+    tags = [PACKAGE_TAG, submit_key_tag(submit_key)]
+    if flow_run_id is not None:
+        tags.append(flow_run_tag(flow_run_id))
+    if task_run_id is not None:
+        tags.append(task_run_tag(task_run_id))
+    if detached:
+        tags.append(DETACHED_TAG)
+    tags.extend(t for t in user_tags if t not in tags)
+    return tags
+
+
+def value_of(tags: tuple[str, ...] | list[str], prefix: str) -> str | None:
+    """The value of the first tag with ``prefix``, e.g. the flow-run id of a job."""
+    return next((t[len(prefix) :] for t in tags if t.startswith(prefix)), None)
