@@ -167,7 +167,9 @@ class WaitMonitor:
             await self.flush()
 
     async def flush(self) -> None:
-        if not self._dirty:
+        """Write the displays; outside a task run (scripts, benchmarks) there are none to write."""
+        if not self._dirty or self.task_run_id is None:
+            self._dirty = False
             return
         self._dirty = False
         rows = [job_row(job, self.snapshots[job_id]) for job_id, job in self.jobs.items()]
