@@ -162,7 +162,8 @@ class WaitMonitor:
         self._dirty = True
         if previous is None or previous.status is not snapshot.status:
             self.logger.info("Job %s on %s is %s", job.job_id, job.backend, snapshot.describe())
-            self._emit(job, snapshot, previous)
+            if self.task_run_id is not None:
+                self._emit(job, snapshot, previous)
         if snapshot.status.is_final or self.table.due():
             await self.flush()
 
