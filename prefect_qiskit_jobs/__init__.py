@@ -6,6 +6,7 @@ cancellation hooks and the reaper leave no job running for a run that is gone.
 """
 
 from .blocks import IBMQuantumCredentials
+from .cancellation import cancel_jobs_hook, cancel_jobs_on_exit, reap_orphaned_jobs
 from .exceptions import (
     ConfigurationError,
     InvalidJobInputError,
@@ -48,8 +49,11 @@ __all__ = [
     "arun_estimator",
     "arun_sampler",
     "await_jobs",
+    "cancel_jobs_hook",
+    "cancel_jobs_on_exit",
     "fetch_job_result",
     "read_job_result",
+    "reap_orphaned_jobs",
     "result_key",
     "run_estimator",
     "run_sampler",

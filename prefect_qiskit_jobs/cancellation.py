@@ -1,5 +1,10 @@
 """Cancelling jobs exactly once, whichever layer asks: the sensor, a flow hook or the reaper.
 
+Three layers, because no single one sees every ending: the sensor cancels what it awaits when it
+is interrupted; flow hooks (``on_cancellation``/``on_crashed``, opt-in ``on_failure``) cancel what
+the run's tag finds pending; the reaper cancels pending jobs of runs that Prefect shows
+Cancelled or Crashed, which covers SIGKILL and dead supervisors.
+
 A layer cancels only jobs it has just seen non-final; a job already being cancelled by another
 layer of this process is skipped; IBM's 409 ("already final") counts as success and leaves the
 result readable. Each cancel is confirmed by reading the job until it is seen final, and reported
@@ -8,15 +13,29 @@ with the job id and the layer that sent it.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import Enum
+from typing import Any
+from uuid import UUID
 
-from .exceptions import IQPError
+import anyio
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
+from prefect.logging.loggers import flow_run_logger
+
+from .blocks import IBMQuantumCredentials
+from .exceptions import IQPError, QiskitJobsError
 from .models import JobSnapshot, JobStatus
-from .runtime import CancelOutcome, IQPGateway
+from .runtime import CancelOutcome, IQPGateway, gateway_for
+from .tags import DETACHED_TAG, FLOW_RUN_PREFIX, PACKAGE_TAG, flow_run_tag, value_of
 
 CONFIRM_READS = 8
 CONFIRM_FIRST_PAUSE = 0.1
@@ -89,3 +108,164 @@ def _cancel_one(gateway: IQPGateway, job_id: str, sleep: Callable[[float], None]
         sleep(pause)
         pause *= 2
     return CancelReport(job_id, outcome is CancelOutcome.CANCELLED, sent_text, status)
+
+
+# ----- layer 2: flow hooks ----------------------------------------------------------------------
+def cancel_jobs_hook(credentials: str | None = None) -> Callable[[Any, Any, Any], None]:
+    """A flow hook that cancels the run's non-final IBM jobs (found by its tag), exactly once each.
+
+    Attach it to ``on_cancellation`` and ``on_crashed`` (and, to opt in, ``on_failure``). Prefect
+    runs it outside any run context, in the serve process or in a fresh subprocess of a process
+    worker that re-imports the flow's module, so it builds everything from its arguments: the
+    name of a saved ``IBMQuantumCredentials`` block, or None for the ``QISKIT_IBM_*`` environment.
+    Detached jobs are never cancelled.
+
+    Example:
+        >>> hook = cancel_jobs_hook()
+        >>> @flow(on_cancellation=[hook], on_crashed=[hook])
+        ... def experiment(): ...
+    """
+
+    def cancel_run_jobs(flow: Any, flow_run: Any, state: Any) -> None:
+        logger = flow_run_logger(flow_run, flow)
+        try:
+            gateway = gateway_for(_credentials(credentials))
+            pending = gateway.list_jobs(tags=[flow_run_tag(flow_run.id)], pending=True)
+        except QiskitJobsError as exc:
+            logger.error("Could not list the IBM jobs of this run to cancel them: %s; the reaper will", exc)
+            return
+        targets = [job for job in pending if DETACHED_TAG not in job.tags]
+        ending = getattr(state, "name", None) or "ended"
+        if not targets:
+            logger.info("Run %s: no pending IBM jobs to cancel", ending.lower())
+            return
+        logger.info("Run %s: cancelling %d pending IBM job(s)", ending.lower(), len(targets))
+        cancel_jobs(gateway, targets, Layer.HOOK, logger.info)
+
+    return cancel_run_jobs
+
+
+def cancel_jobs_on_exit(flow: Any = None, *, credentials: str | None = None, on_failure: bool = False) -> Any:
+    """Decorate a flow so that cancelling, crashing (and, opted in, failing) cancels its IBM jobs.
+
+    Example:
+        >>> @cancel_jobs_on_exit
+        ... @flow
+        ... async def experiment(): ...
+
+        >>> @cancel_jobs_on_exit(credentials="ibm-quantum", on_failure=True)
+        ... @flow
+        ... def nightly(): ...
+    """
+
+    def attach(target: Any) -> Any:
+        hook = cancel_jobs_hook(credentials)
+        target.on_cancellation(hook)
+        target.on_crashed(hook)
+        if on_failure:
+            target.on_failure(hook)
+        return target
+
+    return attach(flow) if flow is not None else attach
+
+
+def _credentials(name: str | None) -> IBMQuantumCredentials:
+    if name is None:
+        return IBMQuantumCredentials.from_environment()
+    block: IBMQuantumCredentials = IBMQuantumCredentials.load(name)  # type: ignore[assignment]
+    return block
+
+
+# ----- layer 3: the reaper ----------------------------------------------------------------------
+REAPED_STATES = frozenset({StateType.CANCELLED, StateType.CRASHED})
+
+
+@dataclass(frozen=True)
+class ReapDecision:
+    """Whether the reaper may cancel a flow run's jobs, and why (pure, so it is tested alone)."""
+
+    cancel: bool
+    why: str
+
+
+def decide(
+    state_type: StateType | None, state_age_seconds: float, include_failed: bool, grace_seconds: float
+) -> ReapDecision:
+    """Cancel only for runs that are over and did not end well, once their hooks had their chance."""
+    if state_type is None:
+        return ReapDecision(False, "flow run unknown to this Prefect API (another server's?)")
+    wanted = REAPED_STATES | ({StateType.FAILED} if include_failed else frozenset())
+    if state_type not in wanted:
+        return ReapDecision(False, f"flow run is {state_type.value}")
+    if state_age_seconds < grace_seconds:
+        return ReapDecision(
+            False, f"flow run became {state_type.value} {state_age_seconds:.0f} s ago; hooks go first"
+        )
+    return ReapDecision(True, f"flow run is {state_type.value}")
+
+
+@flow(name="qiskit-job-reaper", log_prints=False)
+async def reap_orphaned_jobs(
+    credentials: str | None = None,
+    include_failed: bool = False,
+    grace_seconds: float = 30.0,
+    dry_run: bool = False,
+) -> list[str]:
+    """Cancel pending IBM jobs whose flow run was cancelled or crashed (opt in: failed).
+
+    Covers what hooks cannot: a SIGKILLed flow process, a dead supervisor, a hook that did not
+    fire. Jobs of runs still running or completed, jobs without a flow-run tag, and detached
+    jobs are never touched. Returns the ids of the jobs it cancelled (or would, with ``dry_run``).
+
+    Args:
+        credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
+        include_failed: Also reap jobs of Failed runs (a timed-out flow run is Failed).
+        grace_seconds: Leave runs that ended more recently than this to their hooks.
+        dry_run: Report, cancel nothing.
+    """
+    logger = get_run_logger()
+    gateway = gateway_for(_credentials(credentials))
+    pending = await anyio.to_thread.run_sync(lambda: gateway.list_jobs(tags=[PACKAGE_TAG], pending=True))
+    by_run: dict[str, list[JobSnapshot]] = {}
+    for job in pending:
+        run_id = value_of(job.tags, FLOW_RUN_PREFIX)
+        if run_id is not None and DETACHED_TAG not in job.tags:
+            by_run.setdefault(run_id, []).append(job)
+    logger.info("%d pending IBM job(s) across %d flow run(s)", len(pending), len(by_run))
+    reaped: list[str] = []
+    async with get_client() as client:
+        for run_id, jobs in by_run.items():
+            state_type, age = await _run_state(client, run_id)
+            decision = decide(state_type, age, include_failed, grace_seconds)
+            if not decision.cancel:
+                continue
+            ids = [job.job_id for job in jobs]
+            logger.info("Flow run %s: %s; cancelling %s", run_id, decision.why, ", ".join(ids))
+            if dry_run:
+                reaped.extend(ids)
+                continue
+            reports = await anyio.to_thread.run_sync(
+                functools.partial(cancel_jobs, gateway, jobs, Layer.REAPER, logger.info)
+            )
+            for report in reports:
+                reaped.append(report.job_id)
+                _log_to_run(run_id, report.describe(Layer.REAPER))
+    return reaped
+
+
+async def _run_state(client: Any, run_id: str) -> tuple[StateType | None, float]:
+    try:
+        flow_run = await client.read_flow_run(UUID(run_id))
+    except (ObjectNotFound, ValueError):
+        return None, 0.0
+    state = flow_run.state
+    if state is None:
+        return None, 0.0
+    age = (datetime.now(timezone.utc) - state.timestamp).total_seconds() if state.timestamp else 0.0
+    return state.type, age
+
+
+def _log_to_run(run_id: str, message: str) -> None:
+    """Leave a line in the reaped run's own log, where whoever looks at that run will see it."""
+    with contextlib.suppress(Exception):
+        flow_run_logger(flow_run_id=UUID(run_id)).info(message)

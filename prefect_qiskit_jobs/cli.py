@@ -91,5 +91,33 @@ def emulator_env(
         typer.echo(f"export {name}={shlex.quote(value)}")
 
 
+@app.command("reap")
+def reap(
+    credentials: Annotated[
+        str | None, typer.Option(help="Saved IBMQuantumCredentials block; default: QISKIT_IBM_* variables.")
+    ] = None,
+    include_failed: Annotated[
+        bool, typer.Option(help="Also cancel jobs of Failed (timed-out) runs.")
+    ] = False,
+    grace_seconds: Annotated[float, typer.Option(help="Leave runs that just ended to their hooks.")] = 30.0,
+    dry_run: Annotated[bool, typer.Option(help="Report what would be cancelled; cancel nothing.")] = False,
+) -> None:
+    """Cancel pending IBM jobs whose Prefect flow run was cancelled or crashed, once."""
+    import asyncio
+
+    from .cancellation import reap_orphaned_jobs
+
+    reaped = asyncio.run(
+        reap_orphaned_jobs(
+            credentials=credentials,
+            include_failed=include_failed,
+            grace_seconds=grace_seconds,
+            dry_run=dry_run,
+        )
+    )
+    verb = "Would cancel" if dry_run else "Cancelled"
+    typer.echo(f"{verb} {len(reaped)} job(s)" + (f": {', '.join(reaped)}" if reaped else ""))
+
+
 if __name__ == "__main__":
     app()
