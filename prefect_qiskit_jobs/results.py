@@ -22,6 +22,7 @@ from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 from .blocks import IBMQuantumCredentials
 from .exceptions import IQPError, JobNotFoundError
 from .models import JobRef, JobStatus, check_job_id
+from .monitoring import summarize_result
 from .runtime import gateway_for
 from .sensor import raise_for_outcome
 from .submit import resolve_credentials
@@ -85,7 +86,7 @@ def fetch_job_result(job: JobRef | str, *, credentials: IBMQuantumCredentials | 
     job_id = _job_id(job)
     gateway = gateway_for(resolve_credentials(credentials))
     try:
-        return gateway.result(job_id)
+        result = gateway.result(job_id)
     except IQPError as exc:
         if isinstance(exc, JobNotFoundError) or exc.status_code in (404, 409):
             snapshot = gateway.read(job_id)
@@ -93,6 +94,8 @@ def fetch_job_result(job: JobRef | str, *, credentials: IBMQuantumCredentials | 
                 raise_for_outcome(snapshot)
                 raise IQPError(f"Job {job_id} has no result yet: it is {snapshot.status.value}") from None
         raise
+    summarize_result(job_id, job.primitive.value if isinstance(job, JobRef) else None, result)
+    return result
 
 
 def read_job_result(job: JobRef | str, result_storage: WritableFileSystem | None = None) -> Any:
