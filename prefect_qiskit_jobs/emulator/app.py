@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from . import execution, sessions
 from .auth import API_KEY_GRANT, IAM_TOKEN_PATH, TokenIssuer, iam_error
 from .catalog import Catalog
-from .config import EmulatorConfig
+from .config import EmulatorConfig, FaultRule
 from .queue import SESSION_CANCELLED_REASON, QueueModel
 from .store import JobRecord, JobStore, SessionRecord, new_id, utcnow
 from .traffic import ADMIN_PREFIX, RUNTIME_PREFIX, Traffic, TrafficMiddleware, error_body
@@ -478,7 +478,8 @@ async def all_jobs(emulator: EmulatorDep) -> list[dict[str, Any]]:
 
 @admin.post("/reset")
 async def reset(emulator: EmulatorDep, jobs: bool = False) -> dict[str, bool]:
-    """Zero the counters; with ``jobs=true`` also cancel and forget every job and session."""
+    """Zero the counters and restore the configured faults; with ``jobs=true`` also forget every job."""
+    emulator.traffic.set_faults(emulator.config.faults, emulator.config.fault_seed)
     emulator.traffic.reset()
     if jobs:
         for job in list(emulator.store.jobs.values()):
@@ -486,6 +487,19 @@ async def reset(emulator: EmulatorDep, jobs: bool = False) -> dict[str, bool]:
                 emulator.queue.cancel(job.id)
         emulator.store.clear()
     return {"ok": True}
+
+
+@admin.put("/faults")
+async def replace_faults(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
+    """Replace the fault rules in force with ``{"faults": [FaultRule...], "seed": int?}``."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+        rules = tuple(FaultRule.model_validate(rule) for rule in body.get("faults") or ())
+        seed = int(body.get("seed", emulator.config.fault_seed))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ApiError(400, f"Invalid fault rules: {exc}", CODE_INVALID_JOB) from None
+    emulator.traffic.set_faults(rules, seed)
+    return {"faults": [rule.model_dump() for rule in rules], "seed": seed}
 
 
 @admin.post("/jobs/{job_id}/fail")
@@ -541,8 +555,8 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
         docs_url=f"{ADMIN_PREFIX}/docs",
         redoc_url=None,
     )
-    traffic = Traffic()
-    app.add_middleware(TrafficMiddleware, traffic=traffic, rules=config.faults, seed=config.fault_seed)
+    traffic = Traffic(config.faults, config.fault_seed)
+    app.add_middleware(TrafficMiddleware, traffic=traffic)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

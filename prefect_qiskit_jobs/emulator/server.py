@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .app import CATALOG_PREFIX, IAM_PREFIX, SEARCH_PREFIX, create_app
-from .config import EmulatorConfig
+from .config import EmulatorConfig, FaultRule
 from .traffic import ADMIN_PREFIX, RUNTIME_PREFIX
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -109,11 +109,19 @@ class RunningEmulator:
         return next(j for j in self.jobs() if j["id"] == job_id)
 
     def reset(self, jobs: bool = False) -> None:
+        """Zero the counters and restore the configured faults; with ``jobs`` also forget every job."""
         self.admin("POST", f"/reset?jobs={'true' if jobs else 'false'}")
 
     def release(self, job_id: str | None = None) -> None:
         """Let one queued job (or all) start without waiting out the queue delay."""
         self.admin("POST", f"/jobs/{job_id}/release" if job_id else "/release")
+
+    def set_faults(self, *rules: FaultRule, seed: int | None = None) -> None:
+        """Replace the fault rules in force (none: no faults) until the next ``reset``."""
+        body: dict[str, Any] = {"faults": [rule.model_dump() for rule in rules]}
+        if seed is not None:
+            body["seed"] = seed
+        self.admin("PUT", "/faults", body)
 
     def fail(self, job_id: str, reason: str) -> None:
         """Make a queued job end Failed with ``reason`` when it runs."""

@@ -8,6 +8,7 @@ delay it, or drop its connection. Tests and benchmarks read the counters on the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import json
 import random
@@ -42,17 +43,31 @@ def route_of(method: str, path: str) -> tuple[str, str | None]:
 
 
 class Traffic:
-    """Request counters by route, by job and by injected fault; thread-safe, resettable."""
+    """Request counters by route, by job and by injected fault, and the fault rules in force.
 
-    def __init__(self) -> None:
+    Thread-safe and resettable. The rules start as configured and can be replaced while the
+    emulator runs (tests switch faults on a shared emulator); each replacement, and each reset,
+    reseeds the generator so that the same requests draw the same faults.
+    """
+
+    def __init__(self, rules: tuple[FaultRule, ...] = (), seed: int = 0) -> None:
         self._lock = threading.Lock()
+        self.rules, self.seed = rules, seed
+        self.random = random.Random(seed)
         self.reset()
 
     def reset(self) -> None:
+        """Zero every counter and restart the fault draws from the seed."""
         with self._lock:
             self.routes: Counter[str] = Counter()
             self.jobs: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.faults: defaultdict[str, Counter[str]] = defaultdict(Counter)
+            self.random = random.Random(self.seed)
+
+    def set_faults(self, rules: tuple[FaultRule, ...], seed: int) -> None:
+        with self._lock:
+            self.rules, self.seed = rules, seed
+            self.random = random.Random(seed)
 
     def count(self, route: str, job_id: str | None) -> None:
         with self._lock:
@@ -77,11 +92,9 @@ class Traffic:
 class TrafficMiddleware:
     """Counts every request by its route template and applies the fault rules to IQP routes."""
 
-    def __init__(self, app: ASGIApp, traffic: Traffic, rules: tuple[FaultRule, ...], seed: int) -> None:
+    def __init__(self, app: ASGIApp, traffic: Traffic) -> None:
         self.app = app
         self.traffic = traffic
-        self.rules = rules
-        self.random = random.Random(seed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -89,17 +102,18 @@ class TrafficMiddleware:
             return
         route, job_id = route_of(scope["method"], scope["path"])
         self.traffic.count(route, job_id)
-        for rule in self.rules:
+        for rule in self.traffic.rules:
             if fnmatch.fnmatchcase(route, rule.route) and await self._apply(rule, route, receive, send):
                 return
         await self.app(scope, receive, send)
 
     async def _apply(self, rule: FaultRule, route: str, receive: Receive, send: Send) -> bool:
         """Inject at most one fault from ``rule``; True when the request was answered here."""
-        if rule.latency and self.random.random() < rule.latency:
+        draws = self.traffic.random
+        if rule.latency and draws.random() < rule.latency:
             self.traffic.count_fault(route, "latency")
             await asyncio.sleep(rule.latency_seconds)
-        draw = self.random.random()
+        draw = draws.random()
         for kind, probability in (
             ("drop", rule.drop),
             ("rate_limit", rule.rate_limit),
@@ -115,13 +129,9 @@ class TrafficMiddleware:
 
     @staticmethod
     async def _answer_fault(kind: str, rule: FaultRule, receive: Receive, send: Send) -> None:
+        if kind == "drop" and await _drop_connection(receive):
+            return
         if kind == "drop":
-            # Close the socket without an answer, as a broken proxy would. uvicorn's per-request
-            # cycle owns the transport; Starlette passes its bound ``receive`` through unwrapped.
-            transport = getattr(getattr(receive, "__self__", None), "transport", None)
-            if transport is not None:
-                transport.abort()
-                return
             kind = "server_error"
         status = rule.server_error_status if kind == "server_error" else 429
         code = 1202 if status == 429 else 1010
@@ -132,6 +142,27 @@ class TrafficMiddleware:
             headers.append((b"retry-after", str(rule.retry_after_seconds).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _drop_connection(receive: Receive) -> bool:
+    """Close the socket without an answer, as a broken proxy would; False when it cannot be reached.
+
+    uvicorn's per-request cycle owns the transport, and Starlette passes its bound ``receive``
+    through unwrapped. Returning before uvicorn has seen the disconnect would make it log "ASGI
+    callable returned without starting response", so wait (briefly) until ``receive`` reports it.
+    """
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None:
+        return False
+    transport.abort()
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(disconnected(), timeout=1.0)
+    return True
 
 
 def error_body(message: str, code: int) -> dict[str, Any]:

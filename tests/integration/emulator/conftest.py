@@ -24,6 +24,8 @@ from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_
 SMALL_BACKEND = "ibmq_manila"
 HELD_QUEUE_DELAY = 3600.0
 SLOW_RUN_SECONDS = 3.0
+# What the ``make_emulator`` fixture of tests/conftest.py hands out.
+EmulatorFactory = Callable[..., RunningEmulator]
 
 
 @pytest.fixture(scope="session")
