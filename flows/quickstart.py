@@ -15,12 +15,12 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from flows.common import bell, ghz, ibm_or_emulator
 from prefect_qiskit_jobs import (
-    IBMQuantumCredentials,
     fetch_job_result,
     submit_sampler_job,
     wait_for_jobs,
 )
 from prefect_qiskit_jobs.runtime import gateway_for
+from prefect_qiskit_jobs.submit import resolve_credentials
 
 
 @flow(name="qiskit-quickstart", log_prints=True)
@@ -38,24 +38,24 @@ async def quickstart(
     block = (
         IBMQuantumCredentials.load(credentials) if credentials else IBMQuantumCredentials.from_environment()
     )
-    target = gateway_for(block).backend(backend)  # type: ignore[arg-type]
+    target = gateway_for(block).backend(backend)
     pass_manager = generate_preset_pass_manager(optimization_level=1, backend=target)
     circuits = [bell(), ghz(3)]
     jobs = [
         submit_sampler_job(
             [pass_manager.run(circuit)],
             backend=backend,
-            credentials=block,  # type: ignore[arg-type]
+            credentials=block,
             options={"default_shots": shots},
             tags=[f"circuit:{circuit.name}"],
         )
         for circuit in circuits
     ]
     logger.info("Submitted %s; waiting while they queue and run", ", ".join(job.job_id for job in jobs))
-    await wait_for_jobs(jobs, credentials=block)  # type: ignore[arg-type]
+    await wait_for_jobs(jobs, credentials=block)
     counts: dict[str, dict[str, int]] = {}
     for circuit, job in zip(circuits, jobs, strict=True):
-        result = fetch_job_result(job, credentials=block)  # type: ignore[arg-type]
+        result = fetch_job_result(job, credentials=block)
         counts[circuit.name] = dict(sorted(result[0].data.meas.get_counts().items(), key=lambda kv: -kv[1]))
         top = list(counts[circuit.name].items())[:4]
         print(f"{circuit.name} on {backend} (job {job.job_id}): {top}")
