@@ -66,7 +66,7 @@ class Emulator:
     issuer: TokenIssuer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.issuer = TokenIssuer(self.config.token_lifetime)
+        self.issuer = TokenIssuer(self.config.token_lifetime, self.store.secret("token-signing-key"))
 
     def job(self, job_id: str) -> JobRecord:
         job = self.store.jobs.get(job_id)

@@ -2,7 +2,8 @@
 
 The client decodes the access token without checking its signature and refreshes it at 80% of
 its lifetime, so tokens must be JWTs carrying ``exp`` and ``iat``. The emulator signs them with a
-per-instance secret and accepts on runtime routes only tokens it issued and that have not expired.
+secret kept in its database (so tokens outlive a restart, as IBM's outlive a service restart) and
+accepts on runtime routes only tokens it signed that have not expired.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ API_KEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 class TokenIssuer:
     """Issues and checks access tokens for one emulator instance."""
 
-    def __init__(self, lifetime: int) -> None:
+    def __init__(self, lifetime: int, secret: str | None = None) -> None:
         self.lifetime = lifetime
-        self._secret = secrets.token_hex(32)
+        self._secret = secret or secrets.token_hex(32)
 
     def issue(self, account: str) -> dict[str, Any]:
         """The body IAM answers to a successful API key exchange."""

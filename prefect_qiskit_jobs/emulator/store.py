@@ -138,11 +138,12 @@ class JobStore:
         self.jobs: dict[str, JobRecord] = {}
         self.results: dict[str, str] = {}
         self.sessions: dict[str, SessionRecord] = {}
+        self._secrets: dict[str, str] = {}
         self._db: sqlite3.Connection | None = None
         if database is not None:
             self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            for table in ("jobs", "results", "sessions"):
+            for table in ("jobs", "results", "sessions", "meta"):
                 self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, doc TEXT)")
             self._load()
 
@@ -162,6 +163,21 @@ class JobStore:
             self._db.execute(f"DELETE FROM {table} WHERE id = ?", (key,))
         else:
             self._db.execute(f"INSERT OR REPLACE INTO {table} (id, doc) VALUES (?, ?)", (key, doc))
+
+    def secret(self, name: str) -> str:
+        """A random secret that lives as long as the database (as long as the store without one).
+
+        The IAM token signing key is one: a client that holds a token across a restart keeps working.
+        """
+        with self._lock:
+            if name not in self._secrets:
+                row = None
+                if self._db is not None:
+                    row = self._db.execute("SELECT doc FROM meta WHERE id = ?", (name,)).fetchone()
+                self._secrets[name] = row[0] if row else secrets.token_hex(32)
+                if row is None:
+                    self._write("meta", name, self._secrets[name])
+            return self._secrets[name]
 
     def put_job(self, job: JobRecord) -> None:
         with self._lock:
