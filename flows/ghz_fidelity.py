@@ -87,9 +87,7 @@ async def ghz_fidelity(
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
     """
     logger = get_run_logger()
-    block = (
-        IBMQuantumCredentials.load(credentials) if credentials else IBMQuantumCredentials.from_environment()
-    )
+    block = resolve_credentials(credentials)
     target = gateway_for(block).backend(backend)
     circuit = generate_preset_pass_manager(optimization_level=1, backend=target).run(ghz(num_qubits))
     job = submit_sampler_job(

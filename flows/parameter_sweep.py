@@ -103,9 +103,7 @@ async def parameter_sweep(
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
     """
     logger = get_run_logger()
-    block = (
-        IBMQuantumCredentials.load(credentials) if credentials else IBMQuantumCredentials.from_environment()
-    )
+    block = resolve_credentials(credentials)
     backend = gateway_for(block).backend(sweep.backend)
     circuit, _theta = sweep_circuit()
     isa = generate_preset_pass_manager(optimization_level=1, backend=backend).run(circuit)

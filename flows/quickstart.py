@@ -35,9 +35,7 @@ async def quickstart(
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
     """
     logger = get_run_logger()
-    block = (
-        IBMQuantumCredentials.load(credentials) if credentials else IBMQuantumCredentials.from_environment()
-    )
+    block = resolve_credentials(credentials)
     target = gateway_for(block).backend(backend)
     pass_manager = generate_preset_pass_manager(optimization_level=1, backend=target)
     circuits = [bell(), ghz(3)]
