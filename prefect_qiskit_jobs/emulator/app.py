@@ -320,9 +320,11 @@ async def job_results(job_id: str, emulator: EmulatorDep) -> Response:
     job = emulator.job(job_id)
     body = emulator.store.results.get(job_id)
     if body is None:
-        if job.status == "Failed":
-            return PlainTextResponse(job.reason or "Job failed")
-        raise ApiError(404, f"Job {job_id} has no results ({job.status})", CODE_JOB_NOT_FOUND)
+        # A job that ended without a result answers with its error text, as IBM does: the client
+        # reads it for the message of a Failed job and of one cancelled for running too long (1305).
+        if job.is_final:
+            return PlainTextResponse(job.reason or f"Job {job.status.lower()}")
+        raise ApiError(404, f"Job {job_id} has no results yet ({job.status})", CODE_JOB_NOT_FOUND)
     return Response(body, media_type="application/json")
 
 
