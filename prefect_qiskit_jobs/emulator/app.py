@@ -19,13 +19,14 @@ from dateutil import parser as dateparser
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from qiskit import __version__ as QISKIT_VERSION
 
 from . import execution, sessions
 from .auth import API_KEY_GRANT, IAM_TOKEN_PATH, TokenIssuer, iam_error
 from .catalog import Catalog
 from .config import EmulatorConfig, FaultRule
 from .queue import SESSION_CANCELLED_REASON, QueueModel
-from .store import JobRecord, JobStore, SessionRecord, new_id, utcnow
+from .store import JobRecord, JobStore, SessionRecord, new_id, utcnow, wire_time
 from .traffic import ADMIN_PREFIX, RUNTIME_PREFIX, Traffic, TrafficMiddleware, error_body
 
 if TYPE_CHECKING:
@@ -352,32 +353,37 @@ async def replace_tags(job_id: str, request: Request, emulator: EmulatorDep) -> 
 @runtime.get("/jobs/{job_id}/logs")
 async def job_logs(job_id: str, emulator: EmulatorDep) -> PlainTextResponse:
     job = emulator.job(job_id)
-    lines = [f"{job.created.isoformat()} INFO job {job.id} queued on {job.backend}"]
+    lines = [f"{wire_time(job.created)} INFO job {job.id} queued on {job.backend}"]
     if job.running:
-        lines.append(f"{job.running.isoformat()} INFO job started")
+        lines.append(f"{wire_time(job.running)} INFO job started")
     if job.finished:
-        lines.append(f"{job.finished.isoformat()} INFO job ended {job.status}: {job.reason or 'ok'}")
+        lines.append(f"{wire_time(job.finished)} INFO job ended {job.status}: {job.reason or 'ok'}")
     return PlainTextResponse("\n".join(lines) + "\n")
 
 
 @runtime.get("/jobs/{job_id}/metrics")
 async def job_metrics(job_id: str, emulator: EmulatorDep) -> dict[str, Any]:
+    """Timestamps, usage (``pending`` until the job is final, as IBM reports it) and queue position."""
     job = emulator.job(job_id)
     position = emulator.queue.positions().get(job_id)
     start = emulator.queue.estimated_start(job, position)
     return {
         "timestamps": {
-            "created": job.created.isoformat(),
-            "running": job.running.isoformat() if job.running else None,
-            "finished": job.finished.isoformat() if job.finished else None,
+            "created": wire_time(job.created),
+            "running": wire_time(job.running),
+            "finished": wire_time(job.finished),
         },
-        "bss": {"seconds": job.quantum_seconds},
-        "usage": {"quantum_seconds": job.quantum_seconds, "seconds": job.quantum_seconds},
+        "usage": {
+            "quantum_seconds": job.quantum_seconds,
+            "seconds": job.quantum_seconds,
+            "qpu_charge_time_seconds": job.quantum_seconds,
+            "status": "complete" if job.is_final else "pending",
+        },
         "executions": 1 if job.status == "Completed" else 0,
-        "qiskit_version": "emulator",
+        "qiskit_version": QISKIT_VERSION,
         "position_in_queue": position,
         "position_in_provider": position,
-        "estimated_start_time": start.isoformat() if start and not job.is_final else None,
+        "estimated_start_time": wire_time(start) if not job.is_final else None,
         "estimated_completion_time": None,
     }
 

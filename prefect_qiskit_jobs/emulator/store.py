@@ -26,6 +26,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def wire_time(moment: datetime | None) -> str | None:
+    """A UTC timestamp as IBM's API writes it: ISO 8601 with a ``Z`` suffix."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def new_id() -> str:
     """A 20-character id in the shape IBM Quantum Platform gives jobs and sessions."""
     return "d" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(19))
@@ -65,8 +72,8 @@ class JobRecord(BaseModel):
             "state": {"status": self.status, "reason": self.reason, "reason_code": self.reason_code},
             "status": self.status,
             "program": {"id": self.program_id},
-            "created": self.created.isoformat(),
-            "ended": self.finished.isoformat() if self.finished else None,
+            "created": wire_time(self.created),
+            "ended": wire_time(self.finished),
             "tags": list(self.tags),
             "session_id": self.session_id,
             "private": self.private,
@@ -113,21 +120,17 @@ class SessionRecord(BaseModel):
             "active_ttl": self.max_ttl,
             "state": self.state,
             "accepting_jobs": self.accepting_jobs,
-            "started_at": self.created.isoformat(),
-            "activated_at": _iso(self.activated_at),
-            "closed_at": _iso(self.closed_at),
-            "last_job_started": _iso(self.last_job_started),
-            "last_job_completed": _iso(self.last_job_completed),
+            "started_at": wire_time(self.created),
+            "activated_at": wire_time(self.activated_at),
+            "closed_at": wire_time(self.closed_at),
+            "last_job_started": wire_time(self.last_job_started),
+            "last_job_completed": wire_time(self.last_job_completed),
             "elapsed_time": round(self.elapsed_time, 3),
             "timestamps": [
-                {"status": status, "timestamp": moment.isoformat()}
+                {"status": status, "timestamp": wire_time(moment)}
                 for status, moment in [("open", self.created), *self.transitions]
             ],
         }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 class JobStore:
