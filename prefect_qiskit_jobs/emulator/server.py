@@ -26,6 +26,22 @@ from .traffic import ADMIN_PREFIX, RUNTIME_PREFIX
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
+# The background emulator's main. The package's top-level ``__init__`` imports Prefect and the
+# whole flow API (seconds), which the emulator never uses, so the child registers a bare package
+# object in its place and imports only the ``emulator`` subpackage, whose modules import nothing
+# from the rest of the package. Arguments: the config file, the port.
+_CHILD_MAIN = """
+import importlib.util, sys, types
+spec = importlib.util.find_spec("prefect_qiskit_jobs")
+package = types.ModuleType(spec.name)
+package.__path__ = list(spec.submodule_search_locations)
+package.__spec__, package.__file__ = spec, spec.origin
+sys.modules[spec.name] = package
+from pathlib import Path
+from prefect_qiskit_jobs.emulator.server import load_config, serve
+serve(load_config(Path(sys.argv[1])), port=int(sys.argv[2]))
+"""
+
 
 def serve(
     config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning"
@@ -134,17 +150,7 @@ class RunningEmulator:
             os.close(handle)
             self._config_file = Path(name)
         self._config_file.write_text(_config_json(self.config))
-        command = [
-            sys.executable,
-            "-m",
-            "prefect_qiskit_jobs",
-            "emulator",
-            "serve",
-            "--config",
-            str(self._config_file),
-            "--port",
-            str(self.port),
-        ]
+        command = [sys.executable, "-c", _CHILD_MAIN, str(self._config_file), str(self.port)]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
