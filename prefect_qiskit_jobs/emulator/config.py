@@ -19,10 +19,11 @@ class FaultRule(BaseModel):
     ``route`` is a glob over the route template, e.g. ``"GET /jobs*"`` or ``"* /backends/*"``.
     Each request that matches draws once from the emulator's seeded generator and gets at most one
     fault, checked in the order: dropped connection, 429 with ``Retry-After``, 429 without it, 5xx.
-    Latency is drawn separately and added before the answer.
+    Latency is drawn separately and added before the answer. Unknown keys are refused: a
+    misspelt probability would otherwise silently inject nothing.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     route: str = "*"
     drop: float = Field(0.0, ge=0, le=1)
@@ -45,20 +46,23 @@ class FaultRule(BaseModel):
             route, spec = "*", text
         values: dict[str, object] = {"route": route or "*"}
         for item in filter(None, (part.strip() for part in spec.split(","))):
-            key, eq, value = item.partition("=")
+            key, eq, value = (part.strip() for part in item.partition("="))
             if not eq:
                 raise ValueError(f"fault {item!r} is not key=value")
             if key == "latency" and "@" in value:
                 value, seconds = value.split("@", 1)
                 values["latency_seconds"] = float(seconds)
-            values[key.strip()] = value
+            values[key] = value
         return cls.model_validate(values)
 
 
 class EmulatorConfig(BaseModel):
-    """Everything that shapes an emulator's behaviour; one value per running instance."""
+    """Everything that shapes an emulator's behaviour; one value per running instance.
 
-    model_config = ConfigDict(frozen=True)
+    Unknown fields are refused, so a misspelt setting in a config file or a fixture fails loudly.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     api_keys: tuple[SecretStr, ...] = (SecretStr(DEFAULT_API_KEY),)
     instance_crn: str = DEFAULT_CRN

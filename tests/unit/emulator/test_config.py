@@ -1,0 +1,58 @@
+"""Fault rules as the CLI reads them, and settings that refuse what they do not know."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from prefect_qiskit_jobs.emulator.config import EmulatorConfig, FaultRule
+
+
+def test_parse_reads_route_and_probabilities() -> None:
+    rule = FaultRule.parse("GET /jobs/*:rate_limit=0.2, server_error=0.05,server_error_status=502")
+
+    assert rule == FaultRule(route="GET /jobs/*", rate_limit=0.2, server_error=0.05, server_error_status=502)
+
+
+def test_parse_without_a_route_matches_every_route() -> None:
+    assert FaultRule.parse("drop=0.1") == FaultRule(route="*", drop=0.1)
+
+
+def test_parse_reads_latency_with_its_seconds() -> None:
+    rule = FaultRule.parse("* /backends/*:latency = 0.25@1.5")
+
+    assert (rule.route, rule.latency, rule.latency_seconds) == ("* /backends/*", 0.25, 1.5)
+
+
+def test_parse_of_the_empty_spec_is_a_harmless_rule() -> None:
+    assert FaultRule.parse("GET /jobs:") == FaultRule(route="GET /jobs")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("GET /jobs*:rate_limit", "is not key=value"),
+        ("GET /jobs*:rate_limt=0.3", "rate_limt"),  # a typo must not silently inject nothing
+        ("GET /jobs*:rate_limit=1.5", "less than or equal to 1"),
+        ("GET /jobs*:server_error_status=404", "greater than or equal to 500"),
+        ("GET /jobs*:drop=often", "valid number"),
+    ],
+)
+def test_parse_refuses_bad_rules(text: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        FaultRule.parse(text)
+
+
+def test_config_refuses_unknown_settings_and_bad_backend_names() -> None:
+    with pytest.raises(ValidationError, match="queue_dealy"):
+        EmulatorConfig(queue_dealy=3)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="fake backend folder name"):
+        EmulatorConfig(backends=("ibm_Manila!",))
+
+
+def test_config_accepts_its_api_keys_only() -> None:
+    config = EmulatorConfig()
+
+    assert config.accepts("emulator-api-key")
+    assert not config.accepts("emulator-api-key ")
+    assert not config.accepts("")
