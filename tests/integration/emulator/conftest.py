@@ -1,15 +1,16 @@
 """Fixtures for driving the emulator with the unmodified client, and for raw HTTP where the client refuses.
 
-``held`` is a second shared emulator whose queue never moves on its own (one slot per backend, an
-hour's queue delay): a test sees its jobs Queued for as long as it likes and lets them run with
-``release``. Raw HTTP helpers speak to IAM and the runtime API the way the client does, for the
-bad requests the client would never send.
+Beside the shared ``emulator`` of tests/conftest.py (no queue delay), two more are shared by the
+whole run, and reset and pointed at for each test that asks: ``held``, whose queue never moves on
+its own (one slot per backend, an hour's queue delay), so a test sees its jobs Queued for as long
+as it likes and lets them run with ``release``; and ``slow``, the same but a released job stays
+Running for ``SLOW_RUN_SECONDS``. Raw HTTP helpers speak to IAM and the runtime API the way the
+client does, for the bad requests the client would never send.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -65,16 +66,6 @@ def point_environment_at(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(name, value)
 
 
-def shared_emulator(config: EmulatorConfig) -> Callable[[], Iterator[RunningEmulator]]:
-    """A module-scoped fixture body: one emulator with ``config`` for every test of a module."""
-
-    def fixture() -> Iterator[RunningEmulator]:
-        with start_emulator(config) as emulator:
-            yield emulator
-
-    return fixture
-
-
 @pytest.fixture
 def service(emulator: RunningEmulator) -> QiskitRuntimeService:
     """A client of the shared emulator, built from the environment alone."""
@@ -98,20 +89,6 @@ def bell_for(backend: IBMBackend, measure: bool = True) -> QuantumCircuit:
         circuit.measure_all()
     isa: QuantumCircuit = transpile(circuit, backend=backend, optimization_level=1, seed_transpiler=7)
     return isa
-
-
-def wait_for(
-    emulator: RunningEmulator, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
-) -> list[dict[str, Any]]:
-    """Poll the emulator's job table until ``predicate`` holds; only for states the client cannot await."""
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs = emulator.jobs()
-        if predicate(jobs):
-            return jobs
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the emulator's jobs never reached the expected state: {jobs}")
-        time.sleep(0.05)
 
 
 # ----- raw HTTP, as the client would send it --------------------------------------------------
