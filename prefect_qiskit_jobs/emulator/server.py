@@ -129,7 +129,10 @@ class RunningEmulator:
         self.admin("POST", f"/reset?jobs={'true' if jobs else 'false'}")
 
     def release(self, job_id: str | None = None) -> None:
-        """Let one queued job (or all) start without waiting out the queue delay."""
+        """Let one queued job (or all) start without waiting out the queue delay.
+
+        Its backend's queue stays FIFO: a released job starts once the jobs ahead of it have started.
+        """
         self.admin("POST", f"/jobs/{job_id}/release" if job_id else "/release")
 
     def set_faults(self, *rules: FaultRule, seed: int | None = None) -> None:
