@@ -8,19 +8,20 @@ fake device's noise model. Everything here is blocking and runs on worker thread
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2
+from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2, PrimitiveResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
+from qiskit_ibm_runtime.execution_span import ExecutionSpans, SliceSpan
 from qiskit_ibm_runtime.utils.utils import is_isa_circuit
 
 if TYPE_CHECKING:
-    from qiskit.primitives import PrimitiveResult
-
     from .catalog import Device
 
 PROGRAMS = ("sampler", "estimator")
@@ -123,12 +124,33 @@ def run(job: DecodedJob, device: Device, seed: int | None = None) -> PrimitiveRe
         sampler = BackendSamplerV2(
             backend=simulator, options={"default_shots": shots, "seed_simulator": seed}
         )
-        return sampler.run(list(job.pubs)).result()  # type: ignore[arg-type]
+        started = datetime.now(timezone.utc)
+        result = sampler.run(list(job.pubs)).result()  # type: ignore[arg-type]
+        return _with_execution_spans(result, started, datetime.now(timezone.utc))
     precision = job.options.get("default_precision") or DEFAULT_PRECISION
     estimator = BackendEstimatorV2(
         backend=simulator, options={"default_precision": precision, "seed_simulator": seed}
     )
     return estimator.run(list(job.pubs)).result()  # type: ignore[arg-type]
+
+
+def _with_execution_spans(
+    result: PrimitiveResult[Any], start: datetime, stop: datetime
+) -> PrimitiveResult[Any]:
+    """A Sampler result carries, as IBM's does, when each part of each pub's data was taken.
+
+    Aer runs everything at once, so one span covers every shot of every pub.
+    """
+    slices = {
+        index: (
+            (*pub.data.shape, pub.metadata["shots"]),
+            slice(0, math.prod(pub.data.shape) * pub.metadata["shots"]),
+        )
+        for index, pub in enumerate(result)
+    }
+    spans = ExecutionSpans([SliceSpan(start, stop, slices)])
+    metadata = {**result.metadata, "execution": {"execution_spans": spans}, "version": 2}
+    return PrimitiveResult(list(result), metadata=metadata)
 
 
 def encode_result(result: PrimitiveResult[Any]) -> str:

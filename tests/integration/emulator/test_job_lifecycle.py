@@ -43,6 +43,8 @@ def test_bell_sampler_job_goes_queued_running_completed(slow: RunningEmulator) -
     counts = result[0].data.meas.get_counts()
     assert sum(counts.values()) == 2000
     assert counts.get("00", 0) + counts.get("11", 0) >= 0.85 * 2000
+    spans = result.metadata["execution"]["execution_spans"]
+    assert sum(span.size for span in spans) == 2000
 
 
 def test_estimator_gives_zz_of_a_bell_state_with_a_standard_error(service: QiskitRuntimeService) -> None:

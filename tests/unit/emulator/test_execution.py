@@ -146,6 +146,24 @@ def test_run_gives_a_result_the_client_decodes_and_the_seed_repeats(manila: Devi
     assert again[0].data.meas.get_counts() == counts
 
 
+def test_sampler_results_carry_execution_spans_over_every_shot(manila: Device) -> None:
+    pubs = [
+        SamplerPub.coerce((bell(manila), None, 30)),
+        SamplerPub.coerce((rotation(manila), [[0.1], [0.2]], 20)),
+    ]
+    job = decode_params("sampler", encoded(pubs))
+
+    result = json.loads(execution.encode_result(execution.run(job, manila, seed=2)), cls=RuntimeDecoder)
+
+    spans = result.metadata["execution"]["execution_spans"]
+    (span,) = spans
+    assert span.start <= span.stop
+    assert span.pub_idxs == [0, 1]
+    assert span.size == 30 + 2 * 20
+    assert span.mask(1).shape == (2, 20)
+    assert span.mask(1).all()
+
+
 def test_default_shots_apply_to_pubs_without_their_own(manila: Device) -> None:
     job = decode_params("sampler", encoded([(bell(manila), None, None)], default_shots=64))
 
