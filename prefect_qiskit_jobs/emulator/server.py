@@ -25,6 +25,12 @@ from .config import EmulatorConfig, FaultRule
 from .traffic import ADMIN_PREFIX, RUNTIME_PREFIX
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+PORT_ATTEMPTS = 3
+
+
+class EmulatorExited(RuntimeError):
+    """The background emulator process ended before it answered (a bad config, a port taken)."""
+
 
 # The background emulator's main. The package's top-level ``__init__`` imports Prefect and the
 # whole flow API (seconds), which the emulator never uses, so the child registers a bare package
@@ -158,7 +164,10 @@ class RunningEmulator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the emulator exited with code {self.process.returncode} while starting")
+                code, self.process = self.process.returncode, None
+                raise EmulatorExited(
+                    f"the emulator exited with code {code} while starting on port {self.port}"
+                )
             try:
                 self.admin("GET", "/health")
                 return self
@@ -201,7 +210,20 @@ def start_emulator(config: EmulatorConfig | None = None, port: int | None = None
         ...     emulator.export_environment()
         ...     service = QiskitRuntimeService()
     """
-    return RunningEmulator(config or EmulatorConfig(), port or free_port()).start()
+    config = config or EmulatorConfig()
+    if port is not None:
+        return RunningEmulator(config, port).start()
+    # A port found free here can be taken by another process before the child binds it; the
+    # child then exits at once, and another port is tried.
+    for attempt in range(PORT_ATTEMPTS):
+        emulator = RunningEmulator(config, free_port())
+        try:
+            return emulator.start()
+        except EmulatorExited:
+            emulator.close()
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _config_json(config: EmulatorConfig) -> str:
