@@ -197,6 +197,8 @@ def _parse_job_request(raw: bytes) -> dict[str, Any]:
     tags = body.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ApiError(400, "'tags' must be a list of strings", CODE_INVALID_JOB)
+    if not isinstance(body.get("session_id"), (str, type(None))):
+        raise ApiError(400, "'session_id' must be a string", CODE_INVALID_JOB)
     return body
 
 
@@ -253,8 +255,13 @@ async def create_job(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
     return {"id": job.id, "backend": job.backend, "session_id": job.session_id}
 
 
-def _as_utc(text: str) -> datetime:
-    moment: datetime = dateparser.isoparse(text)
+def _as_utc(text: str, name: str) -> datetime:
+    try:
+        moment: datetime = dateparser.isoparse(text)
+    except ValueError:
+        raise ApiError(
+            400, f"'{name}' must be an ISO 8601 date-time, not {text!r}", CODE_INVALID_JOB
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -286,10 +293,10 @@ async def list_jobs(
     if session_id:
         jobs = [j for j in jobs if j.session_id == session_id]
     if created_after:
-        after = _as_utc(created_after)
+        after = _as_utc(created_after, "created_after")
         jobs = [j for j in jobs if j.created >= after]
     if created_before:
-        before = _as_utc(created_before)
+        before = _as_utc(created_before, "created_before")
         jobs = [j for j in jobs if j.created <= before]
     jobs.sort(key=lambda j: (j.created, j.id), reverse=(sort or "DESC").upper() != "ASC")
     page = jobs[offset : offset + limit if limit else None]
@@ -394,18 +401,27 @@ async def create_session(request: Request, emulator: EmulatorDep) -> dict[str, A
         body = json.loads(await request.body())
     except ValueError:
         raise ApiError(400, "The request body is not valid JSON", CODE_INVALID_JOB) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object", CODE_INVALID_JOB)
     mode = body.get("mode", "dedicated")
     if mode not in ("dedicated", "batch"):
         raise ApiError(400, f"Unknown session mode {mode!r}", CODE_INVALID_JOB)
     backend = body.get("backend")
     if backend is not None:
+        if not isinstance(backend, str):
+            raise ApiError(400, "'backend' must be a string", CODE_INVALID_JOB)
         _device(emulator, backend)
+    max_ttl = body.get("max_ttl") or 28800
+    if not isinstance(max_ttl, int) or isinstance(max_ttl, bool) or max_ttl <= 0:
+        raise ApiError(
+            400, f"'max_ttl' must be a positive number of seconds, not {max_ttl!r}", CODE_INVALID_JOB
+        )
     session = SessionRecord(
         id=new_id(),
         mode=mode,
         backend=backend,
-        instance=body.get("instance"),
-        max_ttl=int(body.get("max_ttl") or 28800),
+        instance=body["instance"] if isinstance(body.get("instance"), str) else None,
+        max_ttl=max_ttl,
         created=utcnow(),
     )
     emulator.store.put_session(session)

@@ -20,7 +20,16 @@ from qiskit_ibm_runtime.exceptions import IBMInputValueError
 
 from prefect_qiskit_jobs.emulator import RunningEmulator
 
-from .conftest import SMALL_BACKEND, bell_circuit, bell_for, http, iam_token, post_job, sampler_body
+from .conftest import (
+    SMALL_BACKEND,
+    bell_circuit,
+    bell_for,
+    http,
+    iam_token,
+    post_job,
+    runtime_headers,
+    sampler_body,
+)
 
 
 def assert_ibm_error(response: Any, status: int, message_part: str) -> None:
@@ -195,4 +204,38 @@ def test_unknown_program_is_not_found(emulator: RunningEmulator, service: Qiskit
     response = post_job(emulator, body)
 
     assert_ibm_error(response, 404, "circuit-runner")
+    assert_no_job(emulator)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("POST", "/jobs", {**sampler_body(SMALL_BACKEND, []), "session_id": ["x"]}, "session_id"),
+        ("POST", "/sessions", [1], "JSON object"),
+        ("POST", "/sessions", {"mode": "batch", "backend": SMALL_BACKEND, "max_ttl": "long"}, "max_ttl"),
+        ("POST", "/sessions", {"mode": "exclusive", "backend": SMALL_BACKEND}, "mode"),
+        ("GET", "/jobs?created_after=yesterday", None, "created_after"),
+        ("GET", "/jobs?limit=0", None, "limit"),
+    ],
+    ids=[
+        "job-session-id",
+        "session-not-object",
+        "session-ttl",
+        "session-mode",
+        "listing-date",
+        "listing-limit",
+    ],
+)
+def test_other_malformed_requests_get_400(
+    emulator: RunningEmulator, method: str, path: str, body: Any, message: str
+) -> None:
+    response = http().request(
+        method,
+        emulator.runtime_url + path,
+        json=body,
+        headers=runtime_headers(emulator, iam_token(emulator)),
+        timeout=30,
+    )
+
+    assert_ibm_error(response, 400, message)
     assert_no_job(emulator)
