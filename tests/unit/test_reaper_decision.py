@@ -1,0 +1,35 @@
+"""The reaper's decision, alone: which ended runs' jobs it may cancel, and when."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.client.schemas.objects import StateType
+
+from prefect_qiskit_jobs.cancellation import decide
+
+
+@pytest.mark.parametrize("state", [StateType.CANCELLED, StateType.CRASHED])
+def test_jobs_of_cancelled_and_crashed_runs_are_reaped_after_the_grace(state: StateType) -> None:
+    assert decide(state, state_age_seconds=31, include_failed=False, grace_seconds=30).cancel
+    assert not decide(state, state_age_seconds=5, include_failed=False, grace_seconds=30).cancel
+
+
+@pytest.mark.parametrize(
+    "state",
+    [StateType.RUNNING, StateType.COMPLETED, StateType.PENDING, StateType.SCHEDULED, StateType.CANCELLING],
+)
+def test_jobs_of_live_or_completed_runs_are_never_touched(state: StateType) -> None:
+    decision = decide(state, state_age_seconds=10_000, include_failed=True, grace_seconds=0)
+    assert not decision.cancel
+    assert state.value in decision.why
+
+
+def test_failed_runs_only_when_opted_in() -> None:
+    assert not decide(StateType.FAILED, 100, include_failed=False, grace_seconds=0).cancel
+    assert decide(StateType.FAILED, 100, include_failed=True, grace_seconds=0).cancel
+
+
+def test_a_run_unknown_to_this_prefect_api_is_left_alone() -> None:
+    decision = decide(None, 0, include_failed=True, grace_seconds=0)
+    assert not decision.cancel
+    assert "unknown" in decision.why

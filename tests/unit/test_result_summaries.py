@@ -1,0 +1,61 @@
+"""Job rows and result summaries, built from values alone (no Prefect API, no emulator)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+from qiskit.primitives import BitArray, DataBin, PrimitiveResult, PubResult, SamplerPubResult
+
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive
+from prefect_qiskit_jobs.monitoring import artifact_key, counts_markdown, expectation_rows, job_row
+
+JOB = JobRef(
+    job_id="d1x2c3v4b5n6m7q8w9e0",
+    backend="ibm_brisbane",
+    primitive=Primitive.SAMPLER,
+    tags=("prefect-qiskit-jobs", "prefect-flow-run:abc", "circuit:bell"),
+    created_at=datetime(2026, 11, 22, 1, 2, 3, tzinfo=timezone.utc),
+)
+
+
+def test_a_job_row_shows_status_queue_position_and_only_the_users_tags() -> None:
+    queued = JobSnapshot(job_id=JOB.job_id, status=JobStatus.QUEUED, position_in_queue=4)
+    row = job_row(JOB, queued)
+    assert row["status"] == "QUEUED"
+    assert row["queue position"] == 4
+    assert row["created"] == "2026-11-22 01:02:03"
+    assert row["tags"] == "circuit:bell"
+    assert job_row(JOB, None)["status"] == "SUBMITTED"
+
+
+def test_a_failed_job_row_carries_the_reason() -> None:
+    failed = JobSnapshot(job_id=JOB.job_id, status=JobStatus.ERROR, reason="ran too long", reason_code=1305)
+    assert job_row(JOB, failed)["reason"] == "ran too long"
+
+
+def test_artifact_keys_are_lowercase_letters_digits_and_dashes() -> None:
+    key = artifact_key("qiskit-jobs", "0192-AB_cd/ef")
+    assert key == "qiskit-jobs-0192-ab-cd-ef"
+
+
+def _sampler_result(counts: dict[str, int]) -> PrimitiveResult[SamplerPubResult]:
+    bits = BitArray.from_counts(counts)
+    return PrimitiveResult([SamplerPubResult(DataBin(meas=bits, shape=()))])
+
+
+def test_the_counts_histogram_lists_the_most_frequent_outcomes_first() -> None:
+    text = counts_markdown("job-1", _sampler_result({"00": 480, "11": 470, "01": 30, "10": 20}))
+    lines = [line for line in text.splitlines() if line.startswith("| `")]
+    assert lines[0].startswith("| `00` | 480 | 48.0% |")
+    assert lines[1].startswith("| `11` | 470 | 47.0% |")
+    assert "1000 shots, 4 distinct outcomes" in text
+
+
+def test_expectation_rows_pair_each_value_with_its_standard_error() -> None:
+    data = DataBin(evs=np.array([0.5, -0.25]), stds=np.array([0.01, 0.02]), shape=(2,))
+    rows = expectation_rows(PrimitiveResult([PubResult(data)]))
+    assert rows == [
+        {"pub": 0, "index": "0", "expectation value": 0.5, "± standard error": 0.01},
+        {"pub": 0, "index": "1", "expectation value": -0.25, "± standard error": 0.02},
+    ]
