@@ -20,12 +20,12 @@ from prefect.serializers import Serializer
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 
 from .blocks import IBMQuantumCredentials
-from .exceptions import IQPError, JobNotFoundError
+from .exceptions import IQPAuthenticationError, IQPError, IQPUnavailableError
 from .models import JobRef, JobStatus, check_job_id
 from .monitoring import summarize_result
 from .runtime import gateway_for
 from .sensor import raise_for_outcome
-from .submit import resolve_credentials
+from .submit import is_transient, resolve_credentials
 
 RESULT_KEY_PREFIX = "qiskit-result-"
 
@@ -69,6 +69,7 @@ def _fetch_run_name(parameters: dict[str, Any] | None = None) -> str:
     result_serializer=RuntimeJSONSerializer(),
     retries=2,
     retry_delay_seconds=[5, 30],
+    retry_condition_fn=is_transient,
 )
 def fetch_job_result(job: JobRef | str, *, credentials: IBMQuantumCredentials | str | None = None) -> Any:
     """The job's ``PrimitiveResult``, fetched from IBM once and persisted under a key made from its id.
@@ -79,6 +80,9 @@ def fetch_job_result(job: JobRef | str, *, credentials: IBMQuantumCredentials | 
 
     Raises:
         JobFailedError, JobCancelledError: the job ended without a result (IBM's reason attached).
+        IQPError: the job has not ended yet; wait for it first.
+
+    Only ``IQPUnavailableError`` (IBM unreachable or rate limiting) is retried.
 
     Example:
         >>> counts = fetch_job_result(job)[0].data.meas.get_counts()  # doctest: +SKIP
@@ -87,13 +91,17 @@ def fetch_job_result(job: JobRef | str, *, credentials: IBMQuantumCredentials | 
     gateway = gateway_for(resolve_credentials(credentials))
     try:
         result = gateway.result(job_id)
-    except IQPError as exc:
-        if isinstance(exc, JobNotFoundError) or exc.status_code in (404, 409):
-            snapshot = gateway.read(job_id)
-            if snapshot.status is not JobStatus.DONE:
-                raise_for_outcome(snapshot)
-                raise IQPError(f"Job {job_id} has no result yet: it is {snapshot.status.value}") from None
+    except (IQPAuthenticationError, IQPUnavailableError):
         raise
+    except IQPError:
+        # No result: the job failed, was cancelled or has not ended (or does not exist: read raises).
+        snapshot = gateway.read(job_id)
+        if snapshot.status is JobStatus.DONE:
+            raise
+        raise_for_outcome(snapshot)
+        raise IQPError(
+            f"Job {job_id} has no result yet: it is {snapshot.status.value}; wait for it first"
+        ) from None
     summarize_result(job_id, job.primitive.value if isinstance(job, JobRef) else None, result)
     return result
 

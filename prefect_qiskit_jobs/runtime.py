@@ -20,8 +20,11 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+import requests
 from dateutil import parser as dateparser
+from qiskit.primitives import PrimitiveResult
 from qiskit_ibm_runtime import EstimatorV2, QiskitRuntimeService, RuntimeDecoder, SamplerV2
+from qiskit_ibm_runtime.accounts.exceptions import AccountsError
 from qiskit_ibm_runtime.api.client import RuntimeClient
 from qiskit_ibm_runtime.api.client_parameters import ClientParameters
 from qiskit_ibm_runtime.api.exceptions import RequestsApiError
@@ -35,18 +38,45 @@ from .exceptions import (
     IQPError,
     IQPUnavailableError,
     JobNotFoundError,
+    QiskitJobsError,
 )
 from .models import JobRef, JobSnapshot, JobStatus, Primitive, check_job_id
 
 if TYPE_CHECKING:
     from qiskit.circuit import QuantumCircuit
-    from qiskit.primitives import PrimitiveResult
     from qiskit.transpiler import Target
 
     from .blocks import IBMQuantumCredentials
 
 TRANSIENT_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504, 520, 521, 522, 524})
+# What IAM and the instance directory answer when they refuse an API key (IAM says 400 for an unknown key).
+REFUSED_STATUS = frozenset({400, 401, 403})
 PAGE_SIZE = 100
+
+_environment_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def client_environment(credentials: IBMQuantumCredentials) -> Iterator[None]:
+    """Point the client at these credentials' IAM and directory services while it is being built.
+
+    The client reads ``IAM_URL``, ``GLOBAL_SEARCH_URL`` and ``GLOBAL_CATALOG_URL`` from the process
+    environment when a service or a REST client is constructed, and keeps what it read. Setting them
+    for good would let the last gateway built decide where every later one gets its tokens, so they
+    are set for the construction only, one construction at a time, and then put back.
+    """
+    wanted = credentials.endpoint_environment()
+    with _environment_lock:
+        saved = {name: os.environ.get(name) for name in wanted}
+        os.environ.update(wanted)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 class CancelOutcome(str, Enum):
@@ -66,13 +96,15 @@ class IQPGateway:
         self._service: QiskitRuntimeService | None = None
         self._client: RuntimeClient | None = None
         self._backends: dict[str, Any] = {}
-        os.environ.update(credentials.endpoint_environment())
 
     # ----- clients -----------------------------------------------------------------------
     def service(self) -> QiskitRuntimeService:
         with self._lock:
             if self._service is None:
-                with self.translated("connect to IBM Quantum Platform"):
+                with (
+                    self.translated("connect to IBM Quantum Platform", connecting=True),
+                    client_environment(self.credentials),
+                ):
                     self._service = QiskitRuntimeService(
                         channel=self.credentials.channel,
                         token=self._secret,
@@ -92,7 +124,8 @@ class IQPGateway:
                     instance=self.credentials.instance,
                     verify=self.credentials.verify,
                 )
-                self._client = RuntimeClient(params)
+                with client_environment(self.credentials):
+                    self._client = RuntimeClient(params)
             return self._client
 
     def backend(self, name: str) -> Any:
@@ -171,7 +204,13 @@ class IQPGateway:
         check_job_id(job_id)
         with self.translated(f"fetch the result of job {job_id}", job_id=job_id):
             raw = self.client().job_results(job_id)
-        result: PrimitiveResult[Any] = json.loads(raw, cls=RuntimeDecoder)
+        try:
+            result = json.loads(raw, cls=RuntimeDecoder)
+        except ValueError:
+            result = None
+        if not isinstance(result, PrimitiveResult):
+            # A job that ended without a result answers with its error text instead.
+            raise IQPError(self.scrub(f"IBM sent no result for job {job_id}: {str(raw)[:300]!r}"))
         return result
 
     def cancel(self, job_id: str) -> CancelOutcome:
@@ -188,36 +227,43 @@ class IQPGateway:
 
     # ----- errors ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def translated(self, action: str, job_id: str | None = None) -> Iterator[None]:
-        """Turn the client's exceptions into this package's, never letting the token through."""
+    def translated(self, action: str, job_id: str | None = None, connecting: bool = False) -> Iterator[None]:
+        """Turn the client's exceptions into this package's, never letting the token through.
+
+        ``connecting``: the call builds the service, so a value the client rejects is a setting
+        (``ConfigurationError``), not a job input.
+        """
         try:
             yield
         except (InvalidJobInputError, IQPError, ConfigurationError):
             raise
         except IBMNotAuthorizedError as exc:
             raise IQPAuthenticationError(
-                self._scrub(f"IBM refused the credentials while trying to {action}: {exc}"), 401
+                self.scrub(f"IBM refused the credentials while trying to {action}: {exc}"), 401
             ) from None
+        except AccountsError as exc:
+            raise self._account_error(action, exc) from None
         except RequestsApiError as exc:
             raise self._api_error(action, exc, job_id) from None
         except IBMRuntimeError as exc:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, RequestsApiError):
                 raise self._api_error(action, cause, job_id) from None
-            message = self._scrub(f"Could not {action}: {exc}")
+            message = self.scrub(f"Could not {action}: {exc}")
             if "input" in type(exc).__name__.lower() or "Invalid" in type(exc).__name__:
                 raise InvalidJobInputError(message) from None
             raise IQPError(message) from None
         except ValueError as exc:
-            raise InvalidJobInputError(self._scrub(f"Could not {action}: {exc}")) from None
+            kind = ConfigurationError if connecting else InvalidJobInputError
+            raise kind(self.scrub(f"Could not {action}: {exc}")) from None
         except Exception as exc:
             if type(exc).__module__.startswith("qiskit_ibm_runtime") or "Account" in type(exc).__name__:
-                raise ConfigurationError(self._scrub(f"Could not {action}: {exc}")) from None
+                raise ConfigurationError(self.scrub(f"Could not {action}: {exc}")) from None
             raise
 
     def _api_error(self, action: str, exc: RequestsApiError, job_id: str | None) -> IQPError:
         status = exc.status_code
-        message = self._scrub(f"IBM Quantum Platform could not {action}: {exc}")
+        message = self.scrub(f"IBM Quantum Platform could not {action}: {exc}")
         if status == 401:
             return IQPAuthenticationError(message, status)
         if status == 404 and job_id:
@@ -226,7 +272,23 @@ class IQPGateway:
             return IQPUnavailableError(message, status, retry_after=_retry_after(exc))
         return IQPError(message, status)
 
-    def _scrub(self, text: str) -> str:
+    def _account_error(self, action: str, exc: AccountsError) -> QiskitJobsError:
+        """The client could not list the instances: the key was refused, IBM was unreachable, or else."""
+        cause = exc.__cause__
+        status = getattr(cause, "code", None)
+        detail = self.scrub(f"{exc} ({cause})" if cause is not None else str(exc))
+        if status in REFUSED_STATUS:
+            return IQPAuthenticationError(
+                f"IBM Cloud refused the API key while trying to {action}: {detail}. "
+                "Check the token (an IBM Cloud API key) of your IBMQuantumCredentials or QISKIT_IBM_TOKEN",
+                status,
+            )
+        if status in TRANSIENT_STATUS or isinstance(cause, requests.exceptions.ConnectionError):
+            return IQPUnavailableError(f"IBM Cloud could not be reached to {action}: {detail}", status)
+        return ConfigurationError(f"Could not {action}: {detail}")
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the token replaced, for anything that may be shown or logged."""
         return text.replace(self._secret, "***") if self._secret else text
 
 

@@ -175,8 +175,8 @@ def _log(message: str) -> None:
         get_run_logger().info(message)
 
 
-def _is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Retry a submit only when IBM was unavailable, never for bad input or refused credentials."""
+def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry only when IBM was unavailable, never for bad input, refused credentials or job outcomes."""
     try:
         state.result()
     except IQPUnavailableError:
@@ -189,7 +189,7 @@ def _is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
 _SUBMIT_SETTINGS: dict[str, Any] = {
     "retries": 2,
     "retry_delay_seconds": [5, 30],
-    "retry_condition_fn": _is_transient,
+    "retry_condition_fn": is_transient,
     "cache_policy": NO_CACHE,
 }
 

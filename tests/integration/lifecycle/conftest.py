@@ -1,0 +1,190 @@
+"""The job lifecycle as Prefect tasks, against the emulator and a real Prefect API.
+
+One temporary Prefect API server (``prefect_test_harness``) serves the whole session, with its
+home and result storage in a temporary directory, so a flow in another OS process can be pointed
+at the same API and the same stored results. Emulators with a special queue model or faults are
+module-scoped; every fixture that hands one out points the environment at it for the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.client.schemas.objects import Artifact
+from prefect.context import FlowRunContext
+from prefect.logging.handlers import APILogWorker
+from prefect.settings import (
+    PREFECT_HOME,
+    PREFECT_LOCAL_STORAGE_PATH,
+    PREFECT_SERVER_ANALYTICS_ENABLED,
+    get_current_settings,
+    temporary_settings,
+)
+from prefect.testing.utilities import prefect_test_harness
+from qiskit import QuantumCircuit, transpile
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+from prefect_qiskit_jobs import PollPolicy
+from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
+
+SMALL_BACKEND = "ibmq_manila"
+SHOTS = 200
+OPTIONS = {"default_shots": SHOTS}
+HELD_QUEUE_DELAY = 600.0
+# Fast enough for tests; the schedule itself is unit-tested.
+FAST_POLL = PollPolicy(initial=0.2, cap=1.0, jitter=0.1)
+# The harness counts its startup wait in 0.1 s steps that ignore how long each health check takes;
+# a fresh SQLite database runs every migration, which takes half a minute on a busy 2-core runner.
+SERVER_STARTUP_STEPS = 600
+STATUS_ROUTES = ("GET /jobs", "GET /jobs/{job_id}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A temporary Prefect API for the session; yields the settings another process needs to share it."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    settings = {
+        PREFECT_HOME: home,
+        PREFECT_LOCAL_STORAGE_PATH: home / "storage",
+        PREFECT_SERVER_ANALYTICS_ENABLED: False,
+    }
+    with temporary_settings(updates=settings), prefect_test_harness(SERVER_STARTUP_STEPS):
+        yield get_current_settings().to_environment_variables(exclude_unset=True)
+
+
+@pytest.fixture(scope="module")
+def held_emulator() -> Iterator[RunningEmulator]:
+    """An emulator (one per test module) whose jobs stay Queued until released."""
+    with start_emulator(EmulatorConfig(queue_delay=HELD_QUEUE_DELAY, concurrency=4)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def held(held_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEmulator:
+    """The held-queue emulator, emptied, with the environment pointing at it."""
+    held_emulator.reset(jobs=True)
+    return point_environment_at(held_emulator, monkeypatch)
+
+
+def current_flow_run_id() -> str:
+    """The id of the flow run this code runs in."""
+    context = FlowRunContext.get()
+    assert context is not None
+    assert context.flow_run is not None
+    return str(context.flow_run.id)
+
+
+def point_environment_at(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEmulator:
+    """Make ``IBMQuantumCredentials.from_environment()`` (and a bare client) use ``emulator``."""
+    for name, value in emulator.environment().items():
+        monkeypatch.setenv(name, value)
+    return emulator
+
+
+def module_emulator(**settings: Any) -> Callable[..., Iterator[RunningEmulator]]:
+    """The body of a module-scoped fixture: one emulator with these settings for a test module."""
+
+    def fixture() -> Iterator[RunningEmulator]:
+        with start_emulator(EmulatorConfig(**settings)) as emulator:
+            yield emulator
+
+    return fixture
+
+
+def bell() -> QuantumCircuit:
+    """A Bell circuit transpiled for ibmq_manila (the emulator serves the same fake device)."""
+    circuit = QuantumCircuit(2, name="bell")
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.measure_all()
+    isa: QuantumCircuit = transpile(circuit, backend=FakeManilaV2(), optimization_level=1, seed_transpiler=7)
+    return isa
+
+
+@pytest.fixture(scope="session")
+def bell_isa() -> QuantumCircuit:
+    return bell()
+
+
+def counts_of(result: Any) -> dict[str, int]:
+    counts: dict[str, int] = result[0].data.meas.get_counts()
+    return counts
+
+
+def assert_bell(counts: dict[str, int], shots: int = SHOTS) -> None:
+    assert sum(counts.values()) == shots
+    assert counts.get("00", 0) + counts.get("11", 0) >= 0.85 * shots, counts
+
+
+def status_reads(stats: dict[str, Any]) -> int:
+    """Status requests the emulator counted: listings plus single-job reads."""
+    return sum(stats["routes"].get(route, 0) for route in STATUS_ROUTES)
+
+
+@contextlib.contextmanager
+def run_log_event(pattern: str) -> Iterator[asyncio.Event]:
+    """An event set once a task run of this process logs a line matching ``pattern``."""
+    loop = asyncio.get_running_loop()
+    event = asyncio.Event()
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if re.search(pattern, record.getMessage()):
+                loop.call_soon_threadsafe(event.set)
+
+    handler = Handler()
+    logger = logging.getLogger("prefect.task_runs")
+    logger.addHandler(handler)
+    try:
+        yield event
+    finally:
+        logger.removeHandler(handler)
+
+
+async def drain_logs() -> None:
+    """Send every buffered run log line to the API before reading logs back."""
+    drained = APILogWorker.drain_all()
+    if inspect.isawaitable(drained):
+        await drained
+
+
+async def run_logs(flow_run_id: UUID) -> list[str]:
+    """Every log line the Prefect API holds for a flow run (its task runs included), oldest first."""
+    await drain_logs()
+    async with get_client() as client:
+        logs = await client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200
+        )
+    return [log.message for log in logs]
+
+
+async def artifacts(*, flow_run_id: UUID | None = None, key: str | None = None) -> list[Artifact]:
+    """Artifacts of a flow run, or with a key, as the Prefect API holds them."""
+    async with get_client() as client:
+        return await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]) if flow_run_id else None,
+                key=ArtifactFilterKey(any_=[key]) if key else None,
+            )
+        )
+
+
+def files_under(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]
