@@ -14,27 +14,26 @@ from qiskit_ibm_runtime.exceptions import IBMRuntimeError
 
 from prefect_qiskit_jobs.emulator import FaultRule, RunningEmulator
 
-from .conftest import SMALL_BACKEND, EmulatorFactory, bell_for
+from .conftest import SMALL_BACKEND, bell_for
 
 READS_WHILE_QUEUED = 8
 
 
 @pytest.mark.parametrize("kind", ["rate_limit", "server_error", "drop"])
 def test_reads_absorb_faults(held: RunningEmulator, kind: str) -> None:
-    emulator = held
-    emulator.set_faults(FaultRule(route="GET /jobs/*", **{kind: 0.3}), seed=0)
+    held.set_faults(FaultRule(route="GET /jobs/*", **{kind: 0.3}), seed=0)
     service = QiskitRuntimeService()
     backend = service.backend(SMALL_BACKEND)
     job = SamplerV2(mode=backend).run([bell_for(backend)], shots=300)
 
     statuses = {str(job.status()) for _ in range(READS_WHILE_QUEUED)}
-    emulator.release(job.job_id())
+    held.release(job.job_id())
     counts = job.result()[0].data.meas.get_counts()
 
     assert statuses == {"QUEUED"}
     assert sum(counts.values()) == 300
     assert service.job(job.job_id()).status() == "DONE"
-    stats = emulator.stats()
+    stats = held.stats()
     faults = stats["faults"]
     assert faults["GET /jobs/{job_id}"][kind] >= 1
     assert set(faults) <= {"GET /jobs/{job_id}", "GET /jobs/{job_id}/results"}
@@ -43,7 +42,7 @@ def test_reads_absorb_faults(held: RunningEmulator, kind: str) -> None:
     reads = stats["jobs"][job.job_id()]
     injected = sum(sum(route.values()) for route in faults.values())
     assert sum(reads.values()) >= READS_WHILE_QUEUED + 1 + injected
-    assert [j["status"] for j in emulator.jobs()] == ["Completed"]
+    assert [j["status"] for j in held.jobs()] == ["Completed"]
 
 
 def test_reset_restores_the_configured_faults(held: RunningEmulator) -> None:
@@ -56,12 +55,9 @@ def test_reset_restores_the_configured_faults(held: RunningEmulator) -> None:
     assert held.stats()["faults"] == {}
 
 
-def test_rate_limit_without_retry_after_is_not_retried(make_emulator: EmulatorFactory) -> None:
-    """Without ``Retry-After`` the client does not retry a 429: the error reaches the caller.
-
-    The rule comes from the emulator's configuration, as ``emulator serve --fault`` sets it.
-    """
-    emulator = make_emulator(faults=(FaultRule(route="GET /jobs/*/metrics", rate_limit_no_header=1.0),))
+def test_rate_limit_without_retry_after_is_not_retried(emulator: RunningEmulator) -> None:
+    """Without ``Retry-After`` the client does not retry a 429: the error reaches the caller."""
+    emulator.set_faults(FaultRule(route="GET /jobs/*/metrics", rate_limit_no_header=1.0))
     service = QiskitRuntimeService()
     backend = service.backend(SMALL_BACKEND)
     job = SamplerV2(mode=backend).run([bell_for(backend)], shots=10)
