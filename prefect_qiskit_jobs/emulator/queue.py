@@ -126,7 +126,10 @@ class QueueModel:
         next_due: float | None = None
         running: defaultdict[str, int] = defaultdict(int)
         for job_id in self._executions:
-            running[self.store.jobs[job_id].backend] += 1
+            # A job can leave the store (reset, delete) a moment before its execution is popped.
+            job = self.store.jobs.get(job_id)
+            if job is not None:
+                running[job.backend] += 1
         for device in self.catalog:
             for job in self.queued(device.name):
                 if running[device.name] >= self.config.concurrency:
