@@ -116,7 +116,11 @@ class QueueModel:
     async def _schedule_forever(self) -> None:
         while True:
             self._wake.clear()
-            timeout = self._start_eligible()
+            try:
+                timeout = self._start_eligible()
+            except Exception:  # one bad record must not stop every queue for good
+                logger.exception("the emulator's scheduler failed; retrying in a second")
+                timeout = 1.0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
