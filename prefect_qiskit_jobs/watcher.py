@@ -143,26 +143,47 @@ class JobWatcher:
         return await self._loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
     async def _poll_group(self, tag: str | None, members: list[_Watched]) -> None:
+        """Read the group's statuses: one listing for a flow run's jobs, else one read per due job.
+
+        An error reading one job concerns that job's waits only; an error listing concerns them all.
+        """
         now = self._clock()
-        gateway = members[0].gateway
+        listed: dict[str, JobSnapshot] = {}
+        if tag is not None and len(members) > 1:
+            try:
+                pending = await self._call(members[0].gateway.list_jobs, tags=[tag], pending=True)
+            except Exception as exc:
+                for member in members:
+                    self._failed(member, exc)
+                return
+            listed = {s.job_id: s for s in pending}
+            targets = members
+        else:
+            targets = [m for m in members if m.due <= now]
+        await asyncio.gather(*(self._read(member, listed.get(member.job.job_id)) for member in targets))
+
+    async def _read(self, member: _Watched, listed: JobSnapshot | None) -> None:
+        """Observe one job: from the listing, else by reading it (on the pool, beside the others)."""
         try:
-            if tag is not None and len(members) > 1:
-                pending = await self._call(gateway.list_jobs, tags=[tag], pending=True)
-                by_id = {s.job_id: s for s in pending}
-                reads = {m.job.job_id: by_id.get(m.job.job_id) for m in members}
-            else:
-                reads = {m.job.job_id: None for m in members if m.due <= now}
-            for member in members:
-                job_id = member.job.job_id
-                if job_id in reads:
-                    snapshot = reads[job_id] or await self._call(gateway.read, job_id)
-                    await self._observe(member, snapshot)
-        except IQPUnavailableError as exc:
-            for member in members:
-                self._back_off(member, exc)
-        except IQPError as exc:
-            for member in members:
-                self._finish(member, exc)
+            snapshot = listed or await self._call(member.gateway.read, member.job.job_id)
+            await self._observe(member, snapshot)
+        except Exception as exc:
+            self._failed(member, exc)
+
+    def _failed(self, member: _Watched, exc: Exception) -> None:
+        """A read failed: back off when IBM may answer later; otherwise end the job's waits with an error.
+
+        Whatever went wrong, the watcher itself goes on serving every other job.
+        """
+        if isinstance(exc, IQPUnavailableError):
+            self._back_off(member, exc)
+            return
+        if not isinstance(exc, IQPError):
+            # Not chained: the waits raise this, and only scrubbed text may reach logs and states.
+            text = member.gateway.scrub(f"{type(exc).__name__}: {exc}")
+            logger.warning("unexpected error reading job %s: %s", member.job.job_id, text)
+            exc = IQPError(f"Could not read the status of job {member.job.job_id}: {text}")
+        self._finish(member, exc)
 
     async def _observe(self, member: _Watched, snapshot: JobSnapshot) -> None:
         now = self._clock()

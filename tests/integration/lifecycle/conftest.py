@@ -139,15 +139,18 @@ def status_reads(stats: dict[str, Any]) -> int:
 
 
 @contextlib.contextmanager
-def run_log_event(pattern: str) -> Iterator[asyncio.Event]:
-    """An event set once a task run of this process logs a line matching ``pattern``."""
+def run_log_event(pattern: str, count: int = 1) -> Iterator[asyncio.Event]:
+    """An event set once task runs of this process have logged ``count`` lines matching ``pattern``."""
     loop = asyncio.get_running_loop()
     event = asyncio.Event()
+    seen: list[str] = []
 
     class Handler(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             if re.search(pattern, record.getMessage()):
-                loop.call_soon_threadsafe(event.set)
+                seen.append(record.getMessage())
+                if len(seen) >= count:
+                    loop.call_soon_threadsafe(event.set)
 
     handler = Handler()
     logger = logging.getLogger("prefect.task_runs")

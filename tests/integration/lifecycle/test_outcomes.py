@@ -13,6 +13,7 @@ from qiskit_ibm_runtime import QiskitRuntimeService
 from prefect_qiskit_jobs import (
     JobCancelledError,
     JobFailedError,
+    JobNotFoundError,
     JobOutcomeError,
     JobStatus,
     fetch_job_result,
@@ -84,3 +85,26 @@ async def test_a_job_cancelled_while_awaited_raises_job_cancelled_error_with_ibm
     assert held.job(job_id)["status"] == "Cancelled"
     # Cancelled by the test through the client, once; the wait only watched.
     assert held.stats()["cancels"] == {job_id: 1}
+
+
+async def test_a_job_deleted_on_ibm_fails_only_its_own_wait(
+    held: RunningEmulator, bell_isa: QuantumCircuit
+) -> None:
+    # Both jobs belong to one flow run, so one watcher listing answers for both; the deleted job
+    # then goes missing from it and its own read answers 404.
+    @flow
+    async def two_waits() -> dict[str, Any]:
+        gone, kept = (submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS) for _ in "ab")
+        with run_log_event(f"on {SMALL_BACKEND} is QUEUED", count=2) as both_queued:
+            waits = [asyncio.ensure_future(wait_for_job(job, poll=FAST_POLL)) for job in (gone, kept)]
+            await both_queued.wait()
+        await asyncio.to_thread(lambda: QiskitRuntimeService().delete_job(gone.job_id))
+        with pytest.raises(JobNotFoundError) as raised:
+            await waits[0]
+        held.release(kept.job_id)
+        return {"gone": gone, "error": raised.value, "kept": await waits[1]}
+
+    out = await two_waits()
+
+    assert f"No job {out['gone'].job_id}" in str(out["error"])
+    assert out["kept"].status is JobStatus.DONE

@@ -1,0 +1,113 @@
+"""Many jobs awaited together are read in batches, and transient errors only slow the waits down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prefect import flow, unmapped
+from qiskit import QuantumCircuit
+
+from prefect_qiskit_jobs import JobStatus, fetch_job_result, submit_sampler_job, wait_for_jobs
+from prefect_qiskit_jobs.emulator import EmulatorConfig, FaultRule, RunningEmulator, start_emulator
+
+from .conftest import (
+    FAST_POLL,
+    HELD_QUEUE_DELAY,
+    OPTIONS,
+    SMALL_BACKEND,
+    assert_bell,
+    counts_of,
+    point_environment_at,
+    run_log_event,
+    status_reads,
+)
+
+MANY = 50
+FEW_SHOTS = 20
+QUEUED_SECONDS = 2.0
+
+
+@pytest.fixture(scope="module")
+def queueing_emulator() -> Iterator[RunningEmulator]:
+    """Jobs stay queued until released, then all run at once."""
+    with start_emulator(EmulatorConfig(queue_delay=HELD_QUEUE_DELAY, concurrency=MANY)) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def flaky_emulator() -> Iterator[RunningEmulator]:
+    """One status read in five is answered 503 or 429 (with Retry-After)."""
+    rule = FaultRule(route="GET /jobs*", server_error=0.1, rate_limit=0.1)
+    with start_emulator(
+        EmulatorConfig(queue_delay=1, concurrency=4, faults=(rule,), fault_seed=7)
+    ) as emulator:
+        yield emulator
+
+
+async def test_fifty_jobs_of_a_flow_run_are_read_in_batches_not_one_by_one(
+    queueing_emulator: RunningEmulator, bell_isa: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = point_environment_at(queueing_emulator, monkeypatch)
+    emulator.reset(jobs=True)
+
+    @flow
+    async def many() -> dict[str, Any]:
+        futures = submit_sampler_job.map(
+            [[bell_isa]] * MANY, backend=SMALL_BACKEND, options=unmapped({"default_shots": FEW_SHOTS})
+        )
+        jobs = futures.result()
+        before = emulator.stats()
+        with run_log_event(f"on {SMALL_BACKEND} is QUEUED", count=MANY) as all_queued:
+            waiting = asyncio.ensure_future(wait_for_jobs(jobs, poll=FAST_POLL))
+            await all_queued.wait()
+        # Let the jobs sit in the queue for a few polling cycles, then let them all run.
+        await asyncio.sleep(QUEUED_SECONDS)
+        emulator.release()
+        finals = await waiting
+        return {"jobs": jobs, "finals": finals, "before": before, "after": emulator.stats()}
+
+    out = await many()
+    jobs, before, after = out["jobs"], out["before"], out["after"]
+
+    assert len({job.job_id for job in jobs}) == MANY
+    assert [s.job_id for s in out["finals"]] == [job.job_id for job in jobs]
+    assert {s.status for s in out["finals"]} == {JobStatus.DONE}
+    listings = after["routes"]["GET /jobs"] - before["routes"]["GET /jobs"]
+    reads = status_reads(after) - status_reads(before)
+    # One listing per polling cycle answers for every pending job; a job missing from it has ended
+    # and is read once for its final state. Read one by one, every cycle would cost 50 reads.
+    assert listings >= 2
+    assert reads < 3 * MANY
+    assert reads <= listings + MANY
+    for job in jobs:
+        single = after["jobs"][job.job_id].get("GET /jobs/{job_id}", 0)
+        assert single - before["jobs"].get(job.job_id, {}).get("GET /jobs/{job_id}", 0) <= 1
+
+
+async def test_waits_and_fetches_finish_with_right_results_when_a_fifth_of_reads_fail(
+    flaky_emulator: RunningEmulator, bell_isa: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = point_environment_at(flaky_emulator, monkeypatch)
+    emulator.reset(jobs=True)
+    # Fetches retry only what may pass later (429/5xx); shorten their pause, not their logic.
+    fetch = fetch_job_result.with_options(retry_delay_seconds=0.2)
+
+    @flow
+    async def flaky() -> list[dict[str, int]]:
+        jobs = [submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS) for _ in range(6)]
+        finals = await wait_for_jobs(jobs, poll=FAST_POLL)
+        assert {s.status for s in finals} == {JobStatus.DONE}
+        return [counts_of(fetch(job)) for job in jobs]
+
+    results = await flaky()
+
+    assert len(results) == 6
+    for counts in results:
+        assert_bell(counts)
+    faults = emulator.stats()["faults"]
+    assert sum(by_kind.get("rate_limit", 0) for by_kind in faults.values()) > 0
+    assert sum(by_kind.get("server_error", 0) for by_kind in faults.values()) > 0
+    assert [job["status"] for job in emulator.jobs()] == ["Completed"] * 6
