@@ -5,10 +5,11 @@ is interrupted; flow hooks (``on_cancellation``/``on_crashed``, opt-in ``on_fail
 the run's tag finds pending; the reaper cancels pending jobs of runs that Prefect shows
 Cancelled or Crashed, which covers SIGKILL and dead supervisors.
 
-A layer cancels only jobs it has just seen non-final; a job already being cancelled by another
-layer of this process is skipped; IBM's 409 ("already final") counts as success and leaves the
-result readable. Each cancel is confirmed by reading the job until it is seen final, and reported
-with the job id and the layer that sent it.
+A layer cancels only jobs it has just seen non-final; a job that another layer of this process is
+cancelling, or has already had an answer for, is skipped; IBM's 409 ("already final") counts as
+success and leaves the result readable. Each cancel is confirmed by reading the job until it is
+seen final (a failed read leaves it unconfirmed, never resent), and reported with the job id and
+the layer that sent it.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ class CancelReport:
         return f"job {self.job_id}: {self.outcome} by the {layer.value} (now {final})"
 
 
+# Jobs a layer of this process is cancelling right now, and jobs IBM has already answered for
+# (cancel accepted, or 409): no layer of this process asks IBM about those again. A job seen
+# pending by a later layer may just not look cancelled yet; a second request would be redundant.
 _in_flight: set[str] = set()
+_answered: set[str] = set()
 _in_flight_lock = threading.Lock()
 
 
@@ -80,31 +85,37 @@ def cancel_jobs(
         if job.status.is_final:
             continue
         with _in_flight_lock:
-            if job.job_id in _in_flight:
+            if job.job_id in _in_flight or job.job_id in _answered:
                 continue
             _in_flight.add(job.job_id)
         try:
-            report = _cancel_one(gateway, job.job_id, sleep)
+            outcome = gateway.cancel(job.job_id)
         except IQPError as exc:
             log(f"Could not cancel job {job.job_id} ({layer.value}): {exc}; the next layer will retry")
             continue
         finally:
             with _in_flight_lock:
                 _in_flight.discard(job.job_id)
+        with _in_flight_lock:
+            _answered.add(job.job_id)
+        report = _confirm(gateway, job.job_id, outcome, sleep)
         log(report.describe(layer))
         reports.append(report)
     return reports
 
 
-def _cancel_one(gateway: IQPGateway, job_id: str, sleep: Callable[[float], None]) -> CancelReport:
-    outcome = gateway.cancel(job_id)
+def _confirm(
+    gateway: IQPGateway, job_id: str, outcome: CancelOutcome, sleep: Callable[[float], None]
+) -> CancelReport:
+    """Read the job until it is seen final; a failed read only leaves the outcome unconfirmed."""
     sent_text = "cancel sent" if outcome is CancelOutcome.CANCELLED else "already final, nothing to cancel"
     pause = CONFIRM_FIRST_PAUSE
     status: JobStatus | None = None
     for _ in range(CONFIRM_READS):
-        status = gateway.read(job_id).status
-        if status.is_final:
-            break
+        with contextlib.suppress(IQPError):
+            status = gateway.read(job_id).status
+            if status.is_final:
+                break
         sleep(pause)
         pause *= 2
     return CancelReport(job_id, outcome is CancelOutcome.CANCELLED, sent_text, status)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import pytest
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
@@ -27,6 +28,10 @@ from prefect_qiskit_jobs.emulator.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+RUN_SECONDS = 3.0
+SPARE_BACKENDS = ("lima", "belem", "quito", "bogota")
+# The serve process and the worker look for scheduled runs every second, not every ten.
+POLL_QUICKLY = {"PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_WORKER_QUERY_SECONDS": "1"}
 
 pytestmark = pytest.mark.e2e
 
@@ -80,6 +85,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
         time.sleep(0.25)
     yield server
+    # Send the logs of in-process flow runs now: at interpreter exit the server would be gone.
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)
     process.terminate()
     try:
         process.wait(timeout=30)
@@ -97,8 +106,17 @@ def _talk_to_the_e2e_server(prefect_server: PrefectServer) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def iqp() -> Iterator[RunningEmulator]:
-    """An emulator whose jobs stay Queued for ten minutes unless released or cancelled."""
-    with start_emulator(EmulatorConfig(queue_delay=600, concurrency=1)) as emulator:
+    """An emulator whose jobs stay Queued for ten minutes unless released or cancelled.
+
+    A released job runs for at least ``RUN_SECONDS`` (long enough to be caught Running), and
+    enough jobs run at once that releasing never leaves one waiting for a slot. Each backend has
+    its own FIFO queue, in which a released job still waits for the unreleased ones ahead of it:
+    tests that release jobs while other runs' jobs queue use a spare backend of their own.
+    """
+    config = EmulatorConfig(
+        queue_delay=600, concurrency=4, min_run_seconds=RUN_SECONDS, backends=("manila", *SPARE_BACKENDS)
+    )
+    with start_emulator(config) as emulator:
         yield emulator
 
 
@@ -110,7 +128,7 @@ def iqp_env(iqp: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEmu
 
 
 def scenario_environment(server: PrefectServer, emulator: RunningEmulator) -> dict[str, str]:
-    env = {**os.environ, **server.environment(), **emulator.environment()}
+    env = {**os.environ, **server.environment(), **emulator.environment(), **POLL_QUICKLY}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -176,3 +194,152 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float, what: st
 def jobs_of_run(emulator: RunningEmulator, run_id: Any) -> list[dict[str, Any]]:
     tag = f"prefect-flow-run:{run_id}"
     return [job for job in emulator.jobs() if tag in job["tags"]]
+
+
+def _start_logged(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+POOL = "e2e-process-pool"
+WORKER_DEPLOYMENT = "e2e-awaited/e2e-worker"
+
+
+@pytest.fixture(scope="session")
+def process_worker(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[str]:
+    """A process work pool, the awaited scenario deployed to it from local source, and a worker.
+
+    Returns the deployment's name. The worker runs each flow run as ``python -m prefect.engine``
+    in the source directory, and runs ``on_cancellation`` hooks in yet another process.
+    """
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.flows import Flow
+    from prefect.workers.process import ProcessWorker
+
+    async def create_pool() -> None:
+        async with get_client() as client:
+            template = ProcessWorker.get_default_base_job_template()
+            await client.create_work_pool(
+                WorkPoolCreate(name=POOL, type="process", base_job_template=template), overwrite=True
+            )
+
+    with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
+        asyncio.run(create_pool())
+        flow = Flow.from_source(source=str(ROOT), entrypoint="tests/e2e/scenario_flows.py:awaited")
+        flow.deploy(name="e2e-worker", work_pool_name=POOL, print_next_steps=False, build=False, push=False)
+    process = _start_logged(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"],
+        scenario_environment(prefect_server, iqp),
+        prefect_server.home / "worker.log",
+    )
+
+    async def worker_polling() -> None:
+        async with get_client() as client:
+
+            async def polled() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the worker exited; see {prefect_server.home / 'worker.log'}")
+                return bool(await client.read_workers_for_work_pool(POOL))
+
+            await eventually(polled, timeout=120, what=f"a worker polling {POOL}")
+
+    with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
+        asyncio.run(worker_polling())
+    yield WORKER_DEPLOYMENT
+    _stop(process)
+
+
+async def cancel_through_api(prefect: PrefectClient, run_id: Any) -> None:
+    """Cancel a run as the UI's Cancel button does: propose CANCELLING."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import State
+
+    await prefect.set_flow_run_state(run_id, State(type=StateType.CANCELLING, name="Cancelling"))
+
+
+async def final_state(prefect: PrefectClient, run_id: Any, timeout: float = 120) -> Any:
+    """The run's final state type, once it has one."""
+
+    async def ended() -> Any:
+        state = (await prefect.read_flow_run(run_id)).state
+        return state.type if state is not None and state.is_final() else None
+
+    return await eventually(ended, timeout, f"flow run {run_id} to end")
+
+
+def queued_and_awaited(emulator: RunningEmulator, run_id: Any, count: int = 3) -> bool:
+    """The run has ``count`` jobs and its sensor has read every one (it reads metrics of queued jobs)."""
+    jobs = jobs_of_run(emulator, run_id)
+    counts = emulator.stats()["jobs"]
+    return len(jobs) == count and all(counts.get(j["id"], {}).get("GET /jobs/{job_id}/metrics") for j in jobs)
+
+
+async def until_awaited(
+    prefect: PrefectClient, emulator: RunningEmulator, run_id: Any, count: int = 3, timeout: float = 120
+) -> None:
+    """Wait until the run's ``count`` jobs are queued and awaited; fail at once if the run ends first."""
+
+    async def awaited() -> bool:
+        if queued_and_awaited(emulator, run_id, count):
+            return True
+        state = (await prefect.read_flow_run(run_id)).state
+        if state is not None and state.is_final():
+            raise AssertionError(f"flow run {run_id} ended {state.type.value} before awaiting its jobs")
+        return False
+
+    await eventually(awaited, timeout, f"{count} jobs of flow run {run_id} queued and awaited")
+
+
+PENDING = frozenset({"Queued", "Running"})
+
+
+def pending_jobs(emulator: RunningEmulator, run_id: Any) -> list[dict[str, Any]]:
+    return [job for job in jobs_of_run(emulator, run_id) if job["status"] in PENDING]
+
+
+def cancel_requests(emulator: RunningEmulator, jobs: list[dict[str, Any]]) -> list[int]:
+    """How many cancel requests the emulator received for each job (409s included)."""
+    cancels = emulator.stats()["cancels"]
+    return [cancels.get(job["id"], 0) for job in jobs]
+
+
+async def run_log_lines(prefect: PrefectClient, run_id: Any) -> list[str]:
+    """Every log line the run has in the Prefect API (hooks and the reaper log there too)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    logs = await prefect.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    return [log.message for log in logs]
+
+
+async def each_cancel_logged(
+    prefect: PrefectClient, run_id: Any, jobs: list[dict[str, Any]], layer: str, timeout: float = 30
+) -> None:
+    """Wait until the run's log says, for each job, that ``layer`` sent its cancel."""
+
+    async def all_there() -> bool:
+        lines = await run_log_lines(prefect, run_id)
+        return all(any(f"job {j['id']}: cancel sent by the {layer}" in ln for ln in lines) for j in jobs)
+
+    await eventually(all_there, timeout, f"the {layer}'s log line for each job in the run's log")
+
+
+def flow_process(parent_pid: int, run_id: Any) -> psutil.Process | None:
+    """The process a runner started for this flow run (it carries the run id in its environment)."""
+    for child in psutil.Process(parent_pid).children(recursive=True):
+        try:
+            if child.environ().get("PREFECT__FLOW_RUN_ID") == str(run_id):
+                return child
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return None

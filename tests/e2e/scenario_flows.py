@@ -18,7 +18,6 @@ from prefect_qiskit_jobs import (
     PollPolicy,
     cancel_jobs_on_exit,
     submit_sampler_job,
-    wait_for_job,
     wait_for_jobs,
 )
 from prefect_qiskit_jobs.runtime import gateway_for
@@ -36,41 +35,50 @@ def bell_for(backend: str = BACKEND) -> Any:
     return generate_preset_pass_manager(optimization_level=1, backend=target).run(circuit)
 
 
-def submit_bells(count: int, detached: bool = False) -> list[JobRef]:
-    bell = bell_for()
+def submit_bells(count: int, detached: bool = False, backend: str = BACKEND) -> list[JobRef]:
+    if not count:
+        return []
+    bell = bell_for(backend)
     return [
-        submit_sampler_job([bell], backend=BACKEND, options={"default_shots": 16}, detached=detached)
+        submit_sampler_job([bell], backend=backend, options={"default_shots": 16}, detached=detached)
         for _ in range(count)
     ]
 
 
 @cancel_jobs_on_exit
 @flow(name="e2e-awaited")
-async def awaited(count: int = 3) -> None:
+async def awaited(count: int = 3, backend: str = BACKEND) -> None:
     """Waits in the flow's own event loop: the sensor layer cancels on interrupt."""
-    jobs = submit_bells(count)
+    jobs = submit_bells(count, backend=backend)
     await wait_for_jobs(jobs, poll=FAST_POLL)
 
 
 @cancel_jobs_on_exit
 @flow(name="e2e-threaded")
 def threaded(count: int = 3) -> None:
-    """Waits from ``.map()`` on worker threads, which Prefect does not interrupt: the hooks act."""
+    """Waits in a ``.submit()``ted task on a worker thread, which Prefect does not interrupt: the hooks act.
+
+    One wait for all jobs, not ``wait_for_job.map(...)``: waits of one run on several worker
+    threads (several event loops) share the run's artifact writer, whose ``asyncio.Lock`` fails
+    across loops (monitoring.py), and the failed wait cancels its jobs before anyone cancels the
+    run. With ``.map()``, pass the policy as ``unmapped(policy)``: a pydantic model is iterable.
+    """
     jobs = submit_bells(count)
-    futures = wait_for_job.map(jobs, poll=FAST_POLL)
-    for future in futures:
-        future.result()
+    wait_for_jobs.submit(jobs, poll=FAST_POLL).result()
 
 
 @flow(name="e2e-unhooked")
-async def unhooked(count: int = 3) -> None:
-    """No hooks: when its process dies, only the reaper can cancel its jobs."""
-    jobs = submit_bells(count)
+async def unhooked(count: int = 3, detached: int = 0) -> None:
+    """No hooks: when its process dies, only the reaper can cancel its jobs (but not detached ones)."""
+    jobs = submit_bells(count) + submit_bells(detached, detached=True)
     await wait_for_jobs(jobs, poll=FAST_POLL)
 
 
 @flow(name="e2e-detached")
-def detached() -> str:
-    """Submits a job for a later flow and ends: nothing may ever cancel it."""
-    (job,) = submit_bells(1, detached=True)
-    return job.job_id
+def detached(count: int = 1, attached: int = 0) -> list[str]:
+    """Submits ``count`` jobs for a later flow and ends Completed: nothing may ever cancel them.
+
+    ``attached`` more jobs carry only the run's tag: jobs of a run that ended Completed while they
+    still queue, which no layer may cancel either.
+    """
+    return [job.job_id for job in submit_bells(count, detached=True) + submit_bells(attached)]
