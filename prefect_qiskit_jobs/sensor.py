@@ -31,7 +31,7 @@ from .exceptions import (
     JobWaitTimeoutError,
     QiskitJobsError,
 )
-from .models import JobRef, JobSnapshot, JobStatus, PollPolicy
+from .models import JobRef, JobSnapshot, JobStatus, PollPolicy, Primitive, check_job_id
 from .monitoring import ARTIFACT_MIN_INTERVAL, WaitMonitor
 from .runtime import IQPGateway, gateway_for
 from .submit import resolve_credentials
@@ -157,14 +157,45 @@ def _monitor_for(jobs: list[JobRef]) -> WaitMonitor:
     )
 
 
+async def resolve_jobs(
+    jobs: Sequence[JobRef | str], credentials: IBMQuantumCredentials | str | None
+) -> list[JobRef]:
+    """``JobRef``s for what a wait was given; a job id is checked first, then read once for its tags."""
+    ids = [check_job_id(job) for job in jobs if not isinstance(job, JobRef)]
+    if not ids:
+        return [job for job in jobs if isinstance(job, JobRef)]
+    gateway = gateway_for(resolve_credentials(credentials))
+    refs: dict[str, JobRef] = {}
+    for job_id in dict.fromkeys(ids):
+        snapshot = await anyio.to_thread.run_sync(gateway.read, job_id)
+        known = snapshot.primitive in {p.value for p in Primitive}
+        refs[job_id] = JobRef(
+            job_id=job_id,
+            backend=snapshot.backend or "",
+            primitive=Primitive(snapshot.primitive) if known else Primitive.SAMPLER,
+            instance=gateway.credentials.instance,
+            tags=snapshot.tags,
+            created_at=snapshot.created,
+        )
+    return [job if isinstance(job, JobRef) else refs[job] for job in jobs]
+
+
+def _job_id_of(job: object) -> str:
+    return job.job_id if isinstance(job, JobRef) else str(job)
+
+
+def _wait_one_run_name(parameters: dict[str, Any] | None = None) -> str:
+    return f"wait-for-{_job_id_of((parameters or {}).get('job', 'job'))}"
+
+
 def _wait_run_name(parameters: dict[str, Any] | None = None) -> str:
     jobs = (parameters or {}).get("jobs") or []
     return f"wait-for-{len(jobs)}-jobs"
 
 
-@task(name="wait-for-job", task_run_name="wait-for-{job.job_id}", cache_policy=NO_CACHE)
+@task(name="wait-for-job", task_run_name=_wait_one_run_name, cache_policy=NO_CACHE)
 async def wait_for_job(
-    job: JobRef,
+    job: JobRef | str,
     *,
     credentials: IBMQuantumCredentials | str | None = None,
     poll: PollPolicy | None = None,
@@ -175,7 +206,7 @@ async def wait_for_job(
     """Wait, without blocking anything, until IBM reports the job final; return its final snapshot.
 
     Args:
-        job: What a submit task returned.
+        job: What a submit task returned, or a job id.
         credentials: An ``IBMQuantumCredentials`` block, a saved block's name, or None (environment).
         poll: Backoff, jitter and error budget of the status reads.
         timeout: Seconds to wait at most; then ``JobWaitTimeoutError`` (the job is cancelled
@@ -190,20 +221,21 @@ async def wait_for_job(
         ...     final = await wait_for_job(job)
         ...     return fetch_job_result(job)  # doctest: +SKIP
     """
+    refs = await resolve_jobs([job], credentials)
     (snapshot,) = await await_jobs(
-        [job],
+        refs,
         credentials=credentials,
         poll=poll,
         timeout=timeout,
         cancel_on_timeout=cancel_on_timeout,
-        monitor=_monitor_for([job]),
+        monitor=_monitor_for(refs),
     )
     return raise_for_outcome(snapshot) if raise_on_failure else snapshot
 
 
 @task(name="wait-for-jobs", task_run_name=_wait_run_name, cache_policy=NO_CACHE)
 async def wait_for_jobs(
-    jobs: Sequence[JobRef],
+    jobs: Sequence[JobRef | str],
     *,
     credentials: IBMQuantumCredentials | str | None = None,
     poll: PollPolicy | None = None,
@@ -216,7 +248,7 @@ async def wait_for_jobs(
     Arguments are those of ``wait_for_job``. With ``raise_on_failure``, the first job found ERROR or
     CANCELLED (in the order of ``jobs``) raises once all have ended.
     """
-    job_list = list(jobs)
+    job_list = await resolve_jobs(list(jobs), credentials)
     snapshots = await await_jobs(
         job_list,
         credentials=credentials,
