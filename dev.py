@@ -48,12 +48,22 @@ def ensure_environment() -> None:
     STAMP.write_text(wanted)
 
 
+# Prefect's temporary local server gets 20 s to start by default, too few on a busy laptop or CI
+# box; its telemetry write races its own start-up and logs a spurious "database is locked".
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         print(__doc__)
         return 2
     ensure_environment()
     os.chdir(ROOT)
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     for command in COMMANDS[sys.argv[1]]:
         code = subprocess.call(command)
         if code:
