@@ -68,6 +68,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"  # the UI asks the API here, not :4200
+    env["PREFECT_API_LOG_RETRYABLE_ERRORS"] = "true"  # a 503 (e.g. SQLite locked) says why in server.log
     env.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(
