@@ -1,0 +1,96 @@
+"""What a person watching the run sees: the job id in the wait's name, a log line per status change,
+and artifacts that end showing the job DONE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from qiskit import QuantumCircuit
+
+from prefect_qiskit_jobs import JobStatus, PollPolicy, submit_sampler_job, wait_for_job
+from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
+
+from .conftest import (
+    HELD_QUEUE_DELAY,
+    OPTIONS,
+    SMALL_BACKEND,
+    artifacts,
+    current_flow_run_id,
+    point_environment_at,
+    run_log_event,
+    run_logs,
+)
+
+RUN_SECONDS = 3.0
+# Polls far more often than the job changes, and sees it RUNNING: the pause stays below RUN_SECONDS.
+POLL = PollPolicy(initial=0.1, multiplier=1.5, cap=0.5, jitter=0.1)
+QUEUED_SECONDS = 1.5
+
+
+@pytest.fixture(scope="module")
+def slow_emulator() -> Iterator[RunningEmulator]:
+    """Jobs stay queued until released, then run for RUN_SECONDS."""
+    config = EmulatorConfig(queue_delay=HELD_QUEUE_DELAY, concurrency=2, min_run_seconds=RUN_SECONDS)
+    with start_emulator(config) as emulator:
+        yield emulator
+
+
+def table(artifact_data: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        json.loads(artifact_data) if isinstance(artifact_data, str) else artifact_data
+    )
+    return rows
+
+
+async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_artifacts(
+    slow_emulator: RunningEmulator, bell_isa: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = point_environment_at(slow_emulator, monkeypatch)
+    emulator.reset(jobs=True)
+
+    @flow
+    async def watched() -> dict[str, Any]:
+        job = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
+        with run_log_event(f"Job {job.job_id} on {SMALL_BACKEND} is QUEUED") as queued:
+            waiting = asyncio.ensure_future(wait_for_job(job, poll=POLL, return_state=True))
+            await queued.wait()
+        # Several polls find it still queued; none of them may add a line.
+        await asyncio.sleep(QUEUED_SECONDS)
+        emulator.release(job.job_id)
+        state = await waiting
+        return {
+            "job": job,
+            "state": state,
+            "final": await state.result(),
+            "flow_run_id": current_flow_run_id(),
+        }
+
+    out = await watched()
+    job_id = out["job"].job_id
+    task_run_id = out["state"].state_details.task_run_id
+    assert out["final"].status is JobStatus.DONE
+
+    async with get_client() as client:
+        wait_run = await client.read_task_run(task_run_id)
+    assert wait_run.name == f"wait-for-{job_id}"
+
+    lines = [line for line in await run_logs(out["flow_run_id"]) if line.startswith(f"Job {job_id} ")]
+    said = [re.match(rf"Job {job_id} on {SMALL_BACKEND} is (\w+)", line) for line in lines]
+    assert [m.group(1) for m in said if m] == ["QUEUED", "RUNNING", "DONE"], lines
+    reads = emulator.stats()["jobs"][job_id]["GET /jobs/{job_id}"]
+    assert reads > 2 * len(lines), "the job was polled more often than its status changed"
+
+    (wait_table,) = await artifacts(key=f"qiskit-wait-{task_run_id}")
+    [row] = table(wait_table.data)
+    assert (row["job id"], row["status"], row["backend"]) == (job_id, "DONE", SMALL_BACKEND)
+    assert row["finished"]
+
+    (board,) = await artifacts(key=f"qiskit-jobs-{out['flow_run_id']}")
+    assert [(r["job id"], r["status"]) for r in table(board.data)] == [(job_id, "DONE")]
