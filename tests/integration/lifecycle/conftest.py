@@ -13,7 +13,7 @@ import contextlib
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -38,16 +38,20 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.testing.utilities import prefect_test_harness
+from pydantic import SecretStr
 from qiskit import QuantumCircuit, transpile
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from prefect_qiskit_jobs import PollPolicy
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from prefect_qiskit_jobs.emulator.config import DEFAULT_API_KEY
 
 SMALL_BACKEND = "ibmq_manila"
 SHOTS = 200
 OPTIONS = {"default_shots": SHOTS}
 HELD_QUEUE_DELAY = 600.0
+# The held emulator accepts a second API key, for a second set of credentials on the same instance.
+SECOND_API_KEY = "emulator-second-api-key"
 # Fast enough for tests; the schedule itself is unit-tested.
 FAST_POLL = PollPolicy(initial=0.2, cap=1.0, jitter=0.1)
 # The harness counts its startup wait in 0.1 s steps that ignore how long each health check takes;
@@ -69,16 +73,18 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         yield get_current_settings().to_environment_variables(exclude_unset=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def held_emulator() -> Iterator[RunningEmulator]:
-    """An emulator (one per test module) whose jobs stay Queued until released."""
-    with start_emulator(EmulatorConfig(queue_delay=HELD_QUEUE_DELAY, concurrency=4)) as emulator:
+    """An emulator whose jobs stay Queued until released, then run eight at a time."""
+    keys = (SecretStr(DEFAULT_API_KEY), SecretStr(SECOND_API_KEY))
+    config = EmulatorConfig(queue_delay=HELD_QUEUE_DELAY, concurrency=8, api_keys=keys)
+    with start_emulator(config) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def held(held_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEmulator:
-    """The held-queue emulator, emptied, with the environment pointing at it."""
+    """The held-queue emulator, emptied and without faults, with the environment pointing at it."""
     held_emulator.reset(jobs=True)
     return point_environment_at(held_emulator, monkeypatch)
 
@@ -96,16 +102,6 @@ def point_environment_at(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPa
     for name, value in emulator.environment().items():
         monkeypatch.setenv(name, value)
     return emulator
-
-
-def module_emulator(**settings: Any) -> Callable[..., Iterator[RunningEmulator]]:
-    """The body of a module-scoped fixture: one emulator with these settings for a test module."""
-
-    def fixture() -> Iterator[RunningEmulator]:
-        with start_emulator(EmulatorConfig(**settings)) as emulator:
-            yield emulator
-
-    return fixture
 
 
 def bell() -> QuantumCircuit:

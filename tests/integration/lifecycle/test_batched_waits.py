@@ -3,55 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prefect import flow, unmapped
 from qiskit import QuantumCircuit
 
 from prefect_qiskit_jobs import JobStatus, fetch_job_result, submit_sampler_job, wait_for_jobs
-from prefect_qiskit_jobs.emulator import EmulatorConfig, FaultRule, RunningEmulator, start_emulator
+from prefect_qiskit_jobs.emulator import FaultRule, RunningEmulator
 
 from .conftest import (
     FAST_POLL,
-    HELD_QUEUE_DELAY,
     OPTIONS,
     SMALL_BACKEND,
     assert_bell,
     counts_of,
-    point_environment_at,
     run_log_event,
     status_reads,
 )
 
 MANY = 50
+FEW = 6
 FEW_SHOTS = 20
 QUEUED_SECONDS = 2.0
 
 
-@pytest.fixture(scope="module")
-def queueing_emulator() -> Iterator[RunningEmulator]:
-    """Jobs stay queued until released, then all run at once."""
-    with start_emulator(EmulatorConfig(queue_delay=HELD_QUEUE_DELAY, concurrency=MANY)) as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
-def flaky_emulator() -> Iterator[RunningEmulator]:
-    """One status read in five is answered 503 or 429 (with Retry-After)."""
-    rule = FaultRule(route="GET /jobs*", server_error=0.1, rate_limit=0.1)
-    with start_emulator(
-        EmulatorConfig(queue_delay=1, concurrency=4, faults=(rule,), fault_seed=7)
-    ) as emulator:
-        yield emulator
-
-
 async def test_fifty_jobs_of_a_flow_run_are_read_in_batches_not_one_by_one(
-    queueing_emulator: RunningEmulator, bell_isa: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+    held: RunningEmulator, bell_isa: QuantumCircuit
 ) -> None:
-    emulator = point_environment_at(queueing_emulator, monkeypatch)
-    emulator.reset(jobs=True)
+    emulator = held
 
     @flow
     async def many() -> dict[str, Any]:
@@ -88,26 +67,32 @@ async def test_fifty_jobs_of_a_flow_run_are_read_in_batches_not_one_by_one(
 
 
 async def test_waits_and_fetches_finish_with_right_results_when_a_fifth_of_reads_fail(
-    flaky_emulator: RunningEmulator, bell_isa: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+    held: RunningEmulator, bell_isa: QuantumCircuit
 ) -> None:
-    emulator = point_environment_at(flaky_emulator, monkeypatch)
-    emulator.reset(jobs=True)
+    # With this seed the 2nd and 4th matching requests are answered 503 and 429: both kinds happen
+    # however the requests interleave. The client retries 5xx itself; the watcher sees the 429s.
+    held.set_faults(FaultRule(route="GET /jobs*", server_error=0.1, rate_limit=0.1), seed=7)
     # Fetches retry only what may pass later (429/5xx); shorten their pause, not their logic.
     fetch = fetch_job_result.with_options(retry_delay_seconds=0.2)
 
     @flow
     async def flaky() -> list[dict[str, int]]:
-        jobs = [submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS) for _ in range(6)]
-        finals = await wait_for_jobs(jobs, poll=FAST_POLL)
+        jobs = [submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS) for _ in range(FEW)]
+        with run_log_event(f"on {SMALL_BACKEND} is QUEUED", count=FEW) as all_queued:
+            waiting = asyncio.ensure_future(wait_for_jobs(jobs, poll=FAST_POLL))
+            await all_queued.wait()
+        await asyncio.sleep(QUEUED_SECONDS)  # poll through the faults a while
+        held.release()
+        finals = await waiting
         assert {s.status for s in finals} == {JobStatus.DONE}
         return [counts_of(fetch(job)) for job in jobs]
 
     results = await flaky()
 
-    assert len(results) == 6
+    assert len(results) == FEW
     for counts in results:
         assert_bell(counts)
-    faults = emulator.stats()["faults"]
+    faults = held.stats()["faults"]
     assert sum(by_kind.get("rate_limit", 0) for by_kind in faults.values()) > 0
     assert sum(by_kind.get("server_error", 0) for by_kind in faults.values()) > 0
-    assert [job["status"] for job in emulator.jobs()] == ["Completed"] * 6
+    assert [job["status"] for job in held.jobs()] == ["Completed"] * FEW

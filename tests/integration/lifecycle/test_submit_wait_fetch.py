@@ -29,6 +29,7 @@ from tests.conftest import EmulatorFactory
 from .conftest import (
     FAST_POLL,
     OPTIONS,
+    SECOND_API_KEY,
     SMALL_BACKEND,
     assert_bell,
     counts_of,
@@ -155,12 +156,16 @@ def test_reading_a_result_never_fetched_says_so(emulator: RunningEmulator) -> No
 
 
 async def test_two_instances_in_one_process_each_get_their_own_jobs_and_tokens(
-    make_emulator: EmulatorFactory, bell_isa: QuantumCircuit
+    held: RunningEmulator, make_emulator: EmulatorFactory, bell_isa: QuantumCircuit
 ) -> None:
-    # The client reads IAM's address from the environment when it is built; a gateway built later
-    # must not get its tokens from whichever instance the environment named last.
-    first, second = make_emulator(), make_emulator()
-    credentials = [IBMQuantumCredentials.for_emulator(e) for e in (first, second)]
+    # The client reads IAM's address from the environment when it is built; a client built later
+    # must not get its tokens from whichever instance the environment named last. Both gateways are
+    # new to this process: a new emulator, and the held one under its second API key.
+    first = make_emulator()
+    credentials = [
+        IBMQuantumCredentials.for_emulator(first),
+        IBMQuantumCredentials.for_emulator(held, api_key=SECOND_API_KEY),
+    ]
 
     @flow
     async def on_both() -> list[dict[str, int]]:
@@ -170,6 +175,7 @@ async def test_two_instances_in_one_process_each_get_their_own_jobs_and_tokens(
             submit_sampler_job([bell_isa], backend=SMALL_BACKEND, credentials=c, options=OPTIONS)
             for c in credentials
         ]
+        held.release()
         for job, c in zip(jobs, credentials, strict=True):
             await wait_for_job(job, credentials=c, poll=FAST_POLL)
         pairs = zip(jobs, credentials, strict=True)
@@ -177,6 +183,6 @@ async def test_two_instances_in_one_process_each_get_their_own_jobs_and_tokens(
 
     for counts in await on_both():
         assert_bell(counts)
-    for emulator in (first, second):
+    for emulator in (first, held):
         assert emulator.stats()["routes"]["POST /jobs"] == 1
         assert [job["status"] for job in emulator.jobs()] == ["Completed"]
