@@ -2,8 +2,10 @@
 
 One temporary Prefect API server (``prefect_test_harness``) serves the whole session, with its
 home and result storage in a temporary directory, so a flow in another OS process can be pointed
-at the same API and the same stored results. Emulators with a special queue model or faults are
-module-scoped; every fixture that hands one out points the environment at it for the test.
+at the same API and the same stored results. Jobs that may run at once use the shared ``emulator``;
+jobs a test must see queued use the ``held`` emulator, which runs nothing until released (faults
+are set on it at runtime and cleared by the next reset); a module that needs another queue model
+or account starts its own. Every fixture that hands out an emulator points the environment at it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import Artifact
+from prefect.client.schemas.sorting import LogSort
 from prefect.context import FlowRunContext
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import (
@@ -104,7 +107,8 @@ def point_environment_at(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPa
     return emulator
 
 
-def bell() -> QuantumCircuit:
+@pytest.fixture(scope="session")
+def bell_isa() -> QuantumCircuit:
     """A Bell circuit transpiled for ibmq_manila (the emulator serves the same fake device)."""
     circuit = QuantumCircuit(2, name="bell")
     circuit.h(0)
@@ -112,11 +116,6 @@ def bell() -> QuantumCircuit:
     circuit.measure_all()
     isa: QuantumCircuit = transpile(circuit, backend=FakeManilaV2(), optimization_level=1, seed_transpiler=7)
     return isa
-
-
-@pytest.fixture(scope="session")
-def bell_isa() -> QuantumCircuit:
-    return bell()
 
 
 def counts_of(result: Any) -> dict[str, int]:
@@ -164,12 +163,14 @@ async def drain_logs() -> None:
         await drained
 
 
-async def run_logs(flow_run_id: UUID) -> list[str]:
+async def run_logs(flow_run_id: UUID | str) -> list[str]:
     """Every log line the Prefect API holds for a flow run (its task runs included), oldest first."""
     await drain_logs()
     async with get_client() as client:
         logs = await client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[UUID(str(flow_run_id))])),
+            sort=LogSort.TIMESTAMP_ASC,
+            limit=200,
         )
     return [log.message for log in logs]
 
