@@ -1,0 +1,1 @@
+"""Benchmarks of prefect-qiskit-jobs; run them as modules, e.g. ``python -m benchmarks.polling``."""
