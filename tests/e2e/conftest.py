@@ -255,10 +255,14 @@ def process_worker(prefect_server: PrefectServer, iqp: RunningEmulator) -> Itera
 
             await eventually(polled, timeout=120, what=f"a worker polling {POOL}")
 
-    with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
-        asyncio.run(worker_polling())
-    yield WORKER_DEPLOYMENT
-    _stop(process)
+    try:
+        with temporary_settings(
+            {PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}
+        ):
+            asyncio.run(worker_polling())
+        yield WORKER_DEPLOYMENT
+    finally:
+        _stop(process)
 
 
 async def cancel_through_api(prefect: PrefectClient, run_id: Any) -> None:
@@ -303,10 +307,6 @@ async def until_awaited(
 
 
 PENDING = frozenset({"Queued", "Running"})
-
-
-def pending_jobs(emulator: RunningEmulator, run_id: Any) -> list[dict[str, Any]]:
-    return [job for job in jobs_of_run(emulator, run_id) if job["status"] in PENDING]
 
 
 def cancel_requests(emulator: RunningEmulator, jobs: list[dict[str, Any]]) -> list[int]:

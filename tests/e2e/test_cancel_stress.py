@@ -47,7 +47,7 @@ MOMENTS = ("scheduled", "pending", "starting", "submitting", "queued", "running"
 CHOSEN_MOMENTS = tuple(filter(None, os.environ.get("E2E_STRESS_MOMENTS", "").split(","))) or MOMENTS
 STUCK = "STUCK_CANCELLING"
 # The runner sets Cancelled a few seconds after the flow process exits (hooks run in between).
-RUNNER_FINISHES_WITHIN = 45.0
+RUNNER_FINISHES_WITHIN = 30.0
 
 
 @dataclass
