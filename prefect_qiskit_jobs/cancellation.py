@@ -88,16 +88,18 @@ def cancel_jobs(
             if job.job_id in _in_flight or job.job_id in _answered:
                 continue
             _in_flight.add(job.job_id)
+        answered = False
         try:
             outcome = gateway.cancel(job.job_id)
+            answered = True
         except IQPError as exc:
             log(f"Could not cancel job {job.job_id} ({layer.value}): {exc}; the next layer will retry")
             continue
         finally:
-            with _in_flight_lock:
+            with _in_flight_lock:  # one step, so no other layer finds the job in neither set
                 _in_flight.discard(job.job_id)
-        with _in_flight_lock:
-            _answered.add(job.job_id)
+                if answered:
+                    _answered.add(job.job_id)
         report = _confirm(gateway, job.job_id, outcome, sleep)
         log(report.describe(layer))
         reports.append(report)
