@@ -315,7 +315,7 @@ def snapshot_from_api(job: dict[str, Any]) -> JobSnapshot:
         reason_code=reason_code,
         created=_parse_time(job.get("created")),
         finished=_parse_time(job.get("ended")),
-        quantum_seconds=usage.get("quantum_seconds"),
+        quantum_seconds=_quantum_seconds(usage),
         tags=tuple(job.get("tags") or ()),
     )
 
@@ -331,9 +331,17 @@ def apply_metrics(snapshot: JobSnapshot, metrics: dict[str, Any]) -> JobSnapshot
             "estimated_start": _parse_time(metrics.get("estimated_start_time")),
             "running": _parse_time(stamps.get("running")) or snapshot.running,
             "finished": _parse_time(stamps.get("finished")) or snapshot.finished,
-            "quantum_seconds": usage.get("quantum_seconds", snapshot.quantum_seconds),
+            "quantum_seconds": _quantum_seconds(usage, snapshot.quantum_seconds),
         }
     )
+
+
+def _quantum_seconds(usage: dict[str, Any], default: float | None = None) -> float | None:
+    """QPU time as IBM reports it now (``qpu_charge_time_seconds``) or did (``quantum_seconds``)."""
+    for name in ("qpu_charge_time_seconds", "quantum_seconds"):
+        if usage.get(name) is not None:
+            return float(usage[name])
+    return default
 
 
 def _parse_time(value: Any) -> datetime | None:

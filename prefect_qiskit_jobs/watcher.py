@@ -21,13 +21,13 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import IQPError, IQPUnavailableError
-from .models import JobRef, JobSnapshot, PollPolicy, PollState
+from .models import JobRef, JobSnapshot, JobStatus, PollPolicy, PollState
 from .runtime import IQPGateway, apply_metrics
 from .tags import FLOW_RUN_PREFIX
 
@@ -37,6 +37,9 @@ Listener = Callable[[JobSnapshot | BaseException], None]
 # Registrations arriving within this window are read together (many waits start at once).
 COALESCE_SECONDS = 0.05
 READ_THREADS = 4
+# Queue positions come from one /metrics read per job: useful to show, never worth delaying a
+# status read. They take one lane of their own, one read at a time, beside the status reads.
+POSITION_READS_AT_ONCE = 1
 
 
 @dataclass(eq=False)
@@ -51,6 +54,7 @@ class _Watched:
     last: JobSnapshot | None = None
     listeners: dict[int, Listener] = field(default_factory=dict)
     position_due: float = 0.0
+    position_reading: bool = False
 
     @property
     def group(self) -> tuple[int, str | None]:
@@ -71,6 +75,8 @@ class JobWatcher:
         self._watched: dict[tuple[int, str], _Watched] = {}
         self._ids = itertools.count()
         self._pool = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="qiskit-job-watcher")
+        self._position_lane = asyncio.Semaphore(POSITION_READS_AT_ONCE)
+        self._background: set[asyncio.Task[None]] = set()
         self._loop = asyncio.new_event_loop()
         self._wake = asyncio.Event()
         self._thread = threading.Thread(target=self._serve, name="qiskit-job-watcher", daemon=True)
@@ -188,11 +194,10 @@ class JobWatcher:
     async def _observe(self, member: _Watched, snapshot: JobSnapshot) -> None:
         now = self._clock()
         policy = member.policy
-        if snapshot.status.value == "QUEUED" and policy.queue_position_every and member.position_due <= now:
-            with contextlib.suppress(IQPError):
-                snapshot = apply_metrics(snapshot, await self._call(member.gateway.metrics, snapshot.job_id))
+        if snapshot.status is JobStatus.QUEUED and policy.queue_position_every and member.position_due <= now:
             member.position_due = now + policy.queue_position_every
-        elif member.last is not None and snapshot.status is member.last.status:
+            self._start(self._refresh_position(member))
+        if member.last is not None and snapshot.status is member.last.status:
             snapshot = snapshot.model_copy(
                 update={
                     "position_in_queue": member.last.position_in_queue,
@@ -211,6 +216,33 @@ class JobWatcher:
         if changed or moved:
             self._notify(member, snapshot)
         member.due = self._clock() + member.state.next_delay(policy, self._rng)
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _refresh_position(self, member: _Watched) -> None:
+        """Read a queued job's position on the position lane; tell its waits if it moved."""
+        if member.position_reading:
+            return
+        member.position_reading = True
+        try:
+            async with self._position_lane:
+                if (id(member.gateway), member.job.job_id) not in self._watched:
+                    return
+                metrics = await self._call(member.gateway.metrics, member.job.job_id)
+        except IQPError:
+            return
+        finally:
+            member.position_reading = False
+        last = member.last
+        if last is None or last.status is not JobStatus.QUEUED:
+            return
+        updated = apply_metrics(last, metrics)
+        if updated.position_in_queue != last.position_in_queue:
+            member.last = updated
+            self._notify(member, updated)
 
     def _back_off(self, member: _Watched, exc: IQPUnavailableError) -> None:
         member.state.fail()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -43,12 +44,18 @@ class DecodedJob:
     options: dict[str, Any]
 
 
+# QPY decoding is not thread-safe on CPython 3.11 (concurrent decodes intermittently fail with
+# "AST constructor recursion depth mismatch"), and requests and executions decode on threads.
+_DECODE_LOCK = threading.Lock()
+
+
 def decode_params(program_id: str, params_json: str) -> DecodedJob:
     """Decode and coerce the ``params`` object of a job; raises ``InvalidJob`` when malformed."""
     if program_id not in PROGRAMS:
         raise InvalidJob(f"Program {program_id!r} is not supported; use one of {', '.join(PROGRAMS)}.")
     try:
-        params = json.loads(params_json, cls=RuntimeDecoder)
+        with _DECODE_LOCK:
+            params = json.loads(params_json, cls=RuntimeDecoder)
     except Exception as exc:
         raise InvalidJob(f"The job parameters could not be decoded: {exc}") from None
     if not isinstance(params, dict) or not isinstance(params.get("pubs"), list) or not params["pubs"]:
