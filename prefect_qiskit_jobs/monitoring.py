@@ -14,6 +14,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 from uuid import UUID
 
@@ -90,8 +91,10 @@ class TableDisplay:
 class JobBoard:
     """Every job this process awaited for one flow run; shared by the waits of that run."""
 
-    _boards: dict[str, JobBoard] = {}
+    # A serve process or worker lives through many runs: keep the boards of the latest ones only.
+    _boards: OrderedDict[str, JobBoard] = OrderedDict()
     _boards_lock = threading.Lock()
+    KEEP = 64
 
     def __init__(self, flow_run_id: str) -> None:
         self.display = TableDisplay(
@@ -106,6 +109,9 @@ class JobBoard:
             board = cls._boards.get(flow_run_id)
             if board is None:
                 board = cls._boards[flow_run_id] = JobBoard(flow_run_id)
+                while len(cls._boards) > cls.KEEP:
+                    cls._boards.popitem(last=False)
+            cls._boards.move_to_end(flow_run_id)
             return board
 
     def update(self, job: JobRef, snapshot: JobSnapshot | None) -> None:
