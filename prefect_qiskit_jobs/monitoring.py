@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -60,32 +59,48 @@ def artifact_key(prefix: str, identifier: object) -> str:
 
 
 class TableDisplay:
-    """A table artifact created once and updated in place, no more often than every few seconds."""
+    """A table artifact created once and updated in place, no more often than every few seconds.
+
+    The waits of one flow run may sit on different threads and event loops (``.map()``), so one
+    writer at a time is chosen with a non-blocking thread lock: a wait that finds a write under
+    way leaves its rows for that writer, which writes the newest rows before it lets go.
+    """
 
     def __init__(self, key: str, description: str) -> None:
         self.key = key
         self.description = description
         self._artifact_id: UUID | None = None
         self._last_write = 0.0
-        self._lock = asyncio.Lock()
+        self._writer = threading.Lock()
+        self._newest: list[dict[str, Any]] | None = None
 
     def due(self) -> bool:
         return time.monotonic() - self._last_write >= ARTIFACT_MIN_INTERVAL
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
-        async with self._lock:
-            self._last_write = time.monotonic()
-            try:
-                if self._artifact_id is None:
-                    self._artifact_id = await acreate_table_artifact(
-                        rows, key=self.key, description=self.description
-                    )
-                else:
-                    data = await TableArtifact(table=rows).aformat()
-                    async with get_client() as client:
-                        await client.update_artifact(self._artifact_id, ArtifactUpdate(data=data))
-            except Exception as exc:  # the UI is a view: a failed write must never fail a wait
-                logger.warning("could not write artifact %s: %s", self.key, exc)
+        self._newest = rows
+        if not self._writer.acquire(blocking=False):
+            return
+        try:
+            while self._newest is not None:
+                pending, self._newest = self._newest, None
+                self._last_write = time.monotonic()
+                await self._send(pending)
+        finally:
+            self._writer.release()
+
+    async def _send(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            if self._artifact_id is None:
+                self._artifact_id = await acreate_table_artifact(
+                    rows, key=self.key, description=self.description
+                )
+            else:
+                data = await TableArtifact(table=rows).aformat()
+                async with get_client() as client:
+                    await client.update_artifact(self._artifact_id, ArtifactUpdate(data=data))
+        except Exception as exc:  # the UI is a view: a failed write must never fail a wait
+            logger.warning("could not write artifact %s: %s", self.key, exc)
 
 
 class JobBoard:
