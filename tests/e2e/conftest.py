@@ -90,11 +90,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     from prefect.logging.handlers import APILogWorker
 
     APILogWorker.drain_all(timeout=5)
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process, timeout=30)
     log.close()
 
 
@@ -137,25 +133,16 @@ def scenario_environment(server: PrefectServer, emulator: RunningEmulator) -> di
 @pytest.fixture(scope="session")
 def served(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[subprocess.Popen[bytes]]:
     """A process serving the scenario flows' deployments, as ``flow.serve`` users run it."""
-    log = (prefect_server.home / "serve.log").open("wb")
-    process = subprocess.Popen(
+    process = start_logged(
         [sys.executable, "-m", "tests.e2e.serve_scenarios"],
-        cwd=ROOT,
-        env=scenario_environment(prefect_server, iqp),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
+        scenario_environment(prefect_server, iqp),
+        prefect_server.home / "serve.log",
     )
     names = ["e2e-awaited/e2e", "e2e-threaded/e2e", "e2e-unhooked/e2e", "e2e-detached/e2e"]
     with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
         asyncio.run(_until_deployments(names, process))
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    stop_process(process)
 
 
 async def _until_deployments(names: list[str], process: subprocess.Popen[bytes]) -> None:
@@ -197,14 +184,14 @@ def jobs_of_run(emulator: RunningEmulator, run_id: Any) -> list[dict[str, Any]]:
     return [job for job in emulator.jobs() if tag in job["tags"]]
 
 
-def _start_logged(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_logged(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     process.terminate()
     try:
         process.wait(timeout=timeout)
@@ -239,7 +226,7 @@ def process_worker(prefect_server: PrefectServer, iqp: RunningEmulator) -> Itera
         asyncio.run(create_pool())
         flow = Flow.from_source(source=str(ROOT), entrypoint="tests/e2e/scenario_flows.py:awaited")
         flow.deploy(name="e2e-worker", work_pool_name=POOL, print_next_steps=False, build=False, push=False)
-    process = _start_logged(
+    process = start_logged(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"],
         scenario_environment(prefect_server, iqp),
         prefect_server.home / "worker.log",
@@ -262,7 +249,7 @@ def process_worker(prefect_server: PrefectServer, iqp: RunningEmulator) -> Itera
             asyncio.run(worker_polling())
         yield WORKER_DEPLOYMENT
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 async def cancel_through_api(prefect: PrefectClient, run_id: Any) -> None:

@@ -16,7 +16,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
-from tests.e2e.conftest import ROOT, PrefectServer, eventually
+from tests.e2e.conftest import ROOT, PrefectServer, eventually, start_logged, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -46,22 +46,13 @@ def deployed(prefect_server: PrefectServer, nightly_iqp: RunningEmulator) -> Ite
 
     prefect("work-pool", "create", POOL, "--type", "process", "--overwrite")
     prefect("deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
-    log = (prefect_server.home / "worker-nightly.log").open("wb")
-    worker = subprocess.Popen(
+    worker = start_logged(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
+        env,
+        prefect_server.home / "worker-nightly.log",
     )
     yield env
-    worker.terminate()
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-    log.close()
+    stop_process(worker)
 
 
 async def test_every_deployment_exists_with_its_schedule_and_parameters(
