@@ -6,8 +6,10 @@ them, show them in the UI and hand them to another process.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -15,6 +17,8 @@ from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .exceptions import InvalidJobInputError
+
+logger = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -30,13 +34,19 @@ def check_job_id(job_id: str) -> str:
 
 
 class JobStatus(str, Enum):
-    """A job's status as the client names it; ``from_api`` maps IBM's wire strings in one place."""
+    """A job's status as the client names it; ``from_api`` maps IBM's wire strings in one place.
+
+    ``UNKNOWN`` stands for a status IBM added after this package was written. It is never final:
+    waits go on through it, and a cancel is still sent for a job in it (IBM answers 409 when the
+    job has in fact ended).
+    """
 
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     DONE = "DONE"
     ERROR = "ERROR"
     CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
 
     @property
     def is_final(self) -> bool:
@@ -47,10 +57,13 @@ class JobStatus(str, Enum):
         """Map IBM's ``state.status`` (``Queued``, ``Completed``, ...) as the client does.
 
         A job cancelled for running past its maximum execution time (reason code 1305) is an ERROR.
+        A string this package does not know is ``UNKNOWN``, with a warning once per string per process.
         """
-        mapped = _API_STATUS.get(status.strip().upper())
+        key = status.strip().upper()
+        mapped = _API_STATUS.get(key)
         if mapped is None:
-            raise ValueError(f"unknown IBM job status {status!r}")
+            _warn_unknown_status(key, status)
+            return cls.UNKNOWN
         if mapped is cls.CANCELLED and reason_code == RAN_TOO_LONG:
             return cls.ERROR
         return mapped
@@ -69,6 +82,22 @@ _API_STATUS = {
     "ERROR": JobStatus.ERROR,
     "CANCELLED": JobStatus.CANCELLED,
 }
+
+
+_warned_statuses: set[str] = set()
+_warned_statuses_lock = threading.Lock()
+
+
+def _warn_unknown_status(key: str, status: str) -> None:
+    with _warned_statuses_lock:
+        if key in _warned_statuses:
+            return
+        _warned_statuses.add(key)
+    logger.warning(
+        "IBM Quantum Platform answered a job status this package does not know, %r: jobs in it are "
+        "taken as not final (UNKNOWN) and waited for until IBM answers a status it knows",
+        status,
+    )
 
 
 class Primitive(str, Enum):
@@ -121,10 +150,25 @@ class JobSnapshot(BaseModel):
     position_in_queue: int | None = None
     estimated_start: datetime | None = None
     tags: tuple[str, ...] = ()
+    unrecognised_status: str | None = Field(
+        None, description="IBM's own status string when the package does not know it (status UNKNOWN)"
+    )
+
+    def raise_for_outcome(self) -> JobSnapshot:
+        """Return this snapshot if DONE; raise the typed error, with IBM's reason, for ERROR and CANCELLED."""
+        from .exceptions import JobCancelledError, JobFailedError
+
+        if self.status is JobStatus.ERROR:
+            raise JobFailedError(f"Job {self.job_id} failed: {self.describe()}", self)
+        if self.status is JobStatus.CANCELLED:
+            raise JobCancelledError(f"Job {self.job_id} was cancelled: {self.describe()}", self)
+        return self
 
     def describe(self) -> str:
         """A one-line human summary, e.g. ``QUEUED (position 3)`` or ``ERROR: reason (code 1305)``."""
         text = self.status.value
+        if self.unrecognised_status is not None:
+            text += f" (IBM says {self.unrecognised_status!r})"
         if self.status is JobStatus.QUEUED and self.position_in_queue:
             text += f" (position {self.position_in_queue})"
         if self.reason:

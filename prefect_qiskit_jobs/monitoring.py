@@ -5,18 +5,25 @@
   progress artifact, created once and then updated in place, at most every few seconds;
 - per flow run, one table of every job this process awaited for it (the "job board");
 - an event per status change, ``qiskit.job.<status>``, with the flow run and task run as related
-  resources, for automations (alert on failure, run a deployment on completion).
+  resources, for automations (alert on failure, run a deployment on completion). A status IBM
+  added since this package was written is ``qiskit.job.unknown``, with IBM's own string in the
+  payload's ``unrecognised_status``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
+import anyio
 from prefect.artifacts import TableArtifact, acreate_progress_artifact, acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
@@ -27,6 +34,8 @@ from .models import JobRef, JobSnapshot, JobStatus
 logger = logging.getLogger(__name__)
 
 ARTIFACT_MIN_INTERVAL = 2.0
+# A flush waits this long at most for the API (and a write under way), then lets the wait go on.
+FLUSH_TIME_CAP = 30.0
 EVENT_PREFIX = "qiskit.job."
 
 
@@ -37,6 +46,8 @@ def job_row(job: JobRef, snapshot: JobSnapshot | None) -> dict[str, Any]:
         return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
     status = snapshot.status.value if snapshot else "SUBMITTED"
+    if snapshot and snapshot.unrecognised_status is not None:
+        status += f" ({snapshot.unrecognised_status})"
     return {
         "job id": job.job_id,
         "backend": job.backend,
@@ -58,80 +69,184 @@ def artifact_key(prefix: str, identifier: object) -> str:
     return f"{prefix}-{text}"[:120]
 
 
-class TableDisplay:
-    """A table artifact created once and updated in place, no more often than every few seconds.
+Rows = list[dict[str, Any]]
+SendRows = Callable[[Rows], Awaitable[None]]
+"""Puts rows into one table artifact; raises when it could not (the display logs it and retries later)."""
 
-    The waits of one flow run may sit on different threads and event loops (``.map()``), so one
-    writer at a time is chosen with a non-blocking thread lock: a wait that finds a write under
-    way leaves its rows for that writer, which writes the newest rows before it lets go.
+
+def prefect_table(key: str, description: str) -> SendRows:
+    """Send rows to the Prefect table artifact ``key``: created by the first send, updated in place after."""
+    artifact_id: UUID | None = None
+
+    async def send(rows: Rows) -> None:
+        nonlocal artifact_id
+        if artifact_id is None:
+            artifact_id = await acreate_table_artifact(rows, key=key, description=description)
+        else:
+            data = await TableArtifact(table=rows).aformat()
+            async with get_client() as client:
+                await client.update_artifact(artifact_id, ArtifactUpdate(data=data))
+
+    return send
+
+
+def _wake(idle: asyncio.Future[None]) -> None:
+    if not idle.done():  # a flush that gave up (time cap, cancelled) no longer waits
+        idle.set_result(None)
+
+
+class TableDisplay:
+    """A table artifact kept current that never loses its last rows.
+
+    Each change bumps a generation (``changed()``); a write reads the rows from ``rows`` when it
+    sends them, so it never sends rows older than the change that asked for it. The waits of one
+    flow run share its board from different threads and event loops (``.map()``), so which of them
+    writes is decided under a thread lock that is never held across an await; one write is in
+    flight at a time.
+
+    - ``refresh()`` is for intermediate updates: it writes when the last write is at least
+      ``ARTIFACT_MIN_INTERVAL`` old and no write is under way; otherwise the change stays pending
+      (``dirty``) for a later refresh or flush. Deferred, never dropped.
+    - ``flush()`` returns once every change made before it was called has been sent: a write
+      under way on any event loop is awaited, and re-sends when a flush asked for newer rows; if
+      that write stops first (failed, cancelled), the flush writes itself. It gives up after
+      ``FLUSH_TIME_CAP`` seconds, so a wait's cleanup never hangs on the UI.
+
+    Example:
+        >>> rows = [{"job id": "d1...", "status": "RUNNING"}]
+        >>> display = TableDisplay("qiskit-wait-1", "Jobs this wait follows", lambda: rows)
+        >>> rows[0]["status"] = "DONE"
+        >>> display.changed()
+        >>> await display.flush()  # doctest: +SKIP
     """
 
-    def __init__(self, key: str, description: str) -> None:
+    def __init__(
+        self,
+        key: str,
+        description: str,
+        rows: Callable[[], Rows],
+        *,
+        send: SendRows | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.key = key
         self.description = description
-        self._artifact_id: UUID | None = None
-        self._last_write = 0.0
-        self._writer = threading.Lock()
-        self._newest: list[dict[str, Any]] | None = None
+        self._rows = rows
+        self._send = send or prefect_table(key, description)
+        self._clock = clock
+        # Guards the fields below, across threads; never held across an await.
+        self._lock = threading.Lock()
+        self._generation = 1  # the rows exist before their first write
+        self._sent = 0  # generation of the newest rows sent
+        self._wanted = 0  # newest generation a flush waits for
+        self._writing = False
+        self._last_write = float("-inf")
+        self._idle: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
-    def due(self) -> bool:
-        return time.monotonic() - self._last_write >= ARTIFACT_MIN_INTERVAL
+    def changed(self) -> None:
+        """Note that the rows changed (from any thread); a later refresh or flush sends them."""
+        with self._lock:
+            self._generation += 1
 
-    async def write(self, rows: list[dict[str, Any]]) -> None:
-        self._newest = rows
-        if not self._writer.acquire(blocking=False):
-            return
+    @property
+    def dirty(self) -> bool:
+        """Whether changes wait to be sent (or a write under way may not hold them yet)."""
+        with self._lock:
+            return self._sent < self._generation
+
+    async def refresh(self) -> None:
+        """Send the rows if the rate limit allows and no write is under way; else leave them pending."""
+        with self._lock:
+            due = self._clock() - self._last_write >= ARTIFACT_MIN_INTERVAL
+            if self._writing or self._sent >= self._generation or not due:
+                return
+            self._writing = True
+        await self._write()
+
+    async def flush(self) -> None:
+        """Return once every change made so far is sent (or after ``FLUSH_TIME_CAP`` seconds)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            wanted = self._generation
+            self._wanted = max(self._wanted, wanted)
+        with anyio.move_on_after(FLUSH_TIME_CAP) as cap:
+            while True:
+                with self._lock:
+                    if self._sent >= wanted:
+                        return
+                    if not self._writing:
+                        self._writing = True
+                        break
+                    idle = loop.create_future()
+                    self._idle.append((loop, idle))
+                await idle  # the writer wakes us when it lets go
+            await self._write()
+        if cap.cancelled_caught:
+            logger.warning("gave up writing artifact %s after %s s", self.key, FLUSH_TIME_CAP)
+
+    async def _write(self) -> None:
+        """Send until no flush waits for newer rows; the caller has made this the writer."""
         try:
-            while self._newest is not None:
-                pending, self._newest = self._newest, None
-                self._last_write = time.monotonic()
-                await self._send(pending)
+            while True:
+                with self._lock:
+                    generation = self._generation
+                    self._last_write = self._clock()
+                try:
+                    await self._send(self._rows())
+                except Exception as exc:  # the UI is a view: a failed write must never fail a wait
+                    logger.warning("could not write artifact %s: %s", self.key, exc)
+                    return
+                with self._lock:
+                    self._sent = max(self._sent, generation)
+                    if self._sent >= self._wanted:
+                        return
         finally:
-            self._writer.release()
-
-    async def _send(self, rows: list[dict[str, Any]]) -> None:
-        try:
-            if self._artifact_id is None:
-                self._artifact_id = await acreate_table_artifact(
-                    rows, key=self.key, description=self.description
-                )
-            else:
-                data = await TableArtifact(table=rows).aformat()
-                async with get_client() as client:
-                    await client.update_artifact(self._artifact_id, ArtifactUpdate(data=data))
-        except Exception as exc:  # the UI is a view: a failed write must never fail a wait
-            logger.warning("could not write artifact %s: %s", self.key, exc)
+            with self._lock:
+                self._writing = False
+                idle, self._idle = self._idle, []
+            for loop, future in idle:
+                with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits there
+                    loop.call_soon_threadsafe(_wake, future)
 
 
 class JobBoard:
     """Every job this process awaited for one flow run; shared by the waits of that run."""
 
-    # A serve process or worker lives through many runs: keep the boards of the latest ones only.
+    # A serve process or worker lives through many runs: keep the boards of the latest ones, and
+    # any board a wait still holds (a second board for a run would start a new artifact version
+    # without the first one's rows).
     _boards: OrderedDict[str, JobBoard] = OrderedDict()
+    _held: weakref.WeakValueDictionary[str, JobBoard] = weakref.WeakValueDictionary()
     _boards_lock = threading.Lock()
     KEEP = 64
 
-    def __init__(self, flow_run_id: str) -> None:
-        self.display = TableDisplay(
-            artifact_key("qiskit-jobs", flow_run_id), "IBM Quantum jobs of this flow run, kept current"
-        )
+    def __init__(self, flow_run_id: str, *, send: SendRows | None = None) -> None:
         self._rows: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self.display = TableDisplay(
+            artifact_key("qiskit-jobs", flow_run_id),
+            "IBM Quantum jobs of this flow run, kept current",
+            self.rows,
+            send=send,
+        )
 
     @classmethod
     def of(cls, flow_run_id: str) -> JobBoard:
         with cls._boards_lock:
-            board = cls._boards.get(flow_run_id)
+            board = cls._boards.get(flow_run_id) or cls._held.get(flow_run_id)
             if board is None:
-                board = cls._boards[flow_run_id] = JobBoard(flow_run_id)
-                while len(cls._boards) > cls.KEEP:
-                    cls._boards.popitem(last=False)
+                board = JobBoard(flow_run_id)
+                cls._held[flow_run_id] = board
+            cls._boards[flow_run_id] = board
             cls._boards.move_to_end(flow_run_id)
+            while len(cls._boards) > cls.KEEP:
+                cls._boards.popitem(last=False)
             return board
 
     def update(self, job: JobRef, snapshot: JobSnapshot | None) -> None:
         with self._lock:
             self._rows[job.job_id] = job_row(job, snapshot)
+        self.display.changed()  # after the row: a write that sees this generation sees the row
 
     def rows(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -150,18 +265,21 @@ class WaitMonitor:
         self.flow_run_id = flow_run_id
         self.task_run_id = task_run_id
         self.table = TableDisplay(
-            artifact_key("qiskit-wait", task_run_id or "local"), "Jobs this wait follows"
+            artifact_key("qiskit-wait", task_run_id or "local"), "Jobs this wait follows", self._rows
         )
         self.board = JobBoard.of(flow_run_id) if flow_run_id else None
         self._progress_id: UUID | None = None
-        self._dirty = True
+        self._progress_sent: float | None = None
         for job in jobs:
             if self.board:
                 self.board.update(job, None)
 
     @property
     def dirty(self) -> bool:
-        return self._dirty
+        """Whether a display holds changes not yet written; the sensor flushes after the interval."""
+        if self.task_run_id is None:
+            return False
+        return self.table.dirty or (self.board is not None and self.board.display.dirty)
 
     async def start(self) -> None:
         await self.flush()
@@ -170,43 +288,58 @@ class WaitMonitor:
                 self._progress_id = await acreate_progress_artifact(
                     0.0, key=artifact_key("qiskit-progress", self.task_run_id), description="Jobs finished"
                 )
+                self._progress_sent = 0.0
             except Exception as exc:
                 logger.warning("could not create the progress artifact: %s", exc)
 
     async def observe(self, snapshot: JobSnapshot) -> None:
-        """A job changed: log a status change, emit its event, and refresh the displays when due."""
+        """A job changed: log a status change, emit its event, and refresh the displays.
+
+        A final status is flushed at once; other changes are written when the rate limit allows.
+        """
         job = self.jobs[snapshot.job_id]
         previous = self.snapshots.get(snapshot.job_id)
         self.snapshots[snapshot.job_id] = snapshot
+        self.table.changed()
         if self.board:
             self.board.update(job, snapshot)
-        self._dirty = True
         if previous is None or previous.status is not snapshot.status:
             self.logger.info("Job %s on %s is %s", job.job_id, job.backend, snapshot.describe())
             if self.task_run_id is not None:
                 self._emit(job, snapshot, previous)
-        if snapshot.status.is_final or self.table.due():
+        if snapshot.status.is_final:
             await self.flush()
+        elif self.task_run_id is not None:
+            await self.table.refresh()
+            if self.board:
+                await self.board.display.refresh()
 
     async def flush(self) -> None:
-        """Write the displays; outside a task run (scripts, benchmarks) there are none to write."""
-        if not self._dirty or self.task_run_id is None:
-            self._dirty = False
+        """Write every change so far, waiting for writes under way; outside a task run (scripts,
+        benchmarks) there are no displays to write."""
+        if self.task_run_id is None:
             return
-        self._dirty = False
-        rows = [job_row(job, self.snapshots[job_id]) for job_id, job in self.jobs.items()]
-        await self.table.write(rows)
+        await self.table.flush()
         if self.board:
-            await self.board.display.write(self.board.rows())
-        if self._progress_id is not None:
-            done = sum(1 for s in self.snapshots.values() if s and s.status.is_final)
-            try:
-                async with get_client() as client:
-                    await client.update_artifact(
-                        self._progress_id, ArtifactUpdate(data=100.0 * done / len(self.jobs))
-                    )
-            except Exception as exc:
-                logger.warning("could not update the progress artifact: %s", exc)
+            await self.board.display.flush()
+        await self._write_progress()
+
+    def _rows(self) -> Rows:
+        return [job_row(job, self.snapshots[job_id]) for job_id, job in self.jobs.items()]
+
+    async def _write_progress(self) -> None:
+        if self._progress_id is None:
+            return
+        done = sum(1 for s in self.snapshots.values() if s and s.status.is_final)
+        share = 100.0 * done / len(self.jobs)
+        if share == self._progress_sent:
+            return
+        try:
+            async with get_client() as client:
+                await client.update_artifact(self._progress_id, ArtifactUpdate(data=share))
+            self._progress_sent = share
+        except Exception as exc:
+            logger.warning("could not update the progress artifact: %s", exc)
 
     def _emit(self, job: JobRef, snapshot: JobSnapshot, previous: JobSnapshot | None) -> None:
         related = []
@@ -239,6 +372,7 @@ class WaitMonitor:
                     "primitive": job.primitive.value,
                     "status": snapshot.status.value,
                     "previous_status": previous.status.value if previous else None,
+                    "unrecognised_status": snapshot.unrecognised_status,
                     "reason": snapshot.reason,
                     "reason_code": snapshot.reason_code,
                     "position_in_queue": snapshot.position_in_queue,

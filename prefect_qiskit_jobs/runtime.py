@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,8 @@ TRANSIENT_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504, 520, 521, 522, 5
 # What IAM and the instance directory answer when they refuse an API key (IAM says 400 for an unknown key).
 REFUSED_STATUS = frozenset({400, 401, 403})
 PAGE_SIZE = 100
+# Readings of a listing whose pending set shrank while it was paged (see ``collect_listing``).
+LISTING_PASSES = 3
 
 _environment_lock = threading.Lock()
 
@@ -95,7 +97,10 @@ class IQPGateway:
         self._lock = threading.Lock()
         self._service: QiskitRuntimeService | None = None
         self._client: RuntimeClient | None = None
+        # The instance's backends by name, as last listed; one listing at a time.
         self._backends: dict[str, Any] = {}
+        self._backends_lock = threading.Lock()
+        self._targets_loaded: set[str] = set()
 
     # ----- clients -----------------------------------------------------------------------
     def service(self) -> QiskitRuntimeService:
@@ -129,18 +134,38 @@ class IQPGateway:
             return self._client
 
     def backend(self, name: str) -> Any:
-        """The backend by name, with its target; unknown names fail listing the ones that exist."""
-        if name not in self._backends:
-            service = self.service()
-            with self.translated(f"look up backend {name}"):
-                names = [b.name for b in service.backends()]
-                if name not in names:
-                    raise InvalidJobInputError(
-                        f"Backend {name!r} does not exist on this instance; "
-                        f"available: {', '.join(sorted(names))}"
-                    )
-                self._backends[name] = service.backend(name)
-        return self._backends[name]
+        """The backend by name, with its target; unknown names fail listing the ones that exist.
+
+        The instance's backends are listed once per gateway, however many submits ask at once,
+        and kept. A name missing from that listing is looked up afresh once (a backend added
+        since the process started) before it is refused.
+        """
+        with self._backends_lock:
+            if name not in self._backends:
+                self._list_backends(f"look up backend {name}")
+            if name not in self._backends:
+                raise InvalidJobInputError(
+                    f"Backend {name!r} does not exist on this instance; "
+                    f"available: {', '.join(sorted(self._backends))}"
+                )
+            backend = self._backends[name]
+            if name not in self._targets_loaded:
+                # The client reads a backend's properties on first use of its target; do it here,
+                # where callers expect I/O, so the backend handed out never blocks an event loop.
+                with self.translated(f"read the properties of backend {name}"):
+                    _ = backend.target
+                self._targets_loaded.add(name)
+            return backend
+
+    def _list_backends(self, action: str) -> None:
+        """Keep each backend of the instance: one ``GET /backends``, and a configuration read per backend.
+
+        Backends already kept stay the same objects, so a target once loaded is never loaded again.
+        """
+        service = self.service()
+        with self.translated(action):
+            for backend in service.backends():
+                self._backends.setdefault(backend.name, backend)
 
     # ----- submit --------------------------------------------------------------------------
     def submit(
@@ -181,18 +206,16 @@ class IQPGateway:
     def list_jobs(
         self, *, tags: list[str] | None = None, pending: bool | None = None, limit: int | None = None
     ) -> list[JobSnapshot]:
-        """Jobs carrying all ``tags`` (newest first), following pages until IBM's ``count`` is reached."""
-        out: list[JobSnapshot] = []
+        """Jobs carrying all ``tags`` (newest first), every page of them (see ``collect_listing``)."""
+
+        def fetch_page(skip: int, page_size: int) -> dict[str, Any]:
+            answer: dict[str, Any] = self.client().jobs_get(
+                limit=page_size, skip=skip, pending=pending, job_tags=tags
+            )
+            return answer
+
         with self.translated("list jobs"):
-            while True:
-                page_size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(out))
-                answer = self.client().jobs_get(
-                    limit=page_size, skip=len(out), pending=pending, job_tags=tags
-                )
-                page = answer.get("jobs", [])
-                out.extend(snapshot_from_api(job) for job in page)
-                if not page or len(out) >= int(answer.get("count", 0)) or (limit and len(out) >= limit):
-                    return out
+            return [snapshot_from_api(job) for job in collect_listing(fetch_page, limit=limit)]
 
     def metrics(self, job_id: str) -> dict[str, Any]:
         with self.translated(f"read metrics of job {job_id}", job_id=job_id):
@@ -301,16 +324,96 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def collect_listing(
+    fetch_page: Callable[[int, int], dict[str, Any]],
+    *,
+    limit: int | None = None,
+    page_size: int = PAGE_SIZE,
+    passes: int = LISTING_PASSES,
+) -> list[dict[str, Any]]:
+    """Every job of IBM's newest-first listing, read page by page with ``fetch_page(skip, limit)``.
+
+    The listing changes while it is read. A job created meanwhile is prepended and pushes the rest
+    down, so a job is seen twice (kept once). A job that leaves the listed set (a pending job that
+    ends) pulls every later job up one place, and the one that crosses the cursor is never seen; an
+    orphan, to the cancellation hooks and the reaper. Only that can make a later page's ``count``
+    smaller than an earlier one's, so then the whole listing is read again, up to ``passes`` times
+    in all, until a pass sees no shrinking. The answer is the union of the passes: each job once,
+    as last seen, newest first (a job that ended between passes keeps the entry it had).
+
+    Pure apart from ``fetch_page``, which answers as IBM does: ``{"jobs": [...], "count": N}``.
+
+    Example:
+        >>> jobs = [{"id": f"job-{n}"} for n in range(5)]
+        >>> fetch = lambda skip, size: {"jobs": jobs[skip : skip + size], "count": len(jobs)}
+        >>> [job["id"] for job in collect_listing(fetch, page_size=2)]
+        ['job-0', 'job-1', 'job-2', 'job-3', 'job-4']
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for _ in range(max(passes, 1)):
+        seen, shrank = _read_pass(fetch_page, limit, page_size)
+        order = _merge_newest_first(order, [job_id for job_id, _job in seen])
+        latest.update(seen)
+        if not shrank:
+            break
+    jobs = [latest[job_id] for job_id in order]
+    return jobs if limit is None else jobs[:limit]
+
+
+def _read_pass(
+    fetch_page: Callable[[int, int], dict[str, Any]], limit: int | None, page_size: int
+) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+    """One pass over the pages: what it saw, in order, and whether ``count`` shrank on the way."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    highest_count: int | None = None
+    shrank = False
+    while True:
+        size = page_size if limit is None else min(page_size, limit - len(seen))
+        answer = fetch_page(len(seen), size)
+        page = answer.get("jobs") or []
+        count = int(answer.get("count", 0))
+        shrank = shrank or (highest_count is not None and count < highest_count)
+        highest_count = count if highest_count is None else max(highest_count, count)
+        seen.extend((job["id"], job) for job in page)
+        if not page or len(seen) >= count or (limit is not None and len(seen) >= limit):
+            return seen, shrank
+
+
+def _merge_newest_first(earlier: list[str], later: list[str]) -> list[str]:
+    """The ids of two readings of one newest-first listing, each once, in that order.
+
+    ``later``'s order stands; an id only ``earlier`` holds goes right after the nearest id before
+    it there that ``later`` holds too (or first, when there is none).
+    """
+    in_later = set(later)
+    after: dict[str | None, list[str]] = {}
+    anchor: str | None = None
+    for job_id in earlier:
+        if job_id in in_later:
+            anchor = job_id
+        else:
+            after.setdefault(anchor, []).append(job_id)
+    merged = list(after.get(None, []))
+    for job_id in dict.fromkeys(later):
+        merged.append(job_id)
+        merged.extend(after.get(job_id, []))
+    return merged
+
+
 def snapshot_from_api(job: dict[str, Any]) -> JobSnapshot:
     """A ``JobSnapshot`` from IBM's job JSON (``GET /jobs/{id}`` or an entry of ``GET /jobs``)."""
     state = job.get("state") or {}
     reason_code = state.get("reason_code") or state.get("reasonCode")
     usage = job.get("usage") or {}
+    wire_status = str(state.get("status") or job.get("status") or "")
+    status = JobStatus.from_api(wire_status, reason_code)
     return JobSnapshot(
         job_id=job["id"],
         backend=job.get("backend"),
         primitive=(job.get("program") or {}).get("id"),
-        status=JobStatus.from_api(state.get("status") or job.get("status", ""), reason_code),
+        status=status,
+        unrecognised_status=wire_status if status is JobStatus.UNKNOWN else None,
         reason=state.get("reason"),
         reason_code=reason_code,
         created=_parse_time(job.get("created")),

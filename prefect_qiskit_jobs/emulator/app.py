@@ -487,6 +487,7 @@ async def all_jobs(emulator: EmulatorDep) -> list[dict[str, Any]]:
             "backend": j.backend,
             "program_id": j.program_id,
             "status": j.status,
+            "wire_status": j.wire_status,
             "reason": j.reason,
             "reason_code": j.reason_code,
             "tags": j.tags,
@@ -534,6 +535,32 @@ async def script_failure(job_id: str, request: Request, emulator: EmulatorDep) -
     reason = str(body.get("reason") or "Scripted failure")
     emulator.store.update_job(job.id, scripted_failure=reason)
     return {"id": job.id, "scripted_failure": reason}
+
+
+@admin.put("/jobs/{job_id}/status")
+async def override_status(job_id: str, request: Request, emulator: EmulatorDep) -> dict[str, Any]:
+    """Answer ``{"status": ...}`` as the job's status on the job routes until cleared.
+
+    Only the string the job routes answer changes (as when IBM adds a status): the job queues,
+    runs and ends as before, and listings filter on its real state.
+    """
+    job = emulator.job(job_id)
+    try:
+        status = json.loads(await request.body() or b"{}").get("status")
+    except (ValueError, AttributeError):
+        status = None
+    if not isinstance(status, str) or not status.strip():
+        raise ApiError(400, 'Give the status to answer as {"status": "..."}', CODE_INVALID_JOB)
+    emulator.store.update_job(job.id, wire_status=status)
+    return {"id": job.id, "wire_status": status}
+
+
+@admin.delete("/jobs/{job_id}/status")
+async def clear_status(job_id: str, emulator: EmulatorDep) -> dict[str, Any]:
+    """Answer the job's real status again."""
+    job = emulator.job(job_id)
+    emulator.store.update_job(job.id, wire_status=None)
+    return {"id": job.id, "wire_status": None}
 
 
 @admin.post("/jobs/{job_id}/release")

@@ -152,6 +152,16 @@ class RunningEmulator:
         """Make a queued job end Failed with ``reason`` when it runs."""
         self.admin("POST", f"/jobs/{job_id}/fail", {"reason": reason})
 
+    def override_status(self, job_id: str, status: str | None) -> None:
+        """Answer ``status`` (e.g. one IBM might add) as the job's status on the job routes; None: its own.
+
+        The job goes on queueing, running and ending as before; only the string the client reads changes.
+        """
+        if status is None:
+            self.admin("DELETE", f"/jobs/{job_id}/status")
+        else:
+            self.admin("PUT", f"/jobs/{job_id}/status", {"status": status})
+
     # ----- process -----------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> RunningEmulator:
         if self._config_file is None:

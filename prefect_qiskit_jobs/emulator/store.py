@@ -59,6 +59,9 @@ class JobRecord(BaseModel):
     eligible_at: datetime = Field(description="when the queue model lets this job start")
     scripted_failure: str | None = None
     quantum_seconds: float = 0.0
+    wire_status: str | None = Field(
+        None, description="a status string the job routes answer instead of the real one (an admin override)"
+    )
 
     @property
     def is_final(self) -> bool:
@@ -66,11 +69,12 @@ class JobRecord(BaseModel):
 
     def wire(self, include_params: bool) -> dict[str, Any]:
         """The job as ``GET /jobs/{id}`` and ``GET /jobs`` present it."""
+        status = self.wire_status or self.status
         body: dict[str, Any] = {
             "id": self.id,
             "backend": self.backend,
-            "state": {"status": self.status, "reason": self.reason, "reason_code": self.reason_code},
-            "status": self.status,
+            "state": {"status": status, "reason": self.reason, "reason_code": self.reason_code},
+            "status": status,
             "program": {"id": self.program_id},
             "created": wire_time(self.created),
             "ended": wire_time(self.finished),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 
 import pytest
@@ -37,9 +38,19 @@ def test_a_job_cancelled_for_running_too_long_is_an_error_not_a_cancel() -> None
     assert JobStatus.from_api("Failed", 1305) is JobStatus.ERROR
 
 
-def test_an_unknown_status_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="unknown IBM job status 'Paused'"):
-        JobStatus.from_api("Paused")
+def test_a_status_ibm_added_since_is_unknown_not_final_and_warned_about_once_by_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Strings no other test uses: the warning is given once per string per process.
+    with caplog.at_level(logging.WARNING, logger="prefect_qiskit_jobs.models"):
+        statuses = [JobStatus.from_api(s) for s in ("Hibernating", "Hibernating", " hibernating", "Thawing")]
+
+    assert statuses == [JobStatus.UNKNOWN] * 4
+    assert not JobStatus.UNKNOWN.is_final
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "IBM Quantum Platform answered a job status this package does not know, 'Hibernating'",
+        "IBM Quantum Platform answered a job status this package does not know, 'Thawing'",
+    ]
 
 
 def test_only_done_error_and_cancelled_are_final() -> None:

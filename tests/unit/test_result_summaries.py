@@ -29,6 +29,11 @@ def test_a_job_row_shows_status_queue_position_and_only_the_users_tags() -> None
     assert job_row(JOB, None)["status"] == "SUBMITTED"
 
 
+def test_a_job_row_names_a_status_ibm_added_since() -> None:
+    paused = JobSnapshot(job_id=JOB.job_id, status=JobStatus.UNKNOWN, unrecognised_status="Paused")
+    assert job_row(JOB, paused)["status"] == "UNKNOWN (Paused)"
+
+
 def test_a_failed_job_row_carries_the_reason() -> None:
     failed = JobSnapshot(job_id=JOB.job_id, status=JobStatus.ERROR, reason="ran too long", reason_code=1305)
     assert job_row(JOB, failed)["reason"] == "ran too long"

@@ -86,3 +86,11 @@ def test_a_job_no_longer_queued_has_no_queue_position() -> None:
     assert with_metrics.running == datetime(2026, 3, 1, 10, 1, tzinfo=timezone.utc)
     assert with_metrics.finished == datetime(2026, 3, 1, 10, 5, tzinfo=timezone.utc)
     assert with_metrics.quantum_seconds == 3.0
+
+
+def test_a_status_ibm_added_since_makes_an_unknown_snapshot_that_names_it() -> None:
+    paused = snapshot_from_api(job_json(state={"status": "Paused"}, status="Paused", ended=None))
+
+    assert (paused.status, paused.unrecognised_status) == (JobStatus.UNKNOWN, "Paused")
+    assert paused.describe() == "UNKNOWN (IBM says 'Paused')"
+    assert snapshot_from_api(job_json()).unrecognised_status is None

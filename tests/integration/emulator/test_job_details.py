@@ -105,3 +105,31 @@ def test_deleting_a_job_forgets_it(emulator: RunningEmulator, service: QiskitRun
         service.delete_job(doomed.job_id())
     assert [j["id"] for j in emulator.jobs()] == [kept.job_id()]
     assert [j.job_id() for j in service.jobs(limit=None)] == [kept.job_id()]
+
+
+def test_an_overridden_status_is_what_the_job_routes_answer_until_cleared(held: RunningEmulator) -> None:
+    service = QiskitRuntimeService()
+    backend = service.backend(SMALL_BACKEND)
+    job = SamplerV2(mode=backend).run([bell_for(backend)], shots=20)
+    headers = runtime_headers(held, iam_token(held))
+
+    def answered() -> tuple[str, str, list[str]]:
+        one = http().get(f"{held.runtime_url}/jobs/{job.job_id()}", headers=headers, timeout=30).json()
+        listed = (
+            http()
+            .get(f"{held.runtime_url}/jobs", params={"pending": "true"}, headers=headers, timeout=30)
+            .json()
+        )
+        return one["state"]["status"], one["status"], [j["state"]["status"] for j in listed["jobs"]]
+
+    held.override_status(job.job_id(), "Paused")
+
+    # Listings still filter on the job's real state: it is pending, and answered as Paused.
+    assert answered() == ("Paused", "Paused", ["Paused"])
+    assert (held.job(job.job_id())["status"], held.job(job.job_id())["wire_status"]) == ("Queued", "Paused")
+    refused = http().put(f"{held.url}/_emulator/jobs/{job.job_id()}/status", json={"status": ""}, timeout=30)
+    assert refused.status_code == 400
+
+    held.override_status(job.job_id(), None)
+
+    assert answered() == ("Queued", "Queued", ["Queued"])
