@@ -23,13 +23,12 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from flows.common import ghz, ibm_or_emulator
 from prefect_qiskit_jobs import (
+    afetch_job_result,
+    aget_backend,
+    asubmit_sampler_job,
     cancel_jobs_on_exit,
-    fetch_job_result,
-    submit_sampler_job,
     wait_for_job,
 )
-from prefect_qiskit_jobs.runtime import gateway_for
-from prefect_qiskit_jobs.submit import resolve_credentials
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -87,18 +86,17 @@ async def ghz_fidelity(
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
     """
     logger = get_run_logger()
-    block = resolve_credentials(credentials)
-    target = gateway_for(block).backend(backend)
+    target = await aget_backend(backend, credentials=credentials)
     circuit = generate_preset_pass_manager(optimization_level=1, backend=target).run(ghz(num_qubits))
-    job = submit_sampler_job(
+    job = await asubmit_sampler_job(
         [circuit],
         backend=backend,
-        credentials=block,
+        credentials=credentials,
         options={"default_shots": shots},
         tags=["experiment:ghz"],
     )
-    await wait_for_job(job, credentials=block)
-    counts = fetch_job_result(job, credentials=block)[0].data.meas.get_counts()
+    await wait_for_job(job, credentials=credentials)
+    counts = (await afetch_job_result(job, credentials=credentials))[0].data.meas.get_counts()
     fidelity = population_fidelity(counts, num_qubits)
     logger.info("GHZ-%d population fidelity on %s: %.4f (job %s)", num_qubits, backend, fidelity, job.job_id)
     context = FlowRunContext.get()

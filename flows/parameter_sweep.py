@@ -26,14 +26,13 @@ from qiskit.transpiler import generate_preset_pass_manager
 from flows.common import ibm_or_emulator
 from prefect_qiskit_jobs import (
     JobRef,
+    afetch_job_results,
+    aget_backend,
+    asubmit_estimator_jobs,
     cancel_jobs_on_exit,
-    fetch_job_result,
     read_job_result,
-    submit_estimator_job,
     wait_for_jobs,
 )
-from prefect_qiskit_jobs.runtime import gateway_for
-from prefect_qiskit_jobs.submit import resolve_credentials
 
 
 class SweepParameters(BaseModel):
@@ -103,27 +102,24 @@ async def parameter_sweep(
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
     """
     logger = get_run_logger()
-    block = resolve_credentials(credentials)
-    backend = gateway_for(block).backend(sweep.backend)
+    backend = await aget_backend(sweep.backend, credentials=credentials)
     circuit, _theta = sweep_circuit()
     isa = generate_preset_pass_manager(optimization_level=1, backend=backend).run(circuit)
     observables = [SparsePauliOp(label).apply_layout(isa.layout) for label in ("XX", "IZ")]
     thetas = np.linspace(0, 2 * math.pi, sweep.points)
     chunks = [chunk.tolist() for chunk in np.array_split(thetas, sweep.jobs) if len(chunk)]
-    jobs = [
-        submit_estimator_job(
-            [(isa, [[o] for o in observables], np.array(chunk).reshape(-1, 1))],
-            backend=sweep.backend,
-            credentials=block,
-            options={"default_precision": sweep.precision},
-            tags=["sweep:ry-cx"],
-        )
-        for chunk in chunks
-    ]
+    pubs = [(isa, [[o] for o in observables], np.array(chunk).reshape(-1, 1)) for chunk in chunks]
+    jobs = await asubmit_estimator_jobs(
+        pubs,
+        backend=sweep.backend,
+        max_pubs_per_job=1,
+        credentials=credentials,
+        options={"default_precision": sweep.precision},
+        tags=["sweep:ry-cx"],
+    )
     logger.info("Submitted %d sweep jobs; waiting for them together", len(jobs))
-    await wait_for_jobs(jobs, credentials=block)
-    for job in jobs:
-        fetch_job_result(job, credentials=block)
+    await wait_for_jobs(jobs, credentials=credentials)
+    await afetch_job_results(jobs, credentials=credentials)
     summary = analyse_sweep(jobs, chunks)
     logger.info("Visibility: %s", summary["visibility"])
     return summary

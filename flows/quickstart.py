@@ -15,12 +15,11 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from flows.common import bell, ghz, ibm_or_emulator
 from prefect_qiskit_jobs import (
-    fetch_job_result,
-    submit_sampler_job,
+    afetch_job_result,
+    aget_backend,
+    asubmit_sampler_job,
     wait_for_jobs,
 )
-from prefect_qiskit_jobs.runtime import gateway_for
-from prefect_qiskit_jobs.submit import resolve_credentials
 
 
 @flow(name="qiskit-quickstart", log_prints=True)
@@ -35,25 +34,24 @@ async def quickstart(
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
     """
     logger = get_run_logger()
-    block = resolve_credentials(credentials)
-    target = gateway_for(block).backend(backend)
+    target = await aget_backend(backend, credentials=credentials)
     pass_manager = generate_preset_pass_manager(optimization_level=1, backend=target)
     circuits = [bell(), ghz(3)]
     jobs = [
-        submit_sampler_job(
+        await asubmit_sampler_job(
             [pass_manager.run(circuit)],
             backend=backend,
-            credentials=block,
+            credentials=credentials,
             options={"default_shots": shots},
             tags=[f"circuit:{circuit.name}"],
         )
         for circuit in circuits
     ]
     logger.info("Submitted %s; waiting while they queue and run", ", ".join(job.job_id for job in jobs))
-    await wait_for_jobs(jobs, credentials=block)
+    await wait_for_jobs(jobs, credentials=credentials)
     counts: dict[str, dict[str, int]] = {}
     for circuit, job in zip(circuits, jobs, strict=True):
-        result = fetch_job_result(job, credentials=block)
+        result = await afetch_job_result(job, credentials=credentials)
         counts[circuit.name] = dict(sorted(result[0].data.meas.get_counts().items(), key=lambda kv: -kv[1]))
         top = list(counts[circuit.name].items())[:4]
         print(f"{circuit.name} on {backend} (job {job.job_id}): {top}")

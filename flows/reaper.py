@@ -4,6 +4,6 @@ Run it once with ``prefect-qiskit-jobs reap``; deploy it on a short schedule wit
 ``deployments/prefect.yaml``.
 """
 
-from prefect_qiskit_jobs.cancellation import reap_orphaned_jobs
+from prefect_qiskit_jobs import reap_orphaned_jobs
 
 __all__ = ["reap_orphaned_jobs"]

@@ -1,4 +1,10 @@
-"""``IBMQuantumCredentials``: the one place an IBM Quantum API key lives, as a Prefect block."""
+"""``IBMQuantumCredentials``: the one place an IBM Quantum API key lives, as a Prefect block.
+
+Every entry point of the package takes credentials in one of three forms (a block, a saved block's
+name, or None for the ``QISKIT_IBM_*`` environment) and turns them into a block through
+``resolve_credentials`` or, in async code, ``aresolve_credentials``. Prefect's ``Block.load``
+returns a coroutine when called from async code, so the two never share a call to it.
+"""
 
 from __future__ import annotations
 
@@ -22,14 +28,21 @@ class IBMQuantumCredentials(CredentialsBlock):
     The token is a ``SecretStr``: Prefect masks it in the UI and the API, and this package never
     logs it or puts it in results, artifacts or exception messages.
 
-    Example:
-        Save once (or create the block in the UI), then load it in any flow:
+    Pass the saved block's name, not the loaded block, to the package's tasks: every entry point
+    loads it the right way for sync or async code.
 
-        >>> IBMQuantumCredentials(
-        ...     token="<IBM Cloud API key>",
-        ...     instance="crn:v1:bluemix:public:quantum-computing:us-east:a/...::",
-        ... ).save("ibm-quantum")  # doctest: +SKIP
-        >>> credentials = IBMQuantumCredentials.load("ibm-quantum")  # doctest: +SKIP
+    Example:
+        Save once (or create the block in the UI), then use its name in any flow:
+
+        ```python
+        from prefect_qiskit_jobs import IBMQuantumCredentials
+
+        IBMQuantumCredentials(
+            token="<IBM Cloud API key>",
+            instance="crn:v1:bluemix:public:quantum-computing:us-east:a/...::",
+        ).save("BLOCK_NAME")
+        credentials = IBMQuantumCredentials.load("BLOCK_NAME")  # sync code; async: await ...aload(...)
+        ```
     """
 
     _block_type_name = "IBM Quantum Credentials"
@@ -45,7 +58,9 @@ class IBMQuantumCredentials(CredentialsBlock):
     url: str = Field(
         IBM_CLOUD_URL, description="IBM Cloud URL, or a runtime API URL containing 'experimental'."
     )
-    channel: Literal["ibm_quantum_platform", "ibm_cloud"] = "ibm_quantum_platform"
+    channel: Literal["ibm_quantum_platform", "ibm_cloud"] = Field(
+        "ibm_quantum_platform", description="The client's channel: IBM Quantum Platform, or IBM Cloud."
+    )
     iam_url: str | None = Field(None, description="IAM token service, when not IBM Cloud's (the emulator's).")
     global_search_url: str | None = Field(None, description="Global Search service, when not IBM Cloud's.")
     global_catalog_url: str | None = Field(None, description="Global Catalog service, when not IBM Cloud's.")
@@ -129,3 +144,69 @@ class IBMQuantumCredentials(CredentialsBlock):
             global_search_url=env["GLOBAL_SEARCH_URL"],
             global_catalog_url=env["GLOBAL_CATALOG_URL"],
         )
+
+
+CredentialsLike = IBMQuantumCredentials | str | None
+"""What every entry point accepts: a block, a saved block's name, or None for the environment."""
+
+
+def resolve_credentials(credentials: CredentialsLike) -> IBMQuantumCredentials:
+    """The block for ``credentials``, from sync code (a name is loaded from the Prefect API).
+
+    Example:
+        >>> resolve_credentials(IBMQuantumCredentials(token="key", instance="crn:v1:x")).instance
+        'crn:v1:x'
+    """
+    if isinstance(credentials, str):
+        _check_name(credentials)
+        try:
+            # _sync: the block, not a coroutine, even when sync code runs inside an event loop (a hook).
+            loaded = IBMQuantumCredentials.load(credentials, _sync=True)  # type: ignore[call-arg]
+        except ValueError:
+            raise _not_saved(credentials) from None
+        return _loaded(credentials, loaded)
+    return _given(credentials)
+
+
+async def aresolve_credentials(credentials: CredentialsLike) -> IBMQuantumCredentials:
+    """The block for ``credentials``, from async code, without blocking the event loop."""
+    if isinstance(credentials, str):
+        _check_name(credentials)
+        try:
+            loaded = await IBMQuantumCredentials.aload(credentials)
+        except ValueError:
+            raise _not_saved(credentials) from None
+        return _loaded(credentials, loaded)
+    return _given(credentials)
+
+
+def _given(credentials: IBMQuantumCredentials | None) -> IBMQuantumCredentials:
+    if credentials is None:
+        return IBMQuantumCredentials.from_environment()
+    if not isinstance(credentials, IBMQuantumCredentials):
+        raise ConfigurationError(
+            f"credentials must be an IBMQuantumCredentials block, a saved block's name, or None "
+            f"(the QISKIT_IBM_* environment), not {type(credentials).__name__}"
+        )
+    return credentials
+
+
+def _check_name(name: str) -> None:
+    if not name.strip():
+        raise ConfigurationError("credentials is an empty name: give a saved block's name, or None")
+
+
+def _not_saved(name: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"No IBM Quantum Credentials block named {name!r} on this Prefect API: save one "
+        f"(IBMQuantumCredentials(token=..., instance=...).save({name!r})), or pass None to use "
+        "QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE"
+    )
+
+
+def _loaded(name: str, block: Any) -> IBMQuantumCredentials:
+    if not isinstance(block, IBMQuantumCredentials):
+        raise ConfigurationError(
+            f"The block {name!r} is a {type(block).__name__}, not IBM Quantum Credentials"
+        )
+    return block

@@ -32,7 +32,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.logging.loggers import flow_run_logger
 
-from .blocks import IBMQuantumCredentials
+from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from .exceptions import IQPError, QiskitJobsError
 from .models import JobSnapshot, JobStatus
 from .runtime import CancelOutcome, IQPGateway, gateway_for
@@ -124,14 +124,17 @@ def _confirm(
 
 
 # ----- layer 2: flow hooks ----------------------------------------------------------------------
-def cancel_jobs_hook(credentials: str | None = None) -> Callable[[Any, Any, Any], None]:
+def cancel_jobs_hook(credentials: CredentialsLike = None) -> Callable[[Any, Any, Any], None]:
     """A flow hook that cancels the run's non-final IBM jobs (found by its tag), exactly once each.
 
     Attach it to ``on_cancellation`` and ``on_crashed`` (and, to opt in, ``on_failure``). Prefect
     runs it outside any run context, in the serve process or in a fresh subprocess of a process
-    worker that re-imports the flow's module, so it builds everything from its arguments: the
-    name of a saved ``IBMQuantumCredentials`` block, or None for the ``QISKIT_IBM_*`` environment.
-    Detached jobs are never cancelled.
+    worker that re-imports the flow's module, so it builds everything from its arguments and the
+    flow run: the name of a saved ``IBMQuantumCredentials`` block (loaded when the hook runs, in a
+    sync or an async flow alike), or a block. With None, it uses the run's own ``credentials``
+    parameter when the flow has one (so a deployment run with ``credentials: ibm-quantum`` is
+    cleaned up with that block), and the ``QISKIT_IBM_*`` environment otherwise. Detached jobs
+    are never cancelled.
 
     Example:
         >>> hook = cancel_jobs_hook()
@@ -142,7 +145,7 @@ def cancel_jobs_hook(credentials: str | None = None) -> Callable[[Any, Any, Any]
     def cancel_run_jobs(flow: Any, flow_run: Any, state: Any) -> None:
         logger = flow_run_logger(flow_run, flow)
         try:
-            gateway = gateway_for(_credentials(credentials))
+            gateway = gateway_for(resolve_credentials(_hook_credentials(credentials, flow_run)))
             pending = gateway.list_jobs(tags=[flow_run_tag(flow_run.id)], pending=True)
         except QiskitJobsError as exc:
             logger.error("Could not list the IBM jobs of this run to cancel them: %s; the reaper will", exc)
@@ -158,7 +161,17 @@ def cancel_jobs_hook(credentials: str | None = None) -> Callable[[Any, Any, Any]
     return cancel_run_jobs
 
 
-def cancel_jobs_on_exit(flow: Any = None, *, credentials: str | None = None, on_failure: bool = False) -> Any:
+def _hook_credentials(given: CredentialsLike, flow_run: Any) -> CredentialsLike:
+    """The hook's credentials, else the run's ``credentials`` parameter, else None (the environment)."""
+    if given is not None:
+        return given
+    parameter = (getattr(flow_run, "parameters", None) or {}).get("credentials")
+    return parameter if isinstance(parameter, str) and parameter else None
+
+
+def cancel_jobs_on_exit(
+    flow: Any = None, *, credentials: CredentialsLike = None, on_failure: bool = False
+) -> Any:
     """Decorate a flow so that cancelling, crashing (and, opted in, failing) cancels its IBM jobs.
 
     Example:
@@ -180,13 +193,6 @@ def cancel_jobs_on_exit(flow: Any = None, *, credentials: str | None = None, on_
         return target
 
     return attach(flow) if flow is not None else attach
-
-
-def _credentials(name: str | None) -> IBMQuantumCredentials:
-    if name is None:
-        return IBMQuantumCredentials.from_environment()
-    block: IBMQuantumCredentials = IBMQuantumCredentials.load(name)  # type: ignore[assignment]
-    return block
 
 
 # ----- layer 3: the reaper ----------------------------------------------------------------------
@@ -237,7 +243,7 @@ async def reap_orphaned_jobs(
         dry_run: Report, cancel nothing.
     """
     logger = get_run_logger()
-    gateway = gateway_for(_credentials(credentials))
+    gateway = gateway_for(await aresolve_credentials(credentials))
     pending = await anyio.to_thread.run_sync(lambda: gateway.list_jobs(tags=[PACKAGE_TAG], pending=True))
     by_run: dict[str, list[JobSnapshot]] = {}
     for job in pending:

@@ -21,7 +21,7 @@ QiskitJobsError
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import JobSnapshot
@@ -98,3 +98,15 @@ class JobCancelledError(JobOutcomeError):
 
 class JobWaitTimeoutError(JobOutcomeError):
     """Raised when a wait's timeout passes before the job reaches a final state."""
+
+
+def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only when IBM was unavailable, never for bad input,
+    refused credentials or job outcomes."""
+    try:
+        state.result()
+    except IQPUnavailableError:
+        return True
+    except Exception:
+        return False
+    return False

@@ -3,43 +3,31 @@
 ``fetch_job_result`` caches under ``qiskit-result-<job id>``: Prefect looks that key up in result
 storage before running the task, so a second fetch of the same job, in this flow run or any later
 one, in this process or another, reads storage and sends IBM nothing. Records are serialised with
-qiskit-ibm-runtime's own ``RuntimeEncoder``/``RuntimeDecoder`` (ASCII JSON, so always valid UTF-8);
-the serializer registers itself when this package is imported, which every reader does.
+``RuntimeJSONSerializer`` (``serializers.py``), which registers itself when this package is
+imported, as every reader does.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+import asyncio
+from collections.abc import Sequence
+from typing import Any
 
-from prefect import task
+import anyio
+from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.filesystems import WritableFileSystem
 from prefect.results import ResultStore, aget_default_result_storage, get_default_result_storage
-from prefect.serializers import Serializer
-from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 
-from .blocks import IBMQuantumCredentials
-from .exceptions import IQPAuthenticationError, IQPError, IQPUnavailableError
+from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
+from .calls import QiskitTask
+from .exceptions import IQPAuthenticationError, IQPError, IQPUnavailableError, is_transient
 from .models import JobRef, JobStatus, check_job_id
 from .monitoring import summarize_result
-from .runtime import gateway_for
-from .sensor import raise_for_outcome
-from .submit import is_transient, resolve_credentials
+from .runtime import IQPGateway, gateway_for
+from .serializers import RuntimeJSONSerializer
 
 RESULT_KEY_PREFIX = "qiskit-result-"
-
-
-class RuntimeJSONSerializer(Serializer):  # type: ignore[type-arg]
-    """Prefect serializer for primitive results, on the client's own wire encoder."""
-
-    type: Literal["qiskit-runtime-json"] = "qiskit-runtime-json"
-
-    def dumps(self, obj: Any) -> bytes:
-        return json.dumps(obj, cls=RuntimeEncoder).encode("utf-8")
-
-    def loads(self, blob: bytes) -> Any:
-        return json.loads(blob.decode("utf-8"), cls=RuntimeDecoder)
 
 
 def result_key(job: JobRef | str) -> str:
@@ -61,17 +49,27 @@ def _fetch_run_name(parameters: dict[str, Any] | None = None) -> str:
     return f"fetch-result-{_job_id(job) if job is not None else 'job'}"
 
 
-@task(
-    name="fetch-job-result",
-    task_run_name=_fetch_run_name,
-    cache_key_fn=_cache_key,
-    persist_result=True,
-    result_serializer=RuntimeJSONSerializer(),
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=is_transient,
-)
-def fetch_job_result(job: JobRef | str, *, credentials: IBMQuantumCredentials | str | None = None) -> Any:
+def _fetch(gateway: IQPGateway, job: JobRef | str) -> Any:
+    """The job's result from IBM (blocking); for a job without one, the typed reason why."""
+    job_id = _job_id(job)
+    try:
+        result = gateway.result(job_id)
+    except (IQPAuthenticationError, IQPUnavailableError):
+        raise
+    except IQPError:
+        # No result: the job failed, was cancelled or has not ended (or does not exist: read raises).
+        snapshot = gateway.read(job_id)
+        if snapshot.status is JobStatus.DONE:
+            raise
+        snapshot.raise_for_outcome()
+        raise IQPError(
+            f"Job {job_id} has no result yet: it is {snapshot.status.value}; wait for it first"
+        ) from None
+    summarize_result(job_id, job.primitive.value if isinstance(job, JobRef) else None, result)
+    return result
+
+
+def _fetch_job_result(job: JobRef | str, *, credentials: CredentialsLike = None) -> Any:
     """The job's ``PrimitiveResult``, fetched from IBM once and persisted under a key made from its id.
 
     Args:
@@ -87,23 +85,54 @@ def fetch_job_result(job: JobRef | str, *, credentials: IBMQuantumCredentials | 
     Example:
         >>> counts = fetch_job_result(job)[0].data.meas.get_counts()  # doctest: +SKIP
     """
-    job_id = _job_id(job)
-    gateway = gateway_for(resolve_credentials(credentials))
-    try:
-        result = gateway.result(job_id)
-    except (IQPAuthenticationError, IQPUnavailableError):
-        raise
-    except IQPError:
-        # No result: the job failed, was cancelled or has not ended (or does not exist: read raises).
-        snapshot = gateway.read(job_id)
-        if snapshot.status is JobStatus.DONE:
-            raise
-        raise_for_outcome(snapshot)
-        raise IQPError(
-            f"Job {job_id} has no result yet: it is {snapshot.status.value}; wait for it first"
-        ) from None
-    summarize_result(job_id, job.primitive.value if isinstance(job, JobRef) else None, result)
-    return result
+    return _fetch(gateway_for(resolve_credentials(credentials)), job)
+
+
+async def _afetch_job_result(job: JobRef | str, *, credentials: CredentialsLike = None) -> Any:
+    """``fetch_job_result`` for async flows, off the event loop: ``await afetch_job_result(job)``.
+
+    It shares ``fetch_job_result``'s storage key, so either reads what the other stored.
+    """
+    gateway = gateway_for(await aresolve_credentials(credentials))
+    return await anyio.to_thread.run_sync(_fetch, gateway, job)
+
+
+_FETCH_SETTINGS: dict[str, Any] = {
+    "name": "fetch-job-result",
+    "task_run_name": _fetch_run_name,
+    "cache_key_fn": _cache_key,
+    "persist_result": True,
+    "result_serializer": RuntimeJSONSerializer(),
+    "retries": 2,
+    "retry_delay_seconds": [5, 30],
+    "retry_condition_fn": is_transient,
+}
+fetch_job_result: QiskitTask[..., Any] = QiskitTask(_fetch_job_result, **_FETCH_SETTINGS)
+afetch_job_result: QiskitTask[..., Any] = QiskitTask(_afetch_job_result, **_FETCH_SETTINGS)
+
+
+def _fetch_job_results(jobs: Sequence[JobRef | str], *, credentials: CredentialsLike = None) -> list[Any]:
+    """The results of many jobs, in order: one ``fetch_job_result`` task run (and stored result) each.
+
+    Example:
+        >>> results = fetch_job_results(jobs, credentials="ibm-quantum")  # doctest: +SKIP
+    """
+    return [fetch_job_result(job, credentials=credentials) for job in jobs]
+
+
+async def _afetch_job_results(
+    jobs: Sequence[JobRef | str], *, credentials: CredentialsLike = None
+) -> list[Any]:
+    """``fetch_job_results`` for async flows: the fetches run side by side, off the event loop."""
+    return list(await asyncio.gather(*(afetch_job_result(job, credentials=credentials) for job in jobs)))
+
+
+fetch_job_results: QiskitTask[..., Any] = QiskitTask(
+    _fetch_job_results, name="fetch-job-results", cache_policy=NO_CACHE
+)
+afetch_job_results: QiskitTask[..., Any] = QiskitTask(
+    _afetch_job_results, name="fetch-job-results", cache_policy=NO_CACHE
+)
 
 
 def read_job_result(job: JobRef | str, result_storage: WritableFileSystem | None = None) -> Any:

@@ -1,12 +1,17 @@
-"""The wait tasks: async sensors that hand their jobs to the process's watcher and report changes.
+"""The wait tasks: sensors that hand their jobs to the process's watcher and report changes.
 
 A wait never sleeps in a thread and never polls on its own: it registers with ``JobWatcher`` and
 awaits the snapshots the watcher delivers, logging status changes and keeping its artifacts
-current. When a wait is interrupted (the flow run cancelled: ``CancelledError`` or Prefect's
-``TerminationSignal``) it cancels the jobs it awaits, shielded and bounded in time, and then lets
-the interruption go on. Await the wait in the flow's own event loop for that to happen: tasks run
-with ``.submit()`` or ``.map()`` sit on worker threads that Prefect does not interrupt (the flow
-hooks and the reaper cover those).
+current. When a wait is *interrupted* (the flow run cancelled: ``CancelledError``, Prefect's
+``TerminationSignal``, or ``KeyboardInterrupt``) it cancels the jobs it owns, shielded and capped
+in time, and lets the interruption go on. It owns the jobs its own flow run submitted (outside
+any run: the jobs its process submitted), never a job handed to it by id from elsewhere, never a
+detached one. Any other exception leaves every job alone.
+
+``wait_for_job`` and ``wait_for_jobs`` are awaited in async flows and called plainly in sync
+flows, where they run the same sensor on an event loop of their own in the flow's thread, so an
+interrupted sync wait cancels its jobs too. Tasks run with ``.submit()`` or ``.map()`` sit on
+worker threads that Prefect does not interrupt (the flow hooks and the reaper cover those).
 """
 
 from __future__ import annotations
@@ -14,30 +19,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Sequence
-from typing import Any
+import inspect
+import math
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 import anyio
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
+from prefect.exceptions import TerminationSignal
 from prefect.logging import get_logger
+from prefect.utilities.asyncutils import run_coro_as_sync
 
-from .blocks import IBMQuantumCredentials
+from .blocks import CredentialsLike, aresolve_credentials
+from .calls import DispatchingTask
 from .cancellation import Layer, cancel_jobs
-from .exceptions import (
-    JobCancelledError,
-    JobFailedError,
-    JobWaitTimeoutError,
-    QiskitJobsError,
-)
+from .exceptions import JobWaitTimeoutError
 from .models import JobRef, JobSnapshot, JobStatus, PollPolicy, Primitive, check_job_id
 from .monitoring import ARTIFACT_MIN_INTERVAL, WaitMonitor
 from .runtime import IQPGateway, gateway_for
-from .submit import resolve_credentials
+from .tags import owned_by
 from .watcher import JobWatcher
 
 CANCEL_TIME_CAP = 60.0
+# The last artifact update of an ending wait, shielded from its interruption, gets this long.
+FLUSH_TIME_CAP = 10.0
+# What interrupts a wait, as opposed to an error: only these make it cancel its jobs.
+INTERRUPTS = (asyncio.CancelledError, TerminationSignal, KeyboardInterrupt)
+T = TypeVar("T")
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[Any], job_id: str, item: Any) -> None:
@@ -49,7 +59,7 @@ def _deliver(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[Any], job_id:
 async def await_jobs(
     jobs: Sequence[JobRef],
     *,
-    credentials: IBMQuantumCredentials | str | None = None,
+    credentials: CredentialsLike = None,
     poll: PollPolicy | None = None,
     timeout: float | None = None,
     cancel_on_timeout: bool = True,
@@ -58,12 +68,13 @@ async def await_jobs(
     """Wait until every job is final; the engine under ``wait_for_job`` and ``wait_for_jobs``.
 
     Returns the final snapshots in the order of ``jobs``. Raises ``JobWaitTimeoutError`` when
-    ``timeout`` seconds pass first (after cancelling the jobs if ``cancel_on_timeout``), and
-    ``IQPError`` when IBM stays unreachable beyond the poll policy's error budget.
+    ``timeout`` seconds pass first (after cancelling the jobs it owns if ``cancel_on_timeout``),
+    and ``IQPError`` when IBM stays unreachable beyond the poll policy's error budget.
     """
     policy = poll or PollPolicy()
-    gateway = gateway_for(resolve_credentials(credentials))
+    gateway = gateway_for(await aresolve_credentials(credentials))
     monitor = monitor or WaitMonitor(list(jobs), get_logger("prefect_qiskit_jobs.sensor"), None, None)
+    owner = _current_flow_run_id()
     watcher = JobWatcher.shared()
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException]] = asyncio.Queue()
@@ -75,58 +86,84 @@ async def await_jobs(
         for job in jobs
     ]
     finals: dict[str, JobSnapshot] = {}
+
+    def unfinished() -> list[JobRef]:
+        return [job for job in jobs if job.job_id not in finals]
+
     try:
         await monitor.start()
         with anyio.fail_after(timeout):
             while len(finals) < len({job.job_id for job in jobs}):
-                try:
-                    job_id, item = await asyncio.wait_for(
-                        inbox.get(), ARTIFACT_MIN_INTERVAL if monitor.dirty else None
-                    )
-                except asyncio.TimeoutError:
+                received = None
+                # anyio's scope, not asyncio.wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the queue hands over an item.
+                with anyio.move_on_after(ARTIFACT_MIN_INTERVAL if monitor.dirty else math.inf):
+                    received = await inbox.get()
+                if received is None:
                     await monitor.flush()
                     continue
+                job_id, item = received
                 if isinstance(item, BaseException):
                     raise item
                 await monitor.observe(item)
                 if item.status.is_final:
                     finals[job_id] = item
     except TimeoutError:
-        pending = [j for j in jobs if j.job_id not in finals]
-        if cancel_on_timeout:
-            await _cancel_shielded(gateway, pending, monitor, "timed out")
-        last = monitor.snapshots.get(pending[0].job_id) if pending else None
-        fate = "cancelled" if cancel_on_timeout else "left running"
+        pending = unfinished()
+        cancelled = (
+            await _cancel_owned(gateway, pending, owner, monitor, "timed out") if cancel_on_timeout else []
+        )
+        left = [job.job_id for job in pending if job.job_id not in cancelled]
+        fates = [f"cancelled {', '.join(cancelled)}"] if cancelled else []
+        fates += [f"left running {', '.join(left)}"] if left else []
+        last = monitor.snapshots.get(pending[0].job_id)
         raise JobWaitTimeoutError(
-            f"Gave up waiting after {timeout} s for {len(pending)} job(s), {fate}: "
-            f"{', '.join(j.job_id for j in pending)}",
+            f"Gave up waiting after {timeout} s for {len(pending)} job(s); {'; '.join(fates)}",
             last or JobSnapshot(job_id=pending[0].job_id, status=JobStatus.QUEUED),
         ) from None
-    except QiskitJobsError:
-        raise
-    except BaseException:
-        # Interrupted: CancelledError, Prefect's TerminationSignal, KeyboardInterrupt. No orphans.
-        await _cancel_shielded(gateway, [j for j in jobs if j.job_id not in finals], monitor, "interrupted")
+    except INTERRUPTS:
+        await _cancel_owned(gateway, unfinished(), owner, monitor, "interrupted")
         raise
     finally:
         for job_id, handle in handles:
             watcher.unwatch(gateway, job_id, handle)
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+        with (
+            anyio.CancelScope(shield=True),
+            anyio.move_on_after(FLUSH_TIME_CAP),
+            contextlib.suppress(Exception),
+        ):
             await monitor.flush()
     return [finals[job.job_id] for job in jobs]
 
 
-async def _cancel_shielded(
-    gateway: IQPGateway, jobs: Sequence[JobRef], monitor: WaitMonitor, why: str
-) -> None:
-    """Cancel the jobs this wait owns, even while being cancelled itself, for at most a minute."""
+def _current_flow_run_id() -> str | None:
+    context = TaskRunContext.get()
+    flow_run_id = context.task_run.flow_run_id if context else None
+    return str(flow_run_id) if flow_run_id else None
+
+
+async def _cancel_owned(
+    gateway: IQPGateway, jobs: Sequence[JobRef], owner: str | None, monitor: WaitMonitor, why: str
+) -> list[str]:
+    """Cancel the jobs this wait owns, even while being cancelled itself, for at most a minute.
+
+    Returns the ids of the jobs it asked IBM to cancel; the others are left running, and said so.
+    """
+    mine = [job for job in jobs if owned_by(job.tags, owner)]
+    others = [job.job_id for job in jobs if not owned_by(job.tags, owner)]
+    if others:
+        monitor.logger.info(
+            "Wait %s: leaving %s running (not submitted by this %s, or detached)",
+            why,
+            ", ".join(others),
+            "flow run" if owner else "process",
+        )
     targets = [
         monitor.snapshots.get(job.job_id) or JobSnapshot(job_id=job.job_id, status=JobStatus.QUEUED)
-        for job in jobs
-        if not job.detached
+        for job in mine
     ]
     if not targets:
-        return
+        return []
 
     def log(message: str) -> None:
         monitor.logger.warning("Wait %s: %s", why, message)
@@ -135,15 +172,7 @@ async def _cancel_shielded(
         await anyio.to_thread.run_sync(
             functools.partial(cancel_jobs, gateway, targets, Layer.SENSOR, log), abandon_on_cancel=True
         )
-
-
-def raise_for_outcome(snapshot: JobSnapshot) -> JobSnapshot:
-    """Return a DONE snapshot; raise the typed error, with IBM's reason, for ERROR and CANCELLED."""
-    if snapshot.status is JobStatus.ERROR:
-        raise JobFailedError(f"Job {snapshot.job_id} failed: {snapshot.describe()}", snapshot)
-    if snapshot.status is JobStatus.CANCELLED:
-        raise JobCancelledError(f"Job {snapshot.job_id} was cancelled: {snapshot.describe()}", snapshot)
-    return snapshot
+    return [job.job_id for job in mine]
 
 
 def _monitor_for(jobs: list[JobRef]) -> WaitMonitor:
@@ -157,14 +186,12 @@ def _monitor_for(jobs: list[JobRef]) -> WaitMonitor:
     )
 
 
-async def resolve_jobs(
-    jobs: Sequence[JobRef | str], credentials: IBMQuantumCredentials | str | None
-) -> list[JobRef]:
+async def resolve_jobs(jobs: Sequence[JobRef | str], credentials: CredentialsLike) -> list[JobRef]:
     """``JobRef``s for what a wait was given; a job id is checked first, then read once for its tags."""
     ids = [check_job_id(job) for job in jobs if not isinstance(job, JobRef)]
     if not ids:
         return [job for job in jobs if isinstance(job, JobRef)]
-    gateway = gateway_for(resolve_credentials(credentials))
+    gateway = gateway_for(await aresolve_credentials(credentials))
     refs: dict[str, JobRef] = {}
     for job_id in dict.fromkeys(ids):
         snapshot = await anyio.to_thread.run_sync(gateway.read, job_id)
@@ -193,11 +220,24 @@ def _wait_run_name(parameters: dict[str, Any] | None = None) -> str:
     return f"wait-for-{len(jobs)}-jobs"
 
 
-@task(name="wait-for-job", task_run_name=_wait_one_run_name, cache_policy=NO_CACHE)
-async def wait_for_job(
+def run_on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a sensor for sync code on an event loop of its own, in the calling thread.
+
+    In the caller's thread, an interruption (Prefect's ``TerminationSignal``, ``KeyboardInterrupt``)
+    reaches the loop, which then cancels the sensor, so its owned jobs are cancelled as in async
+    code. A sync caller inside a running loop (rare) has Prefect run it on another thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    return run_coro_as_sync(coroutine)  # type: ignore[return-value]
+
+
+async def _wait_for_job(
     job: JobRef | str,
     *,
-    credentials: IBMQuantumCredentials | str | None = None,
+    credentials: CredentialsLike = None,
     poll: PollPolicy | None = None,
     timeout: float | None = None,
     raise_on_failure: bool = True,
@@ -205,14 +245,17 @@ async def wait_for_job(
 ) -> JobSnapshot:
     """Wait, without blocking anything, until IBM reports the job final; return its final snapshot.
 
+    In an async flow ``await wait_for_job(job)``; in a sync flow call ``wait_for_job(job)``.
+
     Args:
         job: What a submit task returned, or a job id.
         credentials: An ``IBMQuantumCredentials`` block, a saved block's name, or None (environment).
         poll: Backoff, jitter and error budget of the status reads.
-        timeout: Seconds to wait at most; then ``JobWaitTimeoutError`` (the job is cancelled
-            unless ``cancel_on_timeout=False``).
+        timeout: Seconds to wait at most; then ``JobWaitTimeoutError`` (the job is cancelled if
+            this flow run submitted it, unless ``cancel_on_timeout=False``).
         raise_on_failure: Raise ``JobFailedError``/``JobCancelledError`` (with IBM's reason and
             reason code) when the job ends ERROR or CANCELLED; with False, return the snapshot.
+        cancel_on_timeout: Cancel the job, if this run owns it, when ``timeout`` passes.
 
     Example:
         >>> @flow
@@ -230,14 +273,13 @@ async def wait_for_job(
         cancel_on_timeout=cancel_on_timeout,
         monitor=_monitor_for(refs),
     )
-    return raise_for_outcome(snapshot) if raise_on_failure else snapshot
+    return snapshot.raise_for_outcome() if raise_on_failure else snapshot
 
 
-@task(name="wait-for-jobs", task_run_name=_wait_run_name, cache_policy=NO_CACHE)
-async def wait_for_jobs(
+async def _wait_for_jobs(
     jobs: Sequence[JobRef | str],
     *,
-    credentials: IBMQuantumCredentials | str | None = None,
+    credentials: CredentialsLike = None,
     poll: PollPolicy | None = None,
     timeout: float | None = None,
     raise_on_failure: bool = True,
@@ -259,5 +301,32 @@ async def wait_for_jobs(
     )
     if raise_on_failure:
         for snapshot in snapshots:
-            raise_for_outcome(snapshot)
+            snapshot.raise_for_outcome()
     return snapshots
+
+
+def _wait_for_job_sync(job: JobRef | str, **settings: Any) -> JobSnapshot:
+    return run_on_own_loop(_wait_for_job(job, **settings))
+
+
+def _wait_for_jobs_sync(jobs: Sequence[JobRef | str], **settings: Any) -> list[JobSnapshot]:
+    return run_on_own_loop(_wait_for_jobs(jobs, **settings))
+
+
+_wait_for_job_sync.__signature__ = inspect.signature(_wait_for_job)  # type: ignore[attr-defined]
+_wait_for_jobs_sync.__signature__ = inspect.signature(_wait_for_jobs)  # type: ignore[attr-defined]
+
+wait_for_job: DispatchingTask[..., Any] = DispatchingTask(
+    _wait_for_job,
+    _wait_for_job_sync,
+    name="wait-for-job",
+    task_run_name=_wait_one_run_name,
+    cache_policy=NO_CACHE,
+)
+wait_for_jobs: DispatchingTask[..., Any] = DispatchingTask(
+    _wait_for_jobs,
+    _wait_for_jobs_sync,
+    name="wait-for-jobs",
+    task_run_name=_wait_run_name,
+    cache_policy=NO_CACHE,
+)

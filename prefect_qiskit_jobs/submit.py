@@ -1,44 +1,54 @@
-"""Submit tasks: check the pubs, POST one job, return a ``JobRef`` as soon as IBM has accepted it.
+"""Submit tasks: check the pubs, POST the job, return a ``JobRef`` as soon as IBM has accepted it.
 
 A submit never waits for the job. It tags the job with its flow run and task run (how the
-cancellation layers find it later) and with an idempotency key, so that
+cancellation layers find it later) and with an idempotency key (see ``idempotency``), so that
 
-- a retried task run adopts the job its earlier attempt created instead of submitting another;
+- a task retry, a flow-run retry and a re-run of the same flow run adopt the job the earlier
+  attempt created instead of submitting another. An adopted job that ended ERROR or CANCELLED is
+  not adopted: the retry submits a new job, which is what a retry is for. ``fresh=True`` asks for
+  a new job on every execution of the call;
 - the duplicates the client can create itself (it re-sends a POST after a 5xx) are cancelled.
+
+Every check runs before the first request: pubs, options, the key, then the backend and ISA.
+``submit_*_job`` make one job; ``submit_*_jobs`` split many pubs into jobs of at most
+``max_pubs_per_job``. The ``a``-prefixed twins are for async flows and never block the event loop.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from prefect import get_run_logger, task
+import anyio
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
+from prefect.logging import get_logger
+from qiskit import QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from . import tags as job_tags
-from .blocks import IBMQuantumCredentials
-from .exceptions import InvalidJobInputError, IQPError, IQPUnavailableError
-from .models import JobRef, JobSnapshot, Primitive
+from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
+from .calls import QiskitTask
+from .exceptions import InvalidJobInputError, IQPError, IQPUnavailableError, is_transient
+from .idempotency import check_idempotency_key, job_key
+from .models import JobRef, JobSnapshot, JobStatus, Primitive
 from .runtime import IQPGateway, gateway_for, isa_problem
 
-
-def resolve_credentials(credentials: IBMQuantumCredentials | str | None) -> IBMQuantumCredentials:
-    """A block, a saved block's name, or (None) the ``QISKIT_IBM_*`` environment."""
-    if credentials is None:
-        return IBMQuantumCredentials.from_environment()
-    if isinstance(credentials, str):
-        loaded: IBMQuantumCredentials = IBMQuantumCredentials.load(credentials)  # type: ignore[assignment]
-        return loaded
-    return credentials
+Log = Callable[[str], None]
+DEFAULT_MAX_PUBS_PER_JOB = 100
 
 
-def coerce_pubs(primitive: Primitive, pubs: Iterable[Any]) -> list[SamplerPub | EstimatorPub]:
-    """Turn circuits and tuples into qiskit's pub containers, naming the pub that is wrong."""
-    pub_list = list(pubs) if not hasattr(pubs, "num_qubits") else [pubs]
+def coerce_pubs(primitive: Primitive, pubs: Iterable[Any] | Any) -> list[SamplerPub | EstimatorPub]:
+    """Turn circuits and tuples into qiskit's pub containers, naming the pub that is wrong.
+
+    One circuit, one pub container, or one pub tuple (a tuple whose first item is a circuit and
+    whose other items are not) is one pub; any other iterable is a sequence of pubs.
+    """
+    pub_list = [pubs] if _is_one_pub(pubs) else list(pubs)
     if not pub_list:
         raise InvalidJobInputError("No pubs given: pass at least one circuit or pub tuple")
     out: list[SamplerPub | EstimatorPub] = []
@@ -48,6 +58,17 @@ def coerce_pubs(primitive: Primitive, pubs: Iterable[Any]) -> list[SamplerPub | 
         except (ValueError, TypeError) as exc:
             raise InvalidJobInputError(f"Pub {index} is not a valid {primitive.value} pub: {exc}") from None
     return out
+
+
+def _is_one_pub(pubs: Any) -> bool:
+    if isinstance(pubs, (QuantumCircuit, SamplerPub, EstimatorPub)):
+        return True
+    return (
+        isinstance(pubs, tuple)
+        and bool(pubs)
+        and isinstance(pubs[0], QuantumCircuit)
+        and not any(isinstance(item, (QuantumCircuit, tuple, SamplerPub, EstimatorPub)) for item in pubs[1:])
+    )
 
 
 def check_pubs(pubs: Sequence[SamplerPub | EstimatorPub], backend: Any) -> None:
@@ -76,51 +97,203 @@ def check_pubs(pubs: Sequence[SamplerPub | EstimatorPub], backend: Any) -> None:
             raise InvalidJobInputError(f"Pub {index}: precision must be positive, not {pub.precision}")
 
 
-def submit_job(
+@dataclass(frozen=True)
+class SubmitCall:
+    """One submit call, checked: what to send, and the run context it was made in."""
+
+    primitive: Primitive
+    chunks: list[list[SamplerPub | EstimatorPub]]
+    backend: str
+    options: dict[str, Any]
+    user_tags: tuple[str, ...]
+    detached: bool
+    call_key: str | None
+    flow_run_id: object | None
+    task_run_id: object | None
+
+    def tags(self, index: int) -> list[str]:
+        """The tags of the call's ``index``-th job, with its idempotency key."""
+        return job_tags.job_tags(
+            flow_run_id=self.flow_run_id,
+            task_run_id=self.task_run_id,
+            submit_key=job_key(self.call_key, index),
+            detached=self.detached,
+            user_tags=self.user_tags,
+        )
+
+
+def plan_submit(
     primitive: Primitive,
-    pubs: Iterable[Any],
+    pubs: Iterable[Any] | Any,
     *,
     backend: str,
-    credentials: IBMQuantumCredentials | str | None = None,
+    options: dict[str, Any] | None,
+    tags: Sequence[str] | None,
+    detached: bool,
+    idempotency_key: str | None,
+    max_pubs_per_job: int | None = None,
+) -> SubmitCall:
+    """Check what needs no request (pubs, options, key) and read the run context; no I/O."""
+    coerced = coerce_pubs(primitive, pubs)
+    _check_options(primitive, options or {})
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+    if isinstance(tags, str) or not all(isinstance(tag, str) for tag in tags or ()):
+        raise InvalidJobInputError("tags must be a list of strings, e.g. ['experiment:bell']")
+    size = max_pubs_per_job or len(coerced)
+    if size < 1:
+        raise InvalidJobInputError(f"max_pubs_per_job must be positive, not {max_pubs_per_job}")
+    context = TaskRunContext.get()
+    task_run = context.task_run if context else None
+    return SubmitCall(
+        primitive=primitive,
+        chunks=[coerced[start : start + size] for start in range(0, len(coerced), size)],
+        backend=backend,
+        options=dict(options or {}),
+        user_tags=tuple(tags or ()),
+        detached=detached,
+        call_key=idempotency_key,
+        flow_run_id=task_run.flow_run_id if task_run else None,
+        task_run_id=task_run.id if task_run else None,
+    )
+
+
+def perform_submit(gateway: IQPGateway, call: SubmitCall, log: Log) -> list[JobRef]:
+    """Check the pubs against the backend, then submit (or adopt) each job of the call; blocking."""
+    target = gateway.backend(call.backend)
+    for chunk in call.chunks:
+        check_pubs(chunk, target)
+    return [_submit_once(gateway, call, index, chunk, log) for index, chunk in enumerate(call.chunks)]
+
+
+def _submit_once(
+    gateway: IQPGateway, call: SubmitCall, index: int, pubs: list[SamplerPub | EstimatorPub], log: Log
+) -> JobRef:
+    tags = call.tags(index)
+    key_tag = next(tag for tag in tags if tag.startswith(job_tags.SUBMIT_KEY_PREFIX))
+    earlier = gateway.list_jobs(tags=[key_tag])
+    adopted = _adopt(gateway, earlier, call, key_tag, log)
+    if adopted is not None:
+        log(f"Adopted job {adopted.job_id}, submitted by an earlier run of this call ({adopted.backend})")
+        return adopted
+    for ended in earlier:
+        log(f"Earlier job {ended.job_id} of this call ended {ended.status.value}; submitting a new one")
+    try:
+        job = gateway.submit(call.primitive, pubs, call.backend, call.options, tags)
+    except IQPUnavailableError:
+        # The POST may have created the job (or several) before the error: adopt rather than leak.
+        adopted = _adopt(gateway, gateway.list_jobs(tags=[key_tag]), call, key_tag, log)
+        if adopted is None:
+            raise
+        log(f"Submit failed after IBM created job {adopted.job_id}; adopted it")
+        return adopted
+    after = gateway.list_jobs(tags=[key_tag])
+    _cancel_duplicates(gateway, after, key_tag, job.job_id, log)
+    log(f"Submitted {call.primitive.value} job {job.job_id} to {call.backend} ({len(pubs)} pubs)")
+    # Built from IBM's record, as an adopting retry builds it, so both attempts return equal refs.
+    listed = next((found for found in after if found.job_id == job.job_id), None)
+    return _ref(listed, call, gateway) if listed is not None else job
+
+
+# An earlier job that ended like this is not what a retry wants back: it submits a new one.
+NOT_ADOPTED = frozenset({JobStatus.ERROR, JobStatus.CANCELLED})
+
+
+def _adopt(
+    gateway: IQPGateway, found: list[JobSnapshot], call: SubmitCall, key_tag: str, log: Log
+) -> JobRef | None:
+    """The oldest job of the key that did not fail or get cancelled; younger live ones are duplicates."""
+    usable = sorted(
+        (job for job in found if job.status not in NOT_ADOPTED), key=lambda s: (s.created is None, s.created)
+    )
+    if not usable:
+        return None
+    keep = usable[0]
+    _cancel_duplicates(gateway, usable, key_tag, keep.job_id, log)
+    return _ref(keep, call, gateway)
+
+
+def _ref(snapshot: JobSnapshot, call: SubmitCall, gateway: IQPGateway) -> JobRef:
+    return JobRef(
+        job_id=snapshot.job_id,
+        backend=snapshot.backend or call.backend,
+        primitive=call.primitive,
+        instance=gateway.credentials.instance,
+        tags=snapshot.tags,
+        created_at=snapshot.created,
+    )
+
+
+def _cancel_duplicates(
+    gateway: IQPGateway, found: list[JobSnapshot], key_tag: str, keep: str, log: Log
+) -> None:
+    try:
+        for extra in found:
+            if extra.job_id != keep and not extra.status.is_final:
+                gateway.cancel(extra.job_id)
+                log(f"Cancelled duplicate job {extra.job_id} (the client re-sent the POST; kept {keep})")
+    except IQPError as exc:
+        log(f"Could not check for duplicate jobs of {keep}: {exc}; the reaper will find any")
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    if TaskRunContext.get() is not None:
+        return get_run_logger()  # type: ignore[return-value]
+    return get_logger("prefect_qiskit_jobs.submit")
+
+
+def submit_jobs(
+    primitive: Primitive,
+    pubs: Iterable[Any] | Any,
+    *,
+    backend: str,
+    credentials: CredentialsLike = None,
     options: dict[str, Any] | None = None,
     tags: Sequence[str] | None = None,
     detached: bool = False,
-) -> JobRef:
-    """Check, tag and submit one job; adopt the job of an earlier attempt of the same task run."""
-    gateway = gateway_for(resolve_credentials(credentials))
-    coerced = coerce_pubs(primitive, pubs)
-    _check_options(primitive, options or {})
-    target_backend = gateway.backend(backend)
-    check_pubs(coerced, target_backend)
-
-    context = TaskRunContext.get()
-    task_run = context.task_run if context else None
-    submit_key = str(task_run.id) if task_run else uuid.uuid4().hex
-    all_tags = job_tags.job_tags(
-        flow_run_id=task_run.flow_run_id if task_run else None,
-        task_run_id=task_run.id if task_run else None,
-        submit_key=submit_key,
+    idempotency_key: str | None = None,
+    max_pubs_per_job: int | None = None,
+) -> list[JobRef]:
+    """Check, tag and submit the jobs of one call, adopting any an earlier run of the call created."""
+    call = plan_submit(
+        primitive,
+        pubs,
+        backend=backend,
+        options=options,
+        tags=tags,
         detached=detached,
-        user_tags=tuple(tags or ()),
+        idempotency_key=idempotency_key,
+        max_pubs_per_job=max_pubs_per_job,
     )
-    key_tag = job_tags.submit_key_tag(submit_key)
-    if task_run is not None and task_run.run_count > 1:
-        adopted = _adopt(gateway, key_tag, primitive, backend)
-        if adopted is not None:
-            _log(f"Adopted job {adopted.job_id} submitted by an earlier attempt of this task run")
-            return adopted
-    try:
-        job = gateway.submit(primitive, coerced, backend, options or {}, all_tags)
-    except IQPUnavailableError:
-        # The POST may have created the job (or several) before the error: adopt rather than leak.
-        adopted = _adopt(gateway, key_tag, primitive, backend)
-        if adopted is None:
-            raise
-        _log(f"Submit failed after IBM created job {adopted.job_id}; adopted it")
-        return adopted
-    _cancel_duplicates(gateway, key_tag, keep=job.job_id)
-    _log(f"Submitted {primitive.value} job {job.job_id} to {backend} ({len(coerced)} pubs)")
-    return job
+    return perform_submit(gateway_for(resolve_credentials(credentials)), call, _logger().info)
+
+
+async def asubmit_jobs(
+    primitive: Primitive,
+    pubs: Iterable[Any] | Any,
+    *,
+    backend: str,
+    credentials: CredentialsLike = None,
+    options: dict[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    detached: bool = False,
+    idempotency_key: str | None = None,
+    max_pubs_per_job: int | None = None,
+) -> list[JobRef]:
+    """``submit_jobs`` for async code: every request runs off the event loop."""
+    call = plan_submit(
+        primitive,
+        pubs,
+        backend=backend,
+        options=options,
+        tags=tags,
+        detached=detached,
+        idempotency_key=idempotency_key,
+        max_pubs_per_job=max_pubs_per_job,
+    )
+    gateway = gateway_for(await aresolve_credentials(credentials))
+    log = _logger().info
+    return await anyio.to_thread.run_sync(perform_submit, gateway, call, log)
 
 
 def _check_options(primitive: Primitive, options: dict[str, Any]) -> None:
@@ -136,56 +309,6 @@ def _check_options(primitive: Primitive, options: dict[str, Any]) -> None:
         raise InvalidJobInputError(f"default_precision must be positive, not {precision!r}")
 
 
-def _adopt(gateway: IQPGateway, key_tag: str, primitive: Primitive, backend: str) -> JobRef | None:
-    """The oldest job carrying ``key_tag``; any younger ones are duplicates and get cancelled."""
-    found = sorted(gateway.list_jobs(tags=[key_tag]), key=lambda s: (s.created is None, s.created))
-    if not found:
-        return None
-    keep = found[0]
-    _cancel_duplicates(gateway, key_tag, keep=keep.job_id, known=found)
-    return _ref_from_snapshot(keep, primitive, backend, gateway.credentials.instance)
-
-
-def _cancel_duplicates(
-    gateway: IQPGateway, key_tag: str, keep: str, known: list[JobSnapshot] | None = None
-) -> None:
-    try:
-        found = known if known is not None else gateway.list_jobs(tags=[key_tag])
-        for extra in found:
-            if extra.job_id != keep and not extra.status.is_final:
-                gateway.cancel(extra.job_id)
-                _log(f"Cancelled duplicate job {extra.job_id} (the client re-sent the POST; kept {keep})")
-    except IQPError as exc:
-        _log(f"Could not check for duplicate jobs of {keep}: {exc}; the reaper will find any")
-
-
-def _ref_from_snapshot(snapshot: JobSnapshot, primitive: Primitive, backend: str, instance: str) -> JobRef:
-    return JobRef(
-        job_id=snapshot.job_id,
-        backend=snapshot.backend or backend,
-        primitive=primitive,
-        instance=instance,
-        tags=snapshot.tags,
-        created_at=snapshot.created,
-    )
-
-
-def _log(message: str) -> None:
-    if TaskRunContext.get() is not None:
-        get_run_logger().info(message)
-
-
-def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Retry only when IBM was unavailable, never for bad input, refused credentials or job outcomes."""
-    try:
-        state.result()
-    except IQPUnavailableError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 _SUBMIT_SETTINGS: dict[str, Any] = {
     "retries": 2,
     "retry_delay_seconds": [5, 30],
@@ -194,65 +317,165 @@ _SUBMIT_SETTINGS: dict[str, Any] = {
 }
 
 
-@task(name="submit-sampler-job", task_run_name="submit-sampler-{backend}", **_SUBMIT_SETTINGS)
-def submit_sampler_job(
-    pubs: Iterable[Any],
-    *,
-    backend: str,
-    credentials: IBMQuantumCredentials | str | None = None,
-    options: dict[str, Any] | None = None,
-    tags: Sequence[str] | None = None,
-    detached: bool = False,
-) -> JobRef:
-    """Submit Sampler pubs to ``backend`` and return the job's reference at once.
-
+_ARGS_DOC = """
     Args:
-        pubs: ISA circuits, or ``(circuit, parameter_values, shots)`` tuples.
+        pubs: {pubs}
         backend: Backend name, e.g. ``"ibm_brisbane"``.
         credentials: An ``IBMQuantumCredentials`` block, a saved block's name, or None for the
             ``QISKIT_IBM_*`` environment.
-        options: ``SamplerV2`` options, e.g. ``{"default_shots": 1000}``.
+        options: {options}
         tags: Extra IBM job tags.
         detached: The job is meant for a later flow: no cancellation layer will ever cancel it.
-
+        fresh: Submit a new job even when this call already has one from an earlier attempt or
+            retry of the flow run (a task retry still adopts the job of its own call).
+        idempotency_key: Set by the call itself (the flow run, the task and the call's place in
+            the run); give your own to make one job per key across flow runs.
+"""
+_PUBS = {
+    Primitive.SAMPLER: "ISA circuits, or ``(circuit, parameter_values, shots)`` tuples; one circuit or one\n"
+    "            tuple is one pub.",
+    Primitive.ESTIMATOR: "``(circuit, observables[, parameter_values[, precision]])`` tuples; one tuple is\n"
+    "            one pub.",
+}
+_OPTIONS = {
+    Primitive.SAMPLER: "``SamplerV2`` options, e.g. ``{'default_shots': 1000}``.",
+    Primitive.ESTIMATOR: "``EstimatorV2`` options, e.g. ``{'default_precision': 0.01}``.",
+}
+_EXAMPLE = """
     Example:
         >>> @flow
-        ... def bell(credentials: IBMQuantumCredentials):
+        ... def bell(credentials: str = "ibm-quantum"):
         ...     job = submit_sampler_job([isa_circuit], backend="ibm_brisbane", credentials=credentials)
         ...     return job.job_id  # doctest: +SKIP
-    """
-    return submit_job(
-        Primitive.SAMPLER,
-        pubs,
-        backend=backend,
-        credentials=credentials,
-        options=options,
-        tags=tags,
-        detached=detached,
+"""
+
+
+def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
+    """The four submit tasks of a primitive: one job or many, sync or async; one body each."""
+    name = primitive.value
+
+    def one(
+        pubs: Iterable[Any] | Any,
+        *,
+        backend: str,
+        credentials: CredentialsLike = None,
+        options: dict[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        detached: bool = False,
+        fresh: bool = False,
+        idempotency_key: str | None = None,
+    ) -> JobRef:
+        (job,) = submit_jobs(
+            primitive,
+            pubs,
+            backend=backend,
+            credentials=credentials,
+            options=options,
+            tags=tags,
+            detached=detached,
+            idempotency_key=idempotency_key,
+        )
+        return job
+
+    async def aone(
+        pubs: Iterable[Any] | Any,
+        *,
+        backend: str,
+        credentials: CredentialsLike = None,
+        options: dict[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        detached: bool = False,
+        fresh: bool = False,
+        idempotency_key: str | None = None,
+    ) -> JobRef:
+        (job,) = await asubmit_jobs(
+            primitive,
+            pubs,
+            backend=backend,
+            credentials=credentials,
+            options=options,
+            tags=tags,
+            detached=detached,
+            idempotency_key=idempotency_key,
+        )
+        return job
+
+    def many(
+        pubs: Iterable[Any],
+        *,
+        backend: str,
+        max_pubs_per_job: int = DEFAULT_MAX_PUBS_PER_JOB,
+        credentials: CredentialsLike = None,
+        options: dict[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        detached: bool = False,
+        fresh: bool = False,
+        idempotency_key: str | None = None,
+    ) -> list[JobRef]:
+        return submit_jobs(
+            primitive,
+            pubs,
+            backend=backend,
+            credentials=credentials,
+            options=options,
+            tags=tags,
+            detached=detached,
+            idempotency_key=idempotency_key,
+            max_pubs_per_job=max_pubs_per_job,
+        )
+
+    async def amany(
+        pubs: Iterable[Any],
+        *,
+        backend: str,
+        max_pubs_per_job: int = DEFAULT_MAX_PUBS_PER_JOB,
+        credentials: CredentialsLike = None,
+        options: dict[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        detached: bool = False,
+        fresh: bool = False,
+        idempotency_key: str | None = None,
+    ) -> list[JobRef]:
+        return await asubmit_jobs(
+            primitive,
+            pubs,
+            backend=backend,
+            credentials=credentials,
+            options=options,
+            tags=tags,
+            detached=detached,
+            idempotency_key=idempotency_key,
+            max_pubs_per_job=max_pubs_per_job,
+        )
+
+    args = _ARGS_DOC.format(pubs=_PUBS[primitive], options=_OPTIONS[primitive])
+    many_args = args.replace(
+        "        backend:",
+        "        max_pubs_per_job: Pubs per job at most; the pubs are split in order.\n        backend:",
     )
+    docs = {
+        one: f"Submit {name.title()} pubs to ``backend`` and return the job's reference at once.\n{args}",
+        aone: f"``submit_{name}_job`` for async flows: ``job = await asubmit_{name}_job(...)``.\n{args}",
+        many: f"Submit many {name.title()} pubs as jobs of at most ``max_pubs_per_job`` pubs each, in\n"
+        f"    one task run; every pub is checked before the first job is sent.\n{many_args}",
+        amany: f"``submit_{name}_jobs`` for async flows.\n{many_args}",
+    }
+    if primitive is Primitive.SAMPLER:
+        docs[one] += _EXAMPLE
+    tasks = []
+    for fn, suffix, label in ((one, "job", ""), (aone, "job", "a"), (many, "jobs", ""), (amany, "jobs", "a")):
+        fn.__doc__ = docs[fn]
+        fn.__name__ = fn.__qualname__ = f"{label}submit_{name}_{suffix}"
+        fn.__module__ = __name__
+        run_name = f"submit-{name}-{{backend}}" if suffix == "job" else f"submit-{name}-jobs-{{backend}}"
+        task_name = f"submit-{name}-{suffix}"
+        tasks.append(QiskitTask(fn, name=task_name, task_run_name=run_name, **_SUBMIT_SETTINGS))
+    return tasks[0], tasks[1], tasks[2], tasks[3]
 
 
-@task(name="submit-estimator-job", task_run_name="submit-estimator-{backend}", **_SUBMIT_SETTINGS)
-def submit_estimator_job(
-    pubs: Iterable[Any],
-    *,
-    backend: str,
-    credentials: IBMQuantumCredentials | str | None = None,
-    options: dict[str, Any] | None = None,
-    tags: Sequence[str] | None = None,
-    detached: bool = False,
-) -> JobRef:
-    """Submit Estimator pubs ``(circuit, observables[, parameter_values[, precision]])``; returns at once.
-
-    Arguments are those of ``submit_sampler_job``; ``options`` are ``EstimatorV2`` options, e.g.
-    ``{"default_precision": 0.01}``.
-    """
-    return submit_job(
-        Primitive.ESTIMATOR,
-        pubs,
-        backend=backend,
-        credentials=credentials,
-        options=options,
-        tags=tags,
-        detached=detached,
-    )
+submit_sampler_job, asubmit_sampler_job, submit_sampler_jobs, asubmit_sampler_jobs = _submit_tasks(
+    Primitive.SAMPLER
+)
+submit_estimator_job, asubmit_estimator_job, submit_estimator_jobs, asubmit_estimator_jobs = _submit_tasks(
+    Primitive.ESTIMATOR
+)

@@ -3,16 +3,22 @@
 IBM filters the job list by tag, so tags are how any process, long after the submitting one is
 gone, finds the jobs of a flow run (the cancellation hooks and the reaper), the job a retried
 task run already created (idempotent submit), and the jobs that must never be cancelled
-(detached ones, meant for a later flow).
+(detached ones, meant for a later flow). A job submitted outside any flow run carries its
+process's tag instead, so that the waits of that process know the job is theirs to cancel.
 """
 
 from __future__ import annotations
+
+import uuid
 
 PACKAGE_TAG = "prefect-qiskit-jobs"
 FLOW_RUN_PREFIX = "prefect-flow-run:"
 TASK_RUN_PREFIX = "prefect-task-run:"
 SUBMIT_KEY_PREFIX = "prefect-submit:"
 DETACHED_TAG = "prefect-detached"
+PROCESS_PREFIX = "prefect-qiskit-process:"
+PROCESS_TAG = f"{PROCESS_PREFIX}{uuid.uuid4().hex}"
+"""This process's tag: it marks the jobs the process submitted outside any flow run."""
 
 
 def flow_run_tag(flow_run_id: object) -> str:
@@ -39,6 +45,8 @@ def job_tags(
     tags = [PACKAGE_TAG, submit_key_tag(submit_key)]
     if flow_run_id is not None:
         tags.append(flow_run_tag(flow_run_id))
+    else:
+        tags.append(PROCESS_TAG)
     if task_run_id is not None:
         tags.append(task_run_tag(task_run_id))
     if detached:
@@ -50,3 +58,16 @@ def job_tags(
 def value_of(tags: tuple[str, ...] | list[str], prefix: str) -> str | None:
     """The value of the first tag with ``prefix``, e.g. the flow-run id of a job."""
     return next((t[len(prefix) :] for t in tags if t.startswith(prefix)), None)
+
+
+def owned_by(tags: tuple[str, ...] | list[str], flow_run_id: object | None) -> bool:
+    """Whether a job belongs to the flow run ``flow_run_id`` (None: to this process, outside any run).
+
+    Only an owner may cancel a job it waits for: a job handed over by id from another run, a
+    person, or another process, and a detached job, are never cancelled by a wait.
+    """
+    if DETACHED_TAG in tags:
+        return False
+    if flow_run_id is None:
+        return PROCESS_TAG in tags
+    return value_of(tags, FLOW_RUN_PREFIX) == str(flow_run_id)

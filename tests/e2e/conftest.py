@@ -138,7 +138,7 @@ def served(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[subp
         scenario_environment(prefect_server, iqp),
         prefect_server.home / "serve.log",
     )
-    names = ["e2e-awaited/e2e", "e2e-threaded/e2e", "e2e-unhooked/e2e", "e2e-detached/e2e"]
+    names = ["e2e-awaited/e2e", "e2e-threaded/e2e", "e2e-unhooked/e2e", "e2e-detached/e2e", "e2e-synced/e2e"]
     with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
         asyncio.run(_until_deployments(names, process))
     yield process

@@ -13,21 +13,20 @@ from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 
 from prefect_qiskit_jobs import (
-    IBMQuantumCredentials,
     JobRef,
     PollPolicy,
     cancel_jobs_on_exit,
+    get_backend,
     submit_sampler_job,
     wait_for_jobs,
 )
-from prefect_qiskit_jobs.runtime import gateway_for
 
 BACKEND = "ibmq_manila"
 FAST_POLL = PollPolicy(initial=0.5, multiplier=1.5, cap=2.0)
 
 
 def bell_for(backend: str = BACKEND) -> Any:
-    target = gateway_for(IBMQuantumCredentials.from_environment()).backend(backend)
+    target = get_backend(backend)
     circuit = QuantumCircuit(2)
     circuit.h(0)
     circuit.cx(0, 1)
@@ -56,15 +55,16 @@ async def awaited(count: int = 3, backend: str = BACKEND) -> None:
 @cancel_jobs_on_exit
 @flow(name="e2e-threaded")
 def threaded(count: int = 3) -> None:
-    """Waits in a ``.submit()``ted task on a worker thread, which Prefect does not interrupt: the hooks act.
-
-    One wait for all jobs, not ``wait_for_job.map(...)``: waits of one run on several worker
-    threads (several event loops) share the run's artifact writer, whose ``asyncio.Lock`` fails
-    across loops (monitoring.py), and the failed wait cancels its jobs before anyone cancels the
-    run. With ``.map()``, pass the policy as ``unmapped(policy)``: a pydantic model is iterable.
-    """
+    """Waits in a ``.submit()``ted task on a worker thread, which Prefect does not interrupt: hooks act."""
     jobs = submit_bells(count)
     wait_for_jobs.submit(jobs, poll=FAST_POLL).result()
+
+
+@flow(name="e2e-synced")
+def synced(count: int = 3) -> None:
+    """A sync flow calling the wait directly, with no hook: only the sensor can cancel its jobs."""
+    jobs = submit_bells(count)
+    wait_for_jobs(jobs, poll=FAST_POLL)
 
 
 @flow(name="e2e-unhooked")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import serve
 
-from tests.e2e.scenario_flows import awaited, detached, threaded, unhooked
+from tests.e2e.scenario_flows import awaited, detached, synced, threaded, unhooked
 
 if __name__ == "__main__":
     serve(
@@ -12,5 +12,6 @@ if __name__ == "__main__":
         threaded.to_deployment(name="e2e"),
         unhooked.to_deployment(name="e2e"),
         detached.to_deployment(name="e2e"),
+        synced.to_deployment(name="e2e"),
         print_starting_message=False,
     )

@@ -72,3 +72,23 @@ def test_nonpositive_shots_are_refused() -> None:
 def test_an_estimator_pub_without_observables_is_refused() -> None:
     with pytest.raises(InvalidJobInputError, match="Pub 0 is not a valid estimator pub"):
         coerce_pubs(Primitive.ESTIMATOR, [bell()])
+
+
+def test_a_single_pub_tuple_is_one_pub_not_a_sequence_of_pubs() -> None:
+    theta = Parameter("θ")
+    circuit = QuantumCircuit(1)
+    circuit.ry(theta, 0)
+    circuit.measure_all()
+
+    (sampler_pub,) = coerce_pubs(Primitive.SAMPLER, (circuit, [[0.1], [0.2]], 50))
+    (estimator_pub,) = coerce_pubs(
+        Primitive.ESTIMATOR, (circuit.remove_final_measurements(inplace=False), SparsePauliOp("Z"), [0.3])
+    )
+
+    assert sampler_pub.shots == 50
+    assert sampler_pub.parameter_values.shape == (2,)
+    assert estimator_pub.observables.shape == ()
+
+
+def test_a_tuple_of_circuits_is_a_sequence_of_pubs() -> None:
+    assert len(coerce_pubs(Primitive.SAMPLER, (bell(), bell()))) == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import pytest
+
 import prefect_qiskit_jobs
 
 
@@ -23,11 +25,18 @@ def test_every_exported_name_exists() -> None:
 def test_every_public_name_is_exported() -> None:
     public = {
         name
-        for name, value in vars(prefect_qiskit_jobs).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(prefect_qiskit_jobs)
+        if not name.startswith("_")
+        and not isinstance(getattr(prefect_qiskit_jobs, name), types.ModuleType)
+        and name not in {"annotations", "importlib", "TYPE_CHECKING", "Any"}
     }
 
     assert public == set(prefect_qiskit_jobs.__all__)
+
+
+def test_a_name_that_does_not_exist_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'submit_job'"):
+        _ = prefect_qiskit_jobs.submit_job  # type: ignore[attr-defined]
 
 
 def test_exported_errors_share_one_root() -> None:

@@ -1,0 +1,32 @@
+"""The device a job will run on, for transpiling circuits to its instruction set (ISA) first.
+
+Example:
+    >>> from qiskit.transpiler import generate_preset_pass_manager
+    >>> backend = get_backend("ibm_brisbane", credentials="ibm-quantum")  # doctest: +SKIP
+    >>> isa = generate_preset_pass_manager(optimization_level=1, backend=backend).run(
+    ...     circuit
+    ... )  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
+from .runtime import gateway_for
+
+
+def get_backend(name: str, *, credentials: CredentialsLike = None) -> Any:
+    """The backend called ``name`` (a qiskit ``BackendV2`` with its ``target``), looked up once per process.
+
+    Raises ``InvalidJobInputError`` listing the available backends when ``name`` is not one of them.
+    """
+    return gateway_for(resolve_credentials(credentials)).backend(name)
+
+
+async def aget_backend(name: str, *, credentials: CredentialsLike = None) -> Any:
+    """``get_backend`` for async code, off the event loop: ``backend = await aget_backend(name)``."""
+    gateway = gateway_for(await aresolve_credentials(credentials))
+    return await anyio.to_thread.run_sync(gateway.backend, name)

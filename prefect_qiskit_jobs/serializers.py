@@ -1,0 +1,31 @@
+"""``RuntimeJSONSerializer``: Prefect's serializer for primitive results, on the client's own encoder.
+
+Records are written with qiskit-ibm-runtime's ``RuntimeEncoder`` and read with its
+``RuntimeDecoder`` (ASCII JSON, so always valid UTF-8). Prefect finds a serializer by its ``type``
+once its class is defined, so this module is imported with the package; it defers the client's
+import to the first record, so that importing the package (Prefect loads it to register the
+blocks) does not import qiskit.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from prefect.serializers import Serializer
+
+
+class RuntimeJSONSerializer(Serializer):  # type: ignore[type-arg]
+    """Prefect serializer for primitive results, on the client's own wire encoder."""
+
+    type: Literal["qiskit-runtime-json"] = "qiskit-runtime-json"
+
+    def dumps(self, obj: Any) -> bytes:
+        from qiskit_ibm_runtime import RuntimeEncoder
+
+        return json.dumps(obj, cls=RuntimeEncoder).encode("utf-8")
+
+    def loads(self, blob: bytes) -> Any:
+        from qiskit_ibm_runtime import RuntimeDecoder
+
+        return json.loads(blob.decode("utf-8"), cls=RuntimeDecoder)
