@@ -33,6 +33,7 @@ from .exceptions import (
     JobWaitTimeoutError,
     QiskitJobsError,
 )
+from .jobs import IBMQuantumJob, IBMQuantumJobRun
 from .models import (
     JobRef,
     JobSnapshot,
@@ -133,6 +134,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "ConfigurationError",
     "IBMQuantumCredentials",
+    "IBMQuantumJob",
+    "IBMQuantumJobRun",
     "IQPAuthenticationError",
     "IQPError",
     "IQPUnavailableError",

@@ -10,13 +10,14 @@ import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
-from prefect_qiskit_jobs import IBMQuantumCredentials
+from prefect_qiskit_jobs import IBMQuantumCredentials, IBMQuantumJob
 
 
-class TestIBMQuantumCredentials(BlockStandardTestSuite):
-    @pytest.fixture
-    def block(self) -> type[Block]:
-        return IBMQuantumCredentials
+class TestEveryBlock(BlockStandardTestSuite):
+    @pytest.fixture(params=[IBMQuantumCredentials, IBMQuantumJob])
+    def block(self, request: pytest.FixtureRequest) -> type[Block]:
+        block: type[Block] = request.param
+        return block
 
     def test_has_a_valid_image(self, block: type[Block]) -> None:
         """Prefect's own check downloads the logo; tests talk only to 127.0.0.1, so check the URL."""
@@ -30,13 +31,13 @@ from importlib.metadata import entry_points
 from prefect.blocks.core import Block
 (point,) = [p for p in entry_points(group="prefect.collections") if p.name == "prefect_qiskit_jobs"]
 point.load()
-block = Block.get_block_class_from_key("ibm-quantum-credentials")
+blocks = [Block.get_block_class_from_key(k).__name__ for k in ("ibm-quantum-credentials", "ibm-quantum-job")]
 qiskit = sorted(m for m in sys.modules if m.startswith("qiskit"))
-print(json.dumps({"block": block.__name__, "qiskit": qiskit}))
+print(json.dumps({"blocks": blocks, "qiskit": qiskit}))
 """
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     found = json.loads(done.stdout.strip().splitlines()[-1])
 
-    assert found == {"block": "IBMQuantumCredentials", "qiskit": []}
+    assert found == {"blocks": ["IBMQuantumCredentials", "IBMQuantumJob"], "qiskit": []}

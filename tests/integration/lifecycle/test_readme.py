@@ -29,6 +29,7 @@ EXPECTED_OUTPUT = {
     "async def bells": r"\{'(00|11)': \d+",
     "def ghz_sizes": r"\{2: 0\.\d+, 3: 0\.\d+, 4: 0\.\d+\}",
     "start_emulator(": r"'ibm_brisbane'",
+    "IBMQuantumJob(": r"\{'(00|11)': \d+",
 }
 
 

@@ -167,3 +167,14 @@ async def test_the_reaper_flow_and_cli_use_a_saved_block_by_name(
     assert "Cancelled 2 job(s)" in done.stdout
     assert {held.job(job_id)["status"] for job_id in (first, second, third, fourth)} == {"Cancelled"}
     assert held.stats()["cancels"] == {first: 1, second: 1, third: 1, fourth: 1}
+
+
+async def test_the_example_flows_take_a_saved_block_by_name_as_their_deployments_pass_it(
+    saved_block: str,
+) -> None:
+    from flows.quickstart import quickstart
+
+    counts = await quickstart(backend=SMALL_BACKEND, shots=200, credentials=saved_block)
+
+    assert_bell(counts["bell"], shots=200)
+    assert sum(counts["ghz3"].values()) == 200
