@@ -113,10 +113,19 @@ class JobWatcher:
 
     def _remove(self, gateway_id: int, job_id: str, handle: int) -> None:
         watched = self._watched.get((gateway_id, job_id))
-        if watched is not None:
-            watched.listeners.pop(handle, None)
+        if watched is not None and handle in watched.listeners:
+            del watched.listeners[handle]
             if not watched.listeners:
-                del self._watched[(gateway_id, job_id)]
+                self._forget(watched)
+
+    def _current(self, member: _Watched) -> bool:
+        """Whether ``member`` is still the registration of its job (a reply may outlive it)."""
+        return self._watched.get((id(member.gateway), member.job.job_id)) is member
+
+    def _forget(self, member: _Watched) -> None:
+        """Drop ``member``, never a newer registration of the same job that took its place."""
+        if self._current(member):
+            del self._watched[(id(member.gateway), member.job.job_id)]
 
     # ----- the loop (watcher thread) -----------------------------------------------------------
     def _serve(self) -> None:
@@ -192,6 +201,8 @@ class JobWatcher:
         self._finish(member, exc)
 
     async def _observe(self, member: _Watched, snapshot: JobSnapshot) -> None:
+        if not self._current(member):
+            return  # a late reply for a registration that has ended
         now = self._clock()
         policy = member.policy
         if snapshot.status is JobStatus.QUEUED and policy.queue_position_every and member.position_due <= now:
@@ -229,7 +240,7 @@ class JobWatcher:
         member.position_reading = True
         try:
             async with self._position_lane:
-                if (id(member.gateway), member.job.job_id) not in self._watched:
+                if not self._current(member):
                     return
                 metrics = await self._call(member.gateway.metrics, member.job.job_id)
         except IQPError:
@@ -260,5 +271,7 @@ class JobWatcher:
                 logger.exception("listener of job %s failed", member.job.job_id)
 
     def _finish(self, member: _Watched, item: JobSnapshot | BaseException) -> None:
+        if not self._current(member):
+            return
         self._notify(member, item)
-        self._watched.pop((id(member.gateway), member.job.job_id), None)
+        self._forget(member)
