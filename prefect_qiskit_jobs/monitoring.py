@@ -445,14 +445,22 @@ def summarize_result(job_id: str, primitive: str | None, result: Any) -> None:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     key = artifact_key("qiskit-result", job_id)
+    # _sync: this runs on a worker thread for async fetches, where Prefect's dispatch would see the
+    # async task's context and hand back a coroutine that nobody awaits (and no artifact).
     try:
         if primitive == "estimator" or (result and "evs" in result[0].data):
             create_table_artifact(
-                expectation_rows(result), key=key, description=f"Expectation values of job {job_id}"
+                expectation_rows(result),
+                key=key,
+                description=f"Expectation values of job {job_id}",
+                _sync=True,  # type: ignore[call-arg]
             )
         else:
             create_markdown_artifact(
-                counts_markdown(job_id, result), key=key, description=f"Counts of job {job_id}"
+                counts_markdown(job_id, result),
+                key=key,
+                description=f"Counts of job {job_id}",
+                _sync=True,  # type: ignore[call-arg]
             )
     except Exception as exc:  # a summary is a view: never fail the fetch over it
         logger.warning("could not summarise the result of job %s: %s", job_id, exc)

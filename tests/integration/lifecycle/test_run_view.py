@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 from qiskit import QuantumCircuit
 
 from prefect_qiskit_jobs import JobStatus, PollPolicy, submit_sampler_job, wait_for_job
@@ -49,6 +50,17 @@ def table(artifact_data: Any) -> list[dict[str, Any]]:
     return rows
 
 
+async def task_run_when_recorded(task_run_id: Any, attempts: int = 150) -> Any:
+    """The task run as the API holds it: Prefect 3.9 records task runs from events, a moment later."""
+    async with get_client() as client:
+        for _ in range(attempts):
+            try:
+                return await client.read_task_run(task_run_id)
+            except ObjectNotFound:
+                await asyncio.sleep(0.2)
+    raise AssertionError(f"task run {task_run_id} never reached the Prefect API")
+
+
 async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_artifacts(
     slow_emulator: RunningEmulator, bell_isa: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,8 +89,7 @@ async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_ar
     task_run_id = out["state"].state_details.task_run_id
     assert out["final"].status is JobStatus.DONE
 
-    async with get_client() as client:
-        wait_run = await client.read_task_run(task_run_id)
+    wait_run = await task_run_when_recorded(task_run_id)
     assert wait_run.name == f"wait-for-{job_id}"
 
     lines = [line for line in await run_logs(out["flow_run_id"]) if line.startswith(f"Job {job_id} ")]
@@ -94,3 +105,22 @@ async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_ar
 
     (board,) = await artifacts(key=f"qiskit-jobs-{out['flow_run_id']}")
     assert [(r["job id"], r["status"]) for r in table(board.data)] == [(job_id, "DONE")]
+
+
+async def test_a_result_fetched_from_async_code_leaves_its_counts_summary(
+    emulator: RunningEmulator, bell_isa: QuantumCircuit
+) -> None:
+    from prefect_qiskit_jobs import afetch_job_result, asubmit_sampler_job
+
+    @flow
+    async def fetched_async() -> str:
+        job = await asubmit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
+        await wait_for_job(job, poll=PollPolicy(initial=0.2, cap=1.0))
+        await afetch_job_result(job)
+        return job.job_id
+
+    job_id = await fetched_async()
+
+    (summary,) = await artifacts(key=f"qiskit-result-{job_id}".lower())
+    assert summary.type == "markdown"
+    assert "| outcome | count | share |" in str(summary.data)
