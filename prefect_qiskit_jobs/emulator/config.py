@@ -18,7 +18,10 @@ class FaultRule(BaseModel):
 
     ``route`` is a glob over the route template, e.g. ``"GET /jobs*"`` or ``"* /backends/*"``.
     Each request that matches draws once from the emulator's seeded generator and gets at most one
-    fault, checked in the order: dropped connection, 429 with ``Retry-After``, 429 without it, 5xx.
+    fault, checked in the order: dropped connection, 429 with ``Retry-After``, 429 without it, 5xx,
+    then the faults *after handling*: the request takes effect (a POST creates its job) and only
+    the answer is lost, to a 5xx (which the client retries, creating the job again, as on IBM) or
+    a dropped connection. ``limit`` caps how many faults the rule injects.
     Latency is drawn separately and added before the answer. Unknown keys are refused: a
     misspelt probability would otherwise silently inject nothing.
     """
@@ -31,6 +34,11 @@ class FaultRule(BaseModel):
     rate_limit_no_header: float = Field(0.0, ge=0, le=1, description="429 without Retry-After")
     server_error: float = Field(0.0, ge=0, le=1, description="5xx answers")
     server_error_status: int = Field(503, ge=500, le=599)
+    server_error_after: float = Field(
+        0.0, ge=0, le=1, description="handle the request (a POST creates its job), then answer 5xx"
+    )
+    drop_after: float = Field(0.0, ge=0, le=1, description="handle the request, then drop the connection")
+    limit: int | None = Field(None, ge=1, description="inject at most this many faults, then none")
     latency: float = Field(0.0, ge=0, le=1, description="probability of added latency")
     latency_seconds: float = Field(0.2, ge=0)
     retry_after_seconds: int = Field(1, ge=0)

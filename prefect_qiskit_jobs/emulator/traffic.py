@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from .config import FaultRule
 
@@ -62,12 +62,22 @@ class Traffic:
             self.routes: Counter[str] = Counter()
             self.jobs: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.faults: defaultdict[str, Counter[str]] = defaultdict(Counter)
+            self.injected: Counter[int] = Counter()
             self.random = random.Random(self.seed)
 
     def set_faults(self, rules: tuple[FaultRule, ...], seed: int) -> None:
         with self._lock:
             self.rules, self.seed = rules, seed
+            self.injected = Counter()
             self.random = random.Random(seed)
+
+    def spend(self, index: int, rule: FaultRule) -> bool:
+        """Count one fault of rule ``index``; False once the rule's ``limit`` is spent."""
+        with self._lock:
+            if rule.limit is not None and self.injected[index] >= rule.limit:
+                return False
+            self.injected[index] += 1
+            return True
 
     def count(self, route: str, job_id: str | None) -> None:
         with self._lock:
@@ -102,12 +112,16 @@ class TrafficMiddleware:
             return
         route, job_id = route_of(scope["method"], scope["path"])
         self.traffic.count(route, job_id)
-        for rule in self.traffic.rules:
-            if fnmatch.fnmatchcase(route, rule.route) and await self._apply(rule, route, receive, send):
+        for index, rule in enumerate(self.traffic.rules):
+            if fnmatch.fnmatchcase(route, rule.route) and await self._apply(
+                index, rule, route, scope, receive, send
+            ):
                 return
         await self.app(scope, receive, send)
 
-    async def _apply(self, rule: FaultRule, route: str, receive: Receive, send: Send) -> bool:
+    async def _apply(
+        self, index: int, rule: FaultRule, route: str, scope: Scope, receive: Receive, send: Send
+    ) -> bool:
         """Inject at most one fault from ``rule``; True when the request was answered here."""
         draws = self.traffic.random
         if rule.latency and draws.random() < rule.latency:
@@ -119,10 +133,16 @@ class TrafficMiddleware:
             ("rate_limit", rule.rate_limit),
             ("rate_limit_no_header", rule.rate_limit_no_header),
             ("server_error", rule.server_error),
+            ("server_error_after", rule.server_error_after),
+            ("drop_after", rule.drop_after),
         ):
             if draw < probability:
+                if not self.traffic.spend(index, rule):
+                    return False
                 self.traffic.count_fault(route, kind)
-                await self._answer_fault(kind, rule, receive, send)
+                if kind.endswith("_after"):
+                    await self.app(scope, receive, _discard)  # it takes effect; its answer is lost
+                await self._answer_fault(kind.removesuffix("_after"), rule, receive, send)
                 return True
             draw -= probability
         return False
@@ -142,6 +162,10 @@ class TrafficMiddleware:
             headers.append((b"retry-after", str(rule.retry_after_seconds).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _discard(message: Message) -> None:
+    """The ``send`` of a request whose answer a fault replaces."""
 
 
 async def _drop_connection(receive: Receive) -> bool:

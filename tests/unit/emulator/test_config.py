@@ -56,3 +56,9 @@ def test_config_accepts_its_api_keys_only() -> None:
     assert config.accepts("emulator-api-key")
     assert not config.accepts("emulator-api-key ")
     assert not config.accepts("")
+
+
+def test_parse_reads_faults_after_handling_and_a_limit() -> None:
+    rule = FaultRule.parse("POST /jobs:server_error_after=1,drop_after=0,limit=2")
+
+    assert (rule.route, rule.server_error_after, rule.drop_after, rule.limit) == ("POST /jobs", 1.0, 0.0, 2)
