@@ -25,6 +25,9 @@ def emulator_serve(
     min_run_seconds: Annotated[
         float | None, typer.Option(help="Seconds each job stays Running at least.")
     ] = None,
+    cancel_latency: Annotated[
+        float | None, typer.Option(help="Seconds a Running job stays Running after its cancel is accepted.")
+    ] = None,
     backend: Annotated[
         list[str] | None, typer.Option(help="Fake backend folder to serve (repeatable), e.g. manila.")
     ] = None,
@@ -59,6 +62,7 @@ def emulator_serve(
         "queue_delay": queue_delay,
         "concurrency": concurrency,
         "min_run_seconds": min_run_seconds,
+        "cancel_latency": cancel_latency,
         "backends": tuple(backend) if backend else None,
         "api_keys": tuple(SecretStr(k) for k in api_key) if api_key else None,
         "faults": tuple(FaultRule.parse(f) for f in fault) if fault else None,

@@ -53,9 +53,9 @@ class IBMQuantumJob(JobBlock[Any]):
         from prefect_qiskit_jobs import IBMQuantumCredentials
         from prefect_qiskit_jobs import IBMQuantumJob
 
-        IBMQuantumJob(
-            credentials=IBMQuantumCredentials.load("ibm-quantum"), backend="ibm_brisbane"
-        ).save("BLOCK_NAME")
+        IBMQuantumJob(credentials=IBMQuantumCredentials.load("ibm-quantum"), backend="ibm_brisbane").save(
+            "BLOCK_NAME"
+        )
 
         job = IBMQuantumJob.load("BLOCK_NAME")
         job.pubs = [isa_circuit]

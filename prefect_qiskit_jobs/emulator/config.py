@@ -78,6 +78,12 @@ class EmulatorConfig(BaseModel):
     queue_delay: float = Field(0.0, ge=0, description="seconds a job waits in the queue before it may run")
     concurrency: int = Field(1, ge=1, description="jobs executing at once per backend")
     min_run_seconds: float = Field(0.0, ge=0, description="a job stays Running at least this long")
+    cancel_latency: float = Field(
+        0.0,
+        ge=0,
+        description="seconds a Running job stays Running after its cancel is accepted, as on IBM "
+        "(a Queued job is Cancelled at once)",
+    )
     token_lifetime: int = Field(3600, ge=10, description="seconds an IAM access token lives")
     database: Path | None = None
     faults: tuple[FaultRule, ...] = ()

@@ -44,6 +44,8 @@ class QueueModel:
         self.config = config
         self._wake = asyncio.Event()
         self._executions: dict[str, asyncio.Task[None]] = {}
+        # Running jobs whose cancel IBM has accepted but not yet carried out, with its reason.
+        self._stopping: dict[str, str] = {}
         workers = config.concurrency * max(1, len(catalog.devices)) + 2
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-exec")
         self._loop_task: asyncio.Task[None] | None = None
@@ -102,9 +104,30 @@ class QueueModel:
         self.notify()
 
     def cancel(self, job_id: str, reason: str = CANCELLED_REASON) -> bool:
-        """Cancel a non-final job; False when it is already final."""
+        """Cancel a non-final job; False when it is already final.
+
+        A Queued job is Cancelled at once. A Running one, with ``cancel_latency``, stays Running
+        that long (its result, should it finish meanwhile, is dropped), then ends Cancelled.
+        """
         job = self.store.jobs[job_id]
-        if job.is_final or not self._finish(job_id, job.status, status="Cancelled", reason=reason):
+        if job.is_final:
+            return False
+        latency = self.config.cancel_latency
+        if job.status == "Running" and latency > 0:
+            if job_id not in self._stopping:
+                self._stopping[job_id] = reason
+                asyncio.get_running_loop().call_later(latency, self._stop, job_id)
+            return True
+        return self._cancel_now(job_id, job.status, reason)
+
+    def _stop(self, job_id: str) -> None:
+        reason = self._stopping.pop(job_id, CANCELLED_REASON)
+        job = self.store.jobs.get(job_id)
+        if job is not None and not job.is_final:
+            self._cancel_now(job_id, job.status, reason)
+
+    def _cancel_now(self, job_id: str, status: str, reason: str) -> bool:
+        if not self._finish(job_id, status, status="Cancelled", reason=reason):
             return False
         task = self._executions.pop(job_id, None)
         if task is not None:
@@ -184,7 +207,7 @@ class QueueModel:
             logger.info("job %s failed: %s", job_id, exc)
             self._finish(job_id, "Running", status="Failed", reason=str(exc), reason_code=FAILED_CODE)
             return
-        if self.store.jobs.get(job_id, job).status != "Running":
+        if self.store.jobs.get(job_id, job).status != "Running" or job_id in self._stopping:
             return  # cancelled while the thread finished: the cancel stands, the result is dropped
         self.store.put_result(job_id, body)
         self._finish(
