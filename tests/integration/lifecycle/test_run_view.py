@@ -4,15 +4,15 @@ and artifacts that end showing the job DONE."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from prefect import flow
-from prefect.client.orchestration import get_client
-from prefect.exceptions import ObjectNotFound
 from qiskit import QuantumCircuit
 
 from prefect_qiskit_jobs import JobStatus, PollPolicy, submit_sampler_job, wait_for_job
@@ -50,15 +50,28 @@ def table(artifact_data: Any) -> list[dict[str, Any]]:
     return rows
 
 
-async def task_run_when_recorded(task_run_id: Any, attempts: int = 150) -> Any:
-    """The task run as the API holds it: Prefect 3.9 records task runs from events, a moment later."""
-    async with get_client() as client:
-        for _ in range(attempts):
-            try:
-                return await client.read_task_run(task_run_id)
-            except ObjectNotFound:
-                await asyncio.sleep(0.2)
-    raise AssertionError(f"task run {task_run_id} never reached the Prefect API")
+@contextlib.contextmanager
+def task_run_names() -> Iterator[set[str]]:
+    """The names of the task runs that log while this is open, as Prefect's run logger labels them.
+
+    Read from the log records in this process: the API records task runs from events, which the
+    test harness under load has been seen to drop, and the name is what is under test.
+    """
+    names: set[str] = set()
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            name = getattr(record, "task_run_name", None)
+            if name:
+                names.add(str(name))
+
+    handler = Handler()
+    logger = logging.getLogger("prefect.task_runs")
+    logger.addHandler(handler)
+    try:
+        yield names
+    finally:
+        logger.removeHandler(handler)
 
 
 async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_artifacts(
@@ -84,13 +97,13 @@ async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_ar
             "flow_run_id": current_flow_run_id(),
         }
 
-    out = await watched()
+    with task_run_names() as names:
+        out = await watched()
     job_id = out["job"].job_id
     task_run_id = out["state"].state_details.task_run_id
     assert out["final"].status is JobStatus.DONE
 
-    wait_run = await task_run_when_recorded(task_run_id)
-    assert wait_run.name == f"wait-for-{job_id}"
+    assert f"wait-for-{job_id}" in names
 
     lines = [line for line in await run_logs(out["flow_run_id"]) if line.startswith(f"Job {job_id} ")]
     said = [re.match(rf"Job {job_id} on {SMALL_BACKEND} is (\w+)", line) for line in lines]
