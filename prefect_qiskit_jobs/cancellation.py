@@ -7,9 +7,9 @@ Cancelled or Crashed, which covers SIGKILL and dead supervisors.
 
 A layer cancels only jobs it has just seen non-final; a job that another layer of this process is
 cancelling, or has already had an answer for, is skipped; IBM's 409 ("already final") counts as
-success and leaves the result readable. Each cancel is confirmed by reading the job until it is
-seen final (a failed read leaves it unconfirmed, never resent), and reported with the job id and
-the layer that sent it.
+success and leaves the result readable. A layer sends its cancels side by side, then confirms
+them together by listing each run's jobs until they are seen final (a failed read leaves a job
+unconfirmed, never resent), and reports each with the job id and the layer that sent it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -38,8 +39,12 @@ from .models import JobSnapshot, JobStatus
 from .runtime import CancelOutcome, IQPGateway, gateway_for
 from .tags import DETACHED_TAG, FLOW_RUN_PREFIX, PACKAGE_TAG, flow_run_tag, value_of
 
-CONFIRM_READS = 8
+# Cancels one layer sends side by side; IBM takes seconds to answer each.
+CANCELS_AT_ONCE = 16
 CONFIRM_FIRST_PAUSE = 0.1
+CONFIRM_MAX_PAUSE = 2.0
+# How long a layer confirms its cancels: IBM takes seconds to stop a running job.
+CONFIRM_SECONDS = 30.0
 
 
 class Layer(str, Enum):
@@ -79,48 +84,90 @@ def cancel_jobs(
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[CancelReport]:
-    """Cancel each non-final job once and confirm it; blocking, so async callers use a thread."""
+    """Cancel each non-final job once, all at once, then confirm them; blocking (async callers use a thread).
+
+    IBM takes seconds to answer a cancel and more to stop a running job, so the requests go out
+    side by side (at most ``CANCELS_AT_ONCE``), and the ends are confirmed together: one listing
+    per flow run of the jobs (a job without a run tag is read alone), repeated with growing pauses
+    for at most ``CONFIRM_SECONDS``.
+    """
+    claimed = _claim([job for job in jobs if not job.status.is_final])
+    if not claimed:
+        return []
+    with ThreadPoolExecutor(max_workers=min(CANCELS_AT_ONCE, len(claimed))) as pool:
+        outcomes = list(pool.map(lambda job: _send(gateway, job, layer, log), claimed))
+    sent = {
+        job.job_id: outcome for job, outcome in zip(claimed, outcomes, strict=True) if outcome is not None
+    }
+    finals = _confirm_all(gateway, [job for job in claimed if job.job_id in sent], sleep)
     reports = []
-    for job in jobs:
-        if job.status.is_final:
+    for job in claimed:
+        outcome = sent.get(job.job_id)
+        if outcome is None:
             continue
-        with _in_flight_lock:
-            if job.job_id in _in_flight or job.job_id in _answered:
-                continue
-            _in_flight.add(job.job_id)
-        answered = False
-        try:
-            outcome = gateway.cancel(job.job_id)
-            answered = True
-        except IQPError as exc:
-            log(f"Could not cancel job {job.job_id} ({layer.value}): {exc}; the next layer will retry")
-            continue
-        finally:
-            with _in_flight_lock:  # one step, so no other layer finds the job in neither set
-                _in_flight.discard(job.job_id)
-                if answered:
-                    _answered.add(job.job_id)
-        report = _confirm(gateway, job.job_id, outcome, sleep)
+        text = "cancel sent" if outcome is CancelOutcome.CANCELLED else "already final, nothing to cancel"
+        report = CancelReport(job.job_id, outcome is CancelOutcome.CANCELLED, text, finals.get(job.job_id))
         log(report.describe(layer))
         reports.append(report)
     return reports
 
 
-def _confirm(
-    gateway: IQPGateway, job_id: str, outcome: CancelOutcome, sleep: Callable[[float], None]
-) -> CancelReport:
-    """Read the job until it is seen final; a failed read only leaves the outcome unconfirmed."""
-    sent_text = "cancel sent" if outcome is CancelOutcome.CANCELLED else "already final, nothing to cancel"
-    pause = CONFIRM_FIRST_PAUSE
-    status: JobStatus | None = None
-    for _ in range(CONFIRM_READS):
-        with contextlib.suppress(IQPError):
-            status = gateway.read(job_id).status
-            if status.is_final:
-                break
+def _claim(jobs: list[JobSnapshot]) -> list[JobSnapshot]:
+    """The jobs no other layer of this process is cancelling or has had an answer for; now ours."""
+    unique = list({job.job_id: job for job in jobs}.values())
+    with _in_flight_lock:
+        mine = [job for job in unique if job.job_id not in _in_flight and job.job_id not in _answered]
+        _in_flight.update(job.job_id for job in mine)
+    return mine
+
+
+def _send(
+    gateway: IQPGateway, job: JobSnapshot, layer: Layer, log: Callable[[str], None]
+) -> CancelOutcome | None:
+    answered = False
+    try:
+        outcome = gateway.cancel(job.job_id)
+        answered = True
+        return outcome
+    except IQPError as exc:
+        log(f"Could not cancel job {job.job_id} ({layer.value}): {exc}; the next layer will retry")
+        return None
+    finally:
+        with _in_flight_lock:  # one step, so no other layer finds the job in neither set
+            _in_flight.discard(job.job_id)
+            if answered:
+                _answered.add(job.job_id)
+
+
+def _confirm_all(
+    gateway: IQPGateway, jobs: list[JobSnapshot], sleep: Callable[[float], None]
+) -> dict[str, JobStatus]:
+    """The statuses of ``jobs`` once seen final (or as last seen, when the time runs out).
+
+    A failed read only leaves a job unconfirmed; it never makes anyone send a cancel again.
+    """
+    seen: dict[str, JobStatus] = {}
+    pause, waited = CONFIRM_FIRST_PAUSE, 0.0
+    while True:
+        open_jobs = [job for job in jobs if not (job.job_id in seen and seen[job.job_id].is_final)]
+        if not open_jobs:
+            return seen
+        groups: dict[str | None, list[JobSnapshot]] = {}
+        for job in open_jobs:
+            groups.setdefault(value_of(job.tags, FLOW_RUN_PREFIX), []).append(job)
+        for run_id, members in groups.items():
+            with contextlib.suppress(IQPError):
+                if run_id is not None and len(members) > 1:
+                    listed = {s.job_id: s.status for s in gateway.list_jobs(tags=[flow_run_tag(run_id)])}
+                    seen.update({job.job_id: listed[job.job_id] for job in members if job.job_id in listed})
+                else:
+                    for job in members:
+                        seen[job.job_id] = gateway.read(job.job_id).status
+        if waited >= CONFIRM_SECONDS:
+            return seen
         sleep(pause)
-        pause *= 2
-    return CancelReport(job_id, outcome is CancelOutcome.CANCELLED, sent_text, status)
+        waited += pause
+        pause = min(pause * 2, CONFIRM_MAX_PAUSE)
 
 
 # ----- layer 2: flow hooks ----------------------------------------------------------------------
