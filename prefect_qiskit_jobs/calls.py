@@ -23,13 +23,15 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from prefect import Task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.utilities.annotations import allow_failure, opaque, quote
+from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.callables import get_call_parameters
 from prefect.utilities.collections import isiterable
 from typing_extensions import ParamSpec
@@ -38,6 +40,7 @@ from .idempotency import call_key, fresh_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 STATIC_PARAMETERS = ("credentials", "options", "poll", "tags")
 KEY_PARAMETER = "idempotency_key"
@@ -106,14 +109,21 @@ def _map_length(parameters: dict[str, Any]) -> int:
 
 
 class DispatchingTask(QiskitTask[P, R]):
-    """An async task whose plain call from sync code runs ``sync_fn`` as a task instead.
+    """An async task whose plain call from sync code runs it as a sync task instead.
 
-    ``.submit()`` and ``.map()`` keep the async task: Prefect runs those on worker threads anyway.
+    The sync twin runs the same coroutine function on an event loop of its own, in the calling
+    thread (``run_on_own_loop``), under the same signature. ``.submit()`` and ``.map()`` keep the
+    async task: Prefect runs those on worker threads anyway.
     """
 
-    def __init__(self, fn: Callable[P, R], sync_fn: Callable[..., Any], **settings: Any) -> None:
+    def __init__(self, fn: Callable[P, R], **settings: Any) -> None:
         super().__init__(fn, **settings)
-        self.sync_twin: QiskitTask[..., Any] = QiskitTask(sync_fn, **settings)
+
+        @functools.wraps(fn)
+        def run_synchronously(*args: Any, **kwargs: Any) -> Any:
+            return run_on_own_loop(fn(*args, **kwargs))  # type: ignore[arg-type]
+
+        self.sync_twin: QiskitTask[..., Any] = QiskitTask(run_synchronously, **settings)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if in_async_context():
@@ -140,3 +150,17 @@ def in_async_context() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def run_on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine for sync code on an event loop of its own, in the calling thread.
+
+    In the caller's thread, an interruption (Prefect's ``TerminationSignal``, ``KeyboardInterrupt``)
+    reaches the loop, which then cancels the coroutine, so a sensor cancels its owned jobs as in
+    async code. A sync caller inside a running loop (rare) has Prefect run it on another thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    return run_coro_as_sync(coroutine)  # type: ignore[return-value]

@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import math
-from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import anyio
 from prefect import get_run_logger
@@ -30,7 +29,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.exceptions import TerminationSignal
 from prefect.logging import get_logger
-from prefect.utilities.asyncutils import run_coro_as_sync
 
 from .blocks import CredentialsLike, aresolve_credentials
 from .calls import DispatchingTask
@@ -47,7 +45,6 @@ CANCEL_TIME_CAP = 60.0
 FLUSH_TIME_CAP = 10.0
 # What interrupts a wait, as opposed to an error: only these make it cancel its jobs.
 INTERRUPTS = (asyncio.CancelledError, TerminationSignal, KeyboardInterrupt)
-T = TypeVar("T")
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[Any], job_id: str, item: Any) -> None:
@@ -220,20 +217,6 @@ def _wait_run_name(parameters: dict[str, Any] | None = None) -> str:
     return f"wait-for-{len(jobs)}-jobs"
 
 
-def run_on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a sensor for sync code on an event loop of its own, in the calling thread.
-
-    In the caller's thread, an interruption (Prefect's ``TerminationSignal``, ``KeyboardInterrupt``)
-    reaches the loop, which then cancels the sensor, so its owned jobs are cancelled as in async
-    code. A sync caller inside a running loop (rare) has Prefect run it on another thread.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    return run_coro_as_sync(coroutine)  # type: ignore[return-value]
-
-
 async def _wait_for_job(
     job: JobRef | str,
     *,
@@ -305,27 +288,14 @@ async def _wait_for_jobs(
     return snapshots
 
 
-def _wait_for_job_sync(job: JobRef | str, **settings: Any) -> JobSnapshot:
-    return run_on_own_loop(_wait_for_job(job, **settings))
-
-
-def _wait_for_jobs_sync(jobs: Sequence[JobRef | str], **settings: Any) -> list[JobSnapshot]:
-    return run_on_own_loop(_wait_for_jobs(jobs, **settings))
-
-
-_wait_for_job_sync.__signature__ = inspect.signature(_wait_for_job)  # type: ignore[attr-defined]
-_wait_for_jobs_sync.__signature__ = inspect.signature(_wait_for_jobs)  # type: ignore[attr-defined]
-
 wait_for_job: DispatchingTask[..., Any] = DispatchingTask(
     _wait_for_job,
-    _wait_for_job_sync,
     name="wait-for-job",
     task_run_name=_wait_one_run_name,
     cache_policy=NO_CACHE,
 )
 wait_for_jobs: DispatchingTask[..., Any] = DispatchingTask(
     _wait_for_jobs,
-    _wait_for_jobs_sync,
     name="wait-for-jobs",
     task_run_name=_wait_run_name,
     cache_policy=NO_CACHE,
