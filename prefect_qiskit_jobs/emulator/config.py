@@ -21,7 +21,9 @@ class FaultRule(BaseModel):
     fault, checked in the order: dropped connection, 429 with ``Retry-After``, 429 without it, 5xx,
     then the faults *after handling*: the request takes effect (a POST creates its job) and only
     the answer is lost, to a 5xx (which the client retries, creating the job again, as on IBM) or
-    a dropped connection. ``limit`` caps how many faults the rule injects.
+    a dropped connection; last a hang, held longer than a client waits. ``query`` narrows the
+    rule to some requests of the route (one group's listing). ``limit`` caps how many faults the
+    rule injects.
     Latency is drawn separately and added before the answer. Unknown keys are refused: a
     misspelt probability would otherwise silently inject nothing.
     """
@@ -29,6 +31,7 @@ class FaultRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     route: str = "*"
+    query: str = Field("*", description="a glob over the raw query string, e.g. '*backend=ibm_kyiv*'")
     drop: float = Field(0.0, ge=0, le=1)
     rate_limit: float = Field(0.0, ge=0, le=1, description="429 with Retry-After")
     rate_limit_no_header: float = Field(0.0, ge=0, le=1, description="429 without Retry-After")
@@ -38,6 +41,14 @@ class FaultRule(BaseModel):
         0.0, ge=0, le=1, description="handle the request (a POST creates its job), then answer 5xx"
     )
     drop_after: float = Field(0.0, ge=0, le=1, description="handle the request, then drop the connection")
+    hang: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="hold the request unanswered until the client gives up, the faults are replaced "
+        "or reset, or hang_seconds pass (then answer it)",
+    )
+    hang_seconds: float = Field(600.0, ge=0)
     limit: int | None = Field(None, ge=1, description="inject at most this many faults, then none")
     latency: float = Field(0.0, ge=0, le=1, description="probability of added latency")
     latency_seconds: float = Field(0.2, ge=0)

@@ -2,7 +2,8 @@
 
 Each request is matched to its route template (``GET /jobs/{job_id}``) once; it is counted per
 route and, for job routes, per job; then the seeded fault rules may answer it with 429 or 503,
-delay it, or drop its connection. Tests and benchmarks read the counters on the admin route.
+delay it, hold it unanswered, or drop its connection. Tests and benchmarks read the counters on
+the admin route.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Traffic:
         self._lock = threading.Lock()
         self.rules, self.seed = rules, seed
         self.random = random.Random(seed)
+        # Bumped by every reset and replacement of the rules: it ends the hangs in progress.
+        self.generation = 0
+        self.hanging = 0  # requests held right now (a gauge: resets leave it alone)
         self.reset()
 
     def reset(self) -> None:
@@ -64,12 +68,14 @@ class Traffic:
             self.faults: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.injected: Counter[int] = Counter()
             self.random = random.Random(self.seed)
+            self.generation += 1
 
     def set_faults(self, rules: tuple[FaultRule, ...], seed: int) -> None:
         with self._lock:
             self.rules, self.seed = rules, seed
             self.injected = Counter()
             self.random = random.Random(seed)
+            self.generation += 1
 
     def spend(self, index: int, rule: FaultRule) -> bool:
         """Count one fault of rule ``index``; False once the rule's ``limit`` is spent."""
@@ -96,7 +102,13 @@ class Traffic:
                 "jobs": {job: dict(c) for job, c in self.jobs.items()},
                 "cancels": {job: c[CANCEL_ROUTE] for job, c in self.jobs.items() if c[CANCEL_ROUTE]},
                 "faults": {route: dict(c) for route, c in self.faults.items()},
+                "hanging": self.hanging,
             }
+
+    def hang(self, change: int) -> None:
+        """Count a request held by a hang fault (+1) or let go (-1)."""
+        with self._lock:
+            self.hanging += change
 
 
 class TrafficMiddleware:
@@ -112,10 +124,11 @@ class TrafficMiddleware:
             return
         route, job_id = route_of(scope["method"], scope["path"])
         self.traffic.count(route, job_id)
+        query = scope.get("query_string", b"").decode("latin-1")
         for index, rule in enumerate(self.traffic.rules):
-            if fnmatch.fnmatchcase(route, rule.route) and await self._apply(
-                index, rule, route, scope, receive, send
-            ):
+            if not (fnmatch.fnmatchcase(route, rule.route) and fnmatch.fnmatchcase(query, rule.query)):
+                continue
+            if await self._apply(index, rule, route, scope, receive, send):
                 return
         await self.app(scope, receive, send)
 
@@ -135,17 +148,52 @@ class TrafficMiddleware:
             ("server_error", rule.server_error),
             ("server_error_after", rule.server_error_after),
             ("drop_after", rule.drop_after),
+            ("hang", rule.hang),
         ):
             if draw < probability:
                 if not self.traffic.spend(index, rule):
                     return False
                 self.traffic.count_fault(route, kind)
+                if kind == "hang":
+                    await self._hold(rule, scope, receive, send)
+                    return True
                 if kind.endswith("_after"):
                     await self.app(scope, receive, _discard)  # it takes effect; its answer is lost
                 await self._answer_fault(kind.removesuffix("_after"), rule, receive, send)
                 return True
             draw -= probability
         return False
+
+    async def _hold(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
+        """Leave the request unanswered until its client hangs up (then nothing is sent), the
+        faults change, or ``hang_seconds`` pass; a request still waiting then is handled normally."""
+        body: list[Message] = []
+        while not body or body[-1].get("more_body"):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.append(message)
+        generation = self.traffic.generation
+        hung_up = asyncio.ensure_future(receive())
+        deadline = asyncio.get_running_loop().time() + rule.hang_seconds
+        self.traffic.hang(+1)
+        try:
+            while not hung_up.done() and generation == self.traffic.generation:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                await asyncio.wait([hung_up], timeout=min(left, 0.05))
+        finally:
+            self.traffic.hang(-1)
+        if hung_up.done():
+            return
+        hung_up.cancel()
+        replay = iter(body)
+
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replayed, send)
 
     @staticmethod
     async def _answer_fault(kind: str, rule: FaultRule, receive: Receive, send: Send) -> None:
