@@ -10,7 +10,6 @@ import logging
 import random
 import re
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
@@ -179,60 +178,41 @@ class JobSnapshot(BaseModel):
 
 
 class PollPolicy(BaseModel):
-    """How often to ask IBM about a job: exponential backoff with jitter, reset when the status changes.
+    """How often to ask IBM about jobs: a pause that grows with the time nothing has changed.
 
-    The delay before poll *n* (counted since the last change) is
-    ``min(cap, initial * multiplier**n)``, scaled by a random factor in ``[1 - jitter, 1 + jitter]``,
-    and never shorter than a ``Retry-After`` IBM sent. ``error_budget`` consecutive transient errors
-    (429, 5xx, dropped connections) are tolerated before a wait fails.
+    The pause before the next read is ``growth`` times the seconds since the status last changed,
+    at least ``initial`` and at most ``cap``, scaled by a random factor in
+    ``[1 - jitter, 1 + jitter]``, and never shorter than a ``Retry-After`` IBM sent. So the lag
+    between a job ending and its wait hearing of it stays a fixed fraction of how long it had been
+    quiet (2 s after a 20 s queue, 30 s after hours), and the reads of a wait grow only with the
+    logarithm of its length. ``error_budget`` consecutive transient errors (429, 5xx, dropped or
+    hung connections) are tolerated, each doubling the pause, before a wait fails.
 
     Example:
-        >>> policy = PollPolicy(initial=1, multiplier=2, cap=30, jitter=0)
-        >>> [policy.delay(n) for n in range(6)]
-        [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+        >>> policy = PollPolicy(initial=1.5, growth=0.1, cap=30, jitter=0)
+        >>> [policy.delay(quiet) for quiet in (0, 10, 60, 3600)]
+        [1.5, 1.5, 6.0, 30.0]
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    initial: float = Field(1.0, gt=0, description="seconds before the first poll after a change")
-    multiplier: float = Field(1.6, ge=1)
-    cap: float = Field(30.0, gt=0, description="longest pause between polls")
-    jitter: float = Field(0.2, ge=0, lt=1, description="relative spread of each pause")
+    initial: float = Field(1.5, gt=0, description="seconds between reads while statuses change")
+    growth: float = Field(0.075, ge=0, description="the pause as a fraction of the time nothing changed")
+    cap: float = Field(30.0, gt=0, description="longest pause between reads")
+    jitter: float = Field(0.1, ge=0, lt=1, description="relative spread of each pause")
     error_budget: int = Field(20, ge=0, description="consecutive transient errors tolerated")
     queue_position_every: float | None = Field(
         30.0, gt=0, description="seconds between queue-position reads of a queued job; None turns them off"
     )
 
-    def delay(self, polls_since_change: int, rng: random.Random | None = None) -> float:
-        """Seconds to pause before the next poll; pure, so schedules are tested without waiting."""
-        base = min(self.cap, self.initial * self.multiplier ** min(polls_since_change, 64))
+    def delay(self, quiet_seconds: float, rng: random.Random | None = None, errors: int = 0) -> float:
+        """Seconds to pause after ``quiet_seconds`` without a change (and ``errors`` failed reads in a row).
+
+        Pure, so schedules are tested without waiting; no jitter without a random source.
+        """
+        base = min(self.cap, max(self.initial, self.growth * max(quiet_seconds, 0.0)))
+        if errors:
+            base = min(self.cap, base * 2.0 ** min(errors, 32))
         if self.jitter and rng is not None:
             base *= 1 + rng.uniform(-self.jitter, self.jitter)
         return base
-
-
-@dataclass
-class PollState:
-    """The changing half of a poll schedule: what has happened since the status last changed."""
-
-    polls_since_change: int = 0
-    consecutive_errors: int = 0
-    status: JobStatus | None = None
-
-    def observe(self, status: JobStatus) -> bool:
-        """Record a successful read; True when the status changed (the backoff starts over)."""
-        self.consecutive_errors = 0
-        if status != self.status:
-            self.status = status
-            self.polls_since_change = 0
-            return True
-        self.polls_since_change += 1
-        return False
-
-    def fail(self) -> None:
-        """Record a transient error: back off further, and count it against the budget."""
-        self.consecutive_errors += 1
-        self.polls_since_change += 1
-
-    def next_delay(self, policy: PollPolicy, rng: random.Random, retry_after: float | None = None) -> float:
-        return max(policy.delay(self.polls_since_change, rng), retry_after or 0.0)

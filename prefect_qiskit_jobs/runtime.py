@@ -52,6 +52,9 @@ TRANSIENT_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504, 520, 521, 522, 5
 # What IAM and the instance directory answer when they refuse an API key (IAM says 400 for an unknown key).
 REFUSED_STATUS = frozenset({400, 401, 403})
 PAGE_SIZE = 100
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+READ_TIMEOUT_VARIABLE = "PREFECT_QISKIT_JOBS_READ_TIMEOUT"
 # Readings of a listing whose pending set shrank while it was paged (see ``collect_listing``).
 LISTING_PASSES = 3
 
@@ -79,6 +82,22 @@ def client_environment(credentials: IBMQuantumCredentials) -> Iterator[None]:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+
+def read_timeout() -> float:
+    """Seconds to wait for any answer of IBM's job API (``PREFECT_QISKIT_JOBS_READ_TIMEOUT``, default 30).
+
+    The client retries a read that timed out (up to 5 times), so a hung read gives up after at
+    most six of these.
+    """
+    value = os.environ.get(READ_TIMEOUT_VARIABLE)
+    try:
+        seconds = float(value) if value else READ_TIMEOUT
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise ConfigurationError(f"{READ_TIMEOUT_VARIABLE} must be a positive number of seconds: {value!r}")
+    return seconds
 
 
 class CancelOutcome(str, Enum):
@@ -131,6 +150,9 @@ class IQPGateway:
                 )
                 with client_environment(self.credentials):
                     self._client = RuntimeClient(params)
+                # The client sets no read timeout, so one hung answer would hold its thread (and
+                # the group it reads) for ever; its session takes a per-request default instead.
+                self._client._session._timeout = (CONNECT_TIMEOUT, read_timeout())
             return self._client
 
     def backend(self, name: str) -> Any:
@@ -216,6 +238,31 @@ class IQPGateway:
 
         with self.translated("list jobs"):
             return [snapshot_from_api(job) for job in collect_listing(fetch_page, limit=limit)]
+
+    def list_since(
+        self, *, tag: str, backend: str | None, created_after: datetime | None, all_pages: bool
+    ) -> tuple[list[JobSnapshot], bool]:
+        """Jobs tagged ``tag`` created since ``created_after``, oldest first: one page, or every page.
+
+        Oldest first and not filtered by status, the listing only grows at its end while it is
+        read, so its pages never shift. Returns the jobs and whether they are all there are.
+        """
+        jobs: list[dict[str, Any]] = []
+        with self.translated("list jobs"):
+            while True:
+                answer = self.client().jobs_get(
+                    limit=PAGE_SIZE,
+                    skip=len(jobs),
+                    backend_name=backend,
+                    job_tags=[tag],
+                    created_after=created_after,
+                    descending=False,
+                )
+                page = answer.get("jobs") or []
+                jobs.extend(page)
+                complete = not page or len(jobs) >= int(answer.get("count", 0))
+                if complete or not all_pages:
+                    return [snapshot_from_api(job) for job in jobs], complete
 
     def metrics(self, job_id: str) -> dict[str, Any]:
         with self.translated(f"read metrics of job {job_id}", job_id=job_id):

@@ -22,7 +22,7 @@ from prefect_qiskit_jobs import (
 )
 
 BACKEND = "ibmq_manila"
-FAST_POLL = PollPolicy(initial=0.5, multiplier=1.5, cap=2.0)
+FAST_POLL = PollPolicy(initial=0.5, growth=0.1, cap=2.0)
 
 
 def bell_for(backend: str = BACKEND) -> Any:

@@ -14,7 +14,7 @@ from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolic
 from prefect_qiskit_jobs.watcher import JobWatcher
 
 JOB_ID = "d1late0reply0job"
-QUICK = PollPolicy(initial=0.01, multiplier=1, cap=0.01, jitter=0, queue_position_every=None)
+QUICK = PollPolicy(initial=0.01, growth=0, cap=0.01, jitter=0, queue_position_every=None)
 GUARD = 30  # seconds: only a hang ever reaches this
 
 

@@ -31,7 +31,7 @@ from .conftest import (
 
 RUN_SECONDS = 3.0
 # Polls far more often than the job changes, and sees it RUNNING: the pause stays below RUN_SECONDS.
-POLL = PollPolicy(initial=0.1, multiplier=1.5, cap=0.5, jitter=0.1)
+POLL = PollPolicy(initial=0.1, growth=0.1, cap=0.5, jitter=0.1)
 QUEUED_SECONDS = 1.5
 
 

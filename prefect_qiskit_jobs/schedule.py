@@ -1,0 +1,341 @@
+"""What the watcher reads next, and what each answer means: pure decisions, no I/O, no clock of its own.
+
+Awaited jobs are kept in groups read together. The jobs of one flow run (or of one process,
+outside any run) on one backend share a tag, and IBM lists jobs by tag, so one request answers
+for a whole group: the group's jobs created since its oldest unfinished job, oldest first. IBM
+runs a backend's jobs in about the order they came, so that first page is where jobs start and
+end, with their final states; a group larger than a page is read in full now and then (a sweep)
+to catch a job that ended out of turn. A job without such a tag is read on its own.
+
+Each group has one read in flight at most, so a slow or hung answer holds up its own group only.
+Its pace follows ``PollPolicy``: the pause grows with the time nothing in the group changed,
+doubles with each transient error, and honours ``Retry-After``. A queued group's queue position
+comes from ``/metrics`` for its head (its first queued job) only: the others queue behind it.
+
+Members are registrations, compared by identity: a late answer for one that has gone is dropped,
+and it never touches a newer registration of the same job.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .exceptions import IQPUnavailableError
+from .models import JobRef, JobSnapshot, JobStatus, PollPolicy
+from .tags import FLOW_RUN_PREFIX, PROCESS_PREFIX
+
+# Registrations arriving within this window are read together (many waits start at once).
+COALESCE_SECONDS = 0.05
+# A group larger than one page is read in full at least this often (and at most every 4 pauses).
+SWEEP_SECONDS = 60.0
+# Before IBM's own creation time of a job is known, list from this long before the local one.
+CLOCK_MARGIN = timedelta(seconds=60)
+
+GroupKey = tuple[int, str, str | None]
+"""(credentials, ``"tag:<tag>"`` or ``"job:<id>"``, backend)."""
+
+
+@dataclass(eq=False)
+class Member:
+    """One registration of a job: what the watcher last told its waits about it."""
+
+    gateway: Any
+    job: JobRef
+    policy: PollPolicy
+    last: JobSnapshot | None = None
+
+    @property
+    def created(self) -> datetime | None:
+        return (self.last.created if self.last else None) or self.job.created_at
+
+
+def listing_tag(tags: tuple[str, ...]) -> str | None:
+    """The tag that lists a job together with its siblings: its flow run's, else its process's."""
+    for prefix in (FLOW_RUN_PREFIX, PROCESS_PREFIX):
+        tag = next((t for t in tags if t.startswith(prefix)), None)
+        if tag is not None:
+            return tag
+    return None
+
+
+@dataclass(eq=False)
+class Group:
+    key: GroupKey
+    members: dict[str, Member] = field(default_factory=dict)
+    changed_at: float = 0.0
+    due: float = 0.0
+    errors: int = 0
+    reading: bool = False
+    swept_at: float | None = None
+    unseen: bool = True
+    position_due: float = 0.0
+    position_reading: bool = False
+
+    @property
+    def tag(self) -> str | None:
+        kind, _, value = self.key[1].partition(":")
+        return value if kind == "tag" else None
+
+    def policies(self) -> Iterator[PollPolicy]:
+        return iter(dict.fromkeys(m.policy for m in self.members.values()))
+
+    def head(self) -> Member | None:
+        """The queued job whose position is read: the lowest known position, else the oldest."""
+        queued = [m for m in self.members.values() if m.last and m.last.status is JobStatus.QUEUED]
+        if not queued:
+            return None
+        return min(queued, key=_queue_order)
+
+
+def _queue_order(member: Member) -> tuple[int, float]:
+    position = member.last.position_in_queue if member.last else None
+    created = member.created
+    return position or 10**9, created.timestamp() if created else float("inf")
+
+
+@dataclass(frozen=True, eq=False)
+class ListGroup:
+    """List the group's jobs created since ``created_after``, oldest first: the first page, or all."""
+
+    group: Group
+    members: tuple[Member, ...]
+    created_after: datetime | None
+    all_pages: bool
+
+    @property
+    def tag(self) -> str:
+        tag = self.group.tag
+        assert tag is not None
+        return tag
+
+    @property
+    def backend(self) -> str | None:
+        return self.group.key[2]
+
+
+@dataclass(frozen=True, eq=False)
+class ReadJob:
+    """Read one job (``GET /jobs/{id}``)."""
+
+    group: Group
+    member: Member
+
+
+@dataclass(frozen=True, eq=False)
+class ReadPosition:
+    """Read a queued job's ``/metrics`` for its queue position."""
+
+    group: Group
+    member: Member
+
+
+Read = ListGroup | ReadJob | ReadPosition
+
+
+@dataclass(frozen=True, eq=False)
+class Update:
+    """Tell ``member``'s waits about ``item``; ``final`` ends the registration."""
+
+    member: Member
+    item: JobSnapshot | BaseException
+    final: bool
+
+
+class Schedule:
+    """Every awaited job's group and pace; the watcher asks it what to read and tells it what came back."""
+
+    def __init__(self, clock: Callable[[], float], rng: random.Random | None = None) -> None:
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._groups: dict[GroupKey, Group] = {}
+        self._group_of: dict[int, Group] = {}
+
+    # ----- membership --------------------------------------------------------------------
+    def add(self, member: Member, alone: bool = False) -> None:
+        """Start reading ``member``'s job; its group is read within ``COALESCE_SECONDS``."""
+        tag = None if alone else listing_tag(member.job.tags)
+        kind = f"tag:{tag}" if tag is not None else f"job:{member.job.job_id}"
+        key: GroupKey = (id(member.gateway), kind, member.job.backend or None if tag else None)
+        group = self._groups.get(key)
+        now = self._clock()
+        if group is None:
+            group = self._groups[key] = Group(key, changed_at=now, due=now + COALESCE_SECONDS)
+        else:
+            group.due = min(group.due, now + COALESCE_SECONDS)
+            group.changed_at = now
+        group.members[member.job.job_id] = member
+        group.unseen = True
+        self._group_of[id(member)] = group
+
+    def remove(self, member: Member) -> None:
+        """Stop reading ``member`` (a newer registration of the same job stays)."""
+        group = self._group_of.pop(id(member), None)
+        if group is None:
+            return
+        if group.members.get(member.job.job_id) is member:
+            del group.members[member.job.job_id]
+        if not group.members and self._groups.get(group.key) is group:
+            del self._groups[group.key]
+
+    def current(self, member: Member) -> bool:
+        group = self._group_of.get(id(member))
+        return group is not None and group.members.get(member.job.job_id) is member
+
+    def now(self) -> float:
+        return self._clock()
+
+    def __len__(self) -> int:
+        return len(self._group_of)
+
+    # ----- what to read ------------------------------------------------------------------
+    def next_reads(self) -> list[Read]:
+        """The reads due now; each group's (and each head's) is marked in flight until answered."""
+        now = self._clock()
+        reads: list[Read] = []
+        for group in self._groups.values():
+            if not group.reading and group.due <= now:
+                group.reading = True
+                reads.append(self._status_read(group, now))
+            head = self._position_head(group)
+            if head is not None and group.position_due <= now:
+                every = head.policy.queue_position_every
+                assert every is not None
+                group.position_reading = True
+                group.position_due = now + every
+                reads.append(ReadPosition(group, head))
+        return reads
+
+    def wake_at(self) -> float | None:
+        """When the next read falls due (None: nothing to read)."""
+        times = [g.due for g in self._groups.values() if not g.reading]
+        times += [g.position_due for g in self._groups.values() if self._position_head(g) is not None]
+        return min(times, default=None)
+
+    def _status_read(self, group: Group, now: float) -> Read:
+        members = tuple(group.members.values())
+        if group.tag is None:
+            return ReadJob(group, members[0])
+        created = [m.created for m in members]
+        if any(c is None for c in created):
+            after = None
+        else:
+            exact = [m.last is not None and m.last.created is not None for m in members]
+            after = min(
+                c if known else c - CLOCK_MARGIN for c, known in zip(created, exact, strict=True) if c
+            )
+        sweep_due = group.swept_at is None or now - group.swept_at >= max(
+            SWEEP_SECONDS, 4 * self._pause(group, now)
+        )
+        return ListGroup(group, members, after, all_pages=group.unseen or sweep_due)
+
+    def _position_head(self, group: Group) -> Member | None:
+        if group.position_reading:
+            return None
+        head = group.head()
+        return head if head is not None and head.policy.queue_position_every else None
+
+    def _pause(self, group: Group, now: float, retry_after: float | None = None) -> float:
+        pauses = [p.delay(now - group.changed_at, self._rng, group.errors) for p in group.policies()]
+        return max(min(pauses, default=1.0), retry_after or 0.0)
+
+    # ----- what came back ----------------------------------------------------------------
+    def listed(self, read: ListGroup, jobs: list[JobSnapshot], complete: bool) -> list[Update]:
+        """A listing of the group came back; ``complete``: it held every job since ``created_after``.
+
+        A member a complete listing lacks is not where its tag says (it lost the tag, or IBM's
+        clock disagrees): it is read on its own from now on.
+        """
+        now = self._clock()
+        group = read.group
+        by_id = {job.job_id: job for job in jobs}
+        updates: list[Update] = []
+        changed = False
+        for member in read.members:
+            snapshot = by_id.get(member.job.job_id)
+            if snapshot is None:
+                if complete and self.current(member):
+                    self.remove(member)
+                    self.add(member, alone=True)
+                continue
+            moved, update = self._observe(member, snapshot)
+            changed |= moved
+            if update is not None:
+                updates.append(update)
+        if read.all_pages:
+            group.swept_at = now
+            if complete:
+                group.unseen = any(m not in read.members for m in group.members.values())
+        self._answered(group, now, changed)
+        return updates
+
+    def read_job(self, read: ReadJob, snapshot: JobSnapshot) -> list[Update]:
+        now = self._clock()
+        changed, update = self._observe(read.member, snapshot)
+        read.group.unseen = False
+        self._answered(read.group, now, changed)
+        return [update] if update is not None else []
+
+    def positioned(self, read: ReadPosition, snapshot: JobSnapshot | None) -> list[Update]:
+        """The head's metrics came back, applied to its last snapshot as ``snapshot``."""
+        read.group.position_reading = False
+        member = read.member
+        last = member.last
+        if not self.current(member) or last is None or last.status is not JobStatus.QUEUED:
+            return []
+        if snapshot is None or snapshot.position_in_queue == last.position_in_queue:
+            return []
+        member.last = snapshot
+        return [Update(member, snapshot, final=False)]
+
+    def failed(self, read: Read, error: BaseException) -> list[Update]:
+        """A read failed. Transient errors back off (a member whose budget they exhaust fails);
+        any other error ends the waits it concerns."""
+        group = read.group
+        if isinstance(read, ReadPosition):
+            group.position_reading = False
+            return []
+        members = read.members if isinstance(read, ListGroup) else (read.member,)
+        live = [m for m in members if self.current(m)]
+        now = self._clock()
+        if isinstance(error, IQPUnavailableError):
+            group.errors += 1
+            spent = [m for m in live if group.errors > m.policy.error_budget]
+        else:
+            spent = live
+        for member in spent:
+            self.remove(member)
+        group.reading = False
+        group.due = now + self._pause(group, now, getattr(error, "retry_after", None))
+        return [Update(m, error, final=True) for m in spent]
+
+    def _observe(self, member: Member, snapshot: JobSnapshot) -> tuple[bool, Update | None]:
+        """Take ``snapshot`` as ``member``'s state: (did its status change, what to tell its waits)."""
+        if not self.current(member):
+            return False, None
+        last = member.last
+        if last is not None and snapshot.status is last.status:
+            snapshot = snapshot.model_copy(
+                update={
+                    "position_in_queue": snapshot.position_in_queue or last.position_in_queue,
+                    "estimated_start": snapshot.estimated_start or last.estimated_start,
+                }
+            )
+        if last is not None and snapshot.running is None and last.running is not None:
+            snapshot = snapshot.model_copy(update={"running": last.running})
+        changed = last is None or snapshot.status is not last.status
+        member.last = snapshot
+        if snapshot.status.is_final:
+            self.remove(member)
+            return True, Update(member, snapshot, final=True)
+        return changed, Update(member, snapshot, final=False) if changed else None
+
+    def _answered(self, group: Group, now: float, changed: bool) -> None:
+        group.reading = False
+        group.errors = 0
+        if changed:
+            group.changed_at = now
+        group.due = now + self._pause(group, now)
