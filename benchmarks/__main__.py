@@ -17,6 +17,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness.code import ROOT, CodeUnderTest, code_under_test
 from benchmarks.harness.context import Bench
@@ -50,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_one(name: str, bench: Bench, info: dict[str, object], out_dir: Path, command: str) -> None:
+def run_one(name: str, bench: Bench, info: dict[str, Any], out_dir: Path, command: str) -> None:
     started = time.time()
     print(f"\n### {name}{' (quick)' if bench.quick else ''}: started", flush=True)
     summary = runner(name)(bench)
@@ -61,8 +62,8 @@ def run_one(name: str, bench: Bench, info: dict[str, object], out_dir: Path, com
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         duration_seconds=duration,
         command=command,
-        machine=info["machine"],  # type: ignore[arg-type]
-        versions=info["versions"],  # type: ignore[arg-type]
+        machine=info["machine"],
+        versions=info["versions"],
         code=code.as_json(),
         code_text=code.describe(),
         cpus=bench.cpus.as_json(),
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
     # Everything here talks to 127.0.0.1: no proxy may intercept it.
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
-    info: dict[str, object] = {"machine": machine_info()}  # before pinning narrows the CPUs
+    info: dict[str, Any] = {"machine": machine_info()}  # before pinning narrows the CPUs
     cpus = CpuPlan.split(args.pin)
     pin(cpus.waiters)
     failed: list[str] = []

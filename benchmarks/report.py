@@ -15,8 +15,8 @@ from typing import Any
 from benchmarks.summary import MARKS, Figure, Row, Summary
 
 QUICK_BANNER = (
-    "**Quick run**: fewer jobs and shorter queues than the goals are stated for; it shows that the "
-    "scenario works, and its marks only hint at the full run's."
+    "**Quick run**: fewer jobs, shorter queues or fewer repetitions than the goals are stated for; "
+    "it shows that the scenario works end to end, and its marks only hint at a full run's."
 )
 
 

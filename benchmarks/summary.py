@@ -69,7 +69,8 @@ class Figure:
         return self.shown()
 
     def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"label": self.label, "value": self.value}
+        value = round(self.value, max(self.digits, 3)) if isinstance(self.value, float) else self.value
+        data: dict[str, Any] = {"label": self.label, "value": value}
         if self.unit:
             data["unit"] = self.unit
         if self.goal is not None:

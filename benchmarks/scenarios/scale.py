@@ -102,7 +102,7 @@ def measure(bench: Bench, emulator: Any, refs: list[dict[str, Any]], settings: S
                 cpu.append(cpu_seconds_of(child.pid))
             emulator_cpu.append(cpu_seconds_of(emulator.process.pid))
             window = emulator.stats()
-            threads_queued = sampler.max_threads
+            threads_queued, rss_queued = sampler.max_threads, sampler.max_rss_bytes
             print(f"[scale] window over; cancelling {len(refs)} jobs", flush=True)
             cancel_started = time.time()
             failed_cancels = client.cancel_all(refs, settings.cancel_threads)
@@ -119,7 +119,7 @@ def measure(bench: Bench, emulator: Any, refs: list[dict[str, Any]], settings: S
         route_delta(before, window),
         cpu,
         emulator_cpu,
-        threads_queued,
+        (threads_queued, rss_queued),
         sampler.max_threads,
         {"sent": cancels_sent, "failed": failed_cancels, "all_seen": measured["wait_ended"] - cancel_started},
         lags,
@@ -138,7 +138,7 @@ def figures(
     routes: dict[str, int],
     cpu: list[float | None],
     emulator_cpu: list[float | None],
-    threads_queued: int,
+    queued: tuple[int, int],
     threads: int,
     cancel: dict[str, float],
     lags: list[float],
@@ -150,6 +150,7 @@ def figures(
         f"await_jobs, N={n:,}, {window:g} s queued window",
         [
             Figure("peak_rss", "peak RSS", (measured["peak_rss_bytes"] or 0) / MB, "MB", 0, goal=RSS_GOAL),
+            Figure("rss_queued", "peak RSS while queued", queued[1] / MB, "MB", 0),
             Figure("rss_at_start", "RSS at start", (measured["rss_at_start_bytes"] or 0) / MB, "MB", 0),
             Figure(
                 "cpu_percent", "CPU while queued", _percent(cpu, 0, 2, window), "% of a core", 1, CPU_GOAL
@@ -163,7 +164,7 @@ def figures(
                 1,
             ),
             Figure("threads", "threads", threads, goal=THREADS_GOAL),
-            Figure("threads_queued", "threads while queued", threads_queued),
+            Figure("threads_queued", "threads while queued", queued[0]),
             Figure("requests_per_job", "status+metrics req/job while queued", (status + metrics) / n),
             Figure("list_requests", "list requests while queued", routes.get(LIST_ROUTE, 0)),
             Figure("metrics_requests", "metrics requests while queued", metrics),
@@ -187,7 +188,8 @@ NOTES = [
     "and one flow-run tag, as the submit task tags a run's jobs, and held queued.",
     "The waiting process: `await_jobs(jobs, poll=PollPolicy())` in a fresh child, set up (imports, "
     "client, IAM token) before GO. Its CPU and OS threads are read from outside (psutil); peak RSS "
-    "is its high-water mark over the whole wait, imports and the cancellation phase included.",
+    "is its high-water mark over the whole wait, imports and the cancellation phase included (the "
+    "peak while queued is sampled from outside twice a second, up to the end of the window).",
     "CPU while queued: the child's CPU seconds from GO to the end of the window over the window, in "
     "% of one core; the start (registering every job, the first full sweep) is inside it, and also "
     "shown alone, with the rate after it.",
