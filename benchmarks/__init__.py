@@ -1,1 +1,6 @@
-"""Benchmarks of prefect-qiskit-jobs; run them as modules, e.g. ``python -m benchmarks.polling``."""
+"""Benchmarks of prefect-qiskit-jobs against the local emulator: ``python -m benchmarks [--quick]``.
+
+``harness`` starts and measures processes, ``scenarios`` holds one module per question asked,
+``children`` the code that runs in the measured processes, and ``report`` writes the figures
+beside their goals. See ``benchmarks/README.md``.
+"""

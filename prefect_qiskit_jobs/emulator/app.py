@@ -579,6 +579,50 @@ async def release_all(emulator: EmulatorDep) -> dict[str, int]:
     return {"released": len(queued)}
 
 
+MAX_BULK_JOBS = 100_000
+
+
+@admin.post("/jobs")
+async def create_jobs(request: Request, emulator: EmulatorDep) -> dict[str, list[str]]:
+    """Create ``{"count": n, "backend": ..., "tags": [...]}`` jobs at once, queued as if just submitted.
+
+    Benchmarks wait for thousands of queued jobs; submitting them through the client takes minutes.
+    They queue under the configured delay, in the order of the ids answered. Without ``params``
+    (``program_id`` defaults to ``sampler``) a job carries no pubs and ends Failed if it runs.
+    """
+    try:
+        body = json.loads(await request.body() or b"{}")
+        count, backend = int(body["count"]), str(body["backend"])
+        program_id = str(body.get("program_id") or "sampler")
+        tags = [str(tag) for tag in body.get("tags") or ()]
+        params = json.dumps(body.get("params") or {})
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ApiError(400, f"Give {{count, backend, tags?, params?}}: {exc!r}", CODE_INVALID_JOB) from None
+    if not 1 <= count <= MAX_BULK_JOBS:
+        raise ApiError(400, f"count must be between 1 and {MAX_BULK_JOBS}", CODE_INVALID_JOB)
+    if emulator.catalog.get(backend) is None:
+        raise ApiError(400, f"Backend {backend} not found", CODE_BACKEND_NOT_FOUND)
+    if program_id not in execution.PROGRAMS:
+        raise ApiError(400, f"Program {program_id} not found", CODE_INVALID_JOB)
+    now = utcnow()
+    eligible = now + timedelta(seconds=emulator.config.queue_delay)
+    ids = []
+    for index in range(count):
+        job = JobRecord(
+            id=new_id(),
+            backend=backend,
+            program_id=program_id,
+            created=now + timedelta(microseconds=index),
+            tags=list(tags),
+            params=params,
+            eligible_at=eligible,
+        )
+        emulator.store.put_job(job)
+        ids.append(job.id)
+    emulator.queue.notify()
+    return {"ids": ids}
+
+
 # ----- assembly ----------------------------------------------------------------------------
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     """Build the emulator's ASGI app; its queue model runs for the lifetime of the server."""

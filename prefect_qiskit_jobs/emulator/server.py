@@ -141,6 +141,16 @@ class RunningEmulator:
         """
         self.admin("POST", f"/jobs/{job_id}/release" if job_id else "/release")
 
+    def create_jobs(
+        self, count: int, backend: str, tags: list[str] | None = None, params: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Create ``count`` queued jobs at once (no pubs unless ``params``); their ids, in queue order."""
+        body: dict[str, Any] = {"count": count, "backend": backend, "tags": list(tags or ())}
+        if params is not None:
+            body["params"] = params
+        ids: list[str] = self.admin("POST", "/jobs", body)["ids"]
+        return ids
+
     def set_faults(self, *rules: FaultRule, seed: int | None = None) -> None:
         """Replace the fault rules in force (none: no faults) until the next ``reset``."""
         body: dict[str, Any] = {"faults": [rule.model_dump() for rule in rules]}

@@ -1,0 +1,1 @@
+"""Code run in the measured child processes (``python -m benchmarks.children.<name>``)."""

@@ -1,0 +1,1 @@
+"""What every scenario needs: the code under test, pinned processes, the emulator, measurements."""
