@@ -46,6 +46,9 @@ FLUSH_TIME_CAP = 10.0
 # What interrupts a wait, as opposed to an error: only these make it cancel its jobs.
 INTERRUPTS = (asyncio.CancelledError, TerminationSignal, KeyboardInterrupt)
 
+# Job ids from elsewhere are read for their tags this many at a time.
+RESOLVE_READS_AT_ONCE = 8
+
 
 def _deliver(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[Any], job_id: str, item: Any) -> None:
     """Hand a watcher event to the waiting coroutine's loop (the watcher runs on its own thread)."""
@@ -184,14 +187,20 @@ def _monitor_for(jobs: list[JobRef]) -> WaitMonitor:
 
 
 async def resolve_jobs(jobs: Sequence[JobRef | str], credentials: CredentialsLike) -> list[JobRef]:
-    """``JobRef``s for what a wait was given; a job id is checked first, then read once for its tags."""
+    """``JobRef``s for what a wait was given; a job id is checked first, then read once for its tags.
+
+    The reads run side by side, at most ``RESOLVE_READS_AT_ONCE`` at a time: a wait handed many
+    ids from elsewhere starts after a few round trips, not one per id.
+    """
     ids = [check_job_id(job) for job in jobs if not isinstance(job, JobRef)]
     if not ids:
         return [job for job in jobs if isinstance(job, JobRef)]
     gateway = gateway_for(await aresolve_credentials(credentials))
+    limiter = anyio.CapacityLimiter(RESOLVE_READS_AT_ONCE)
     refs: dict[str, JobRef] = {}
-    for job_id in dict.fromkeys(ids):
-        snapshot = await anyio.to_thread.run_sync(gateway.read, job_id)
+
+    async def resolve(job_id: str) -> None:
+        snapshot = await anyio.to_thread.run_sync(gateway.read, job_id, limiter=limiter)
         known = snapshot.primitive in {p.value for p in Primitive}
         refs[job_id] = JobRef(
             job_id=job_id,
@@ -201,6 +210,9 @@ async def resolve_jobs(jobs: Sequence[JobRef | str], credentials: CredentialsLik
             tags=snapshot.tags,
             created_at=snapshot.created,
         )
+
+    # gather, not a task group: the first error (an unknown id) is raised as itself.
+    await asyncio.gather(*(resolve(job_id) for job_id in dict.fromkeys(ids)))
     return [job if isinstance(job, JobRef) else refs[job] for job in jobs]
 
 
