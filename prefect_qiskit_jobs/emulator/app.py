@@ -318,7 +318,7 @@ async def get_job(job_id: str, emulator: EmulatorDep, exclude_params: str | None
 async def delete_job(job_id: str, emulator: EmulatorDep) -> Response:
     job = emulator.job(job_id)
     if not job.is_final:
-        emulator.queue.cancel(job_id)
+        emulator.queue.cancel(job_id, at_once=True)
     emulator.store.delete_job(job_id)
     return Response(status_code=204)
 
@@ -509,7 +509,7 @@ async def reset(emulator: EmulatorDep, jobs: bool = False) -> dict[str, bool]:
     if jobs:
         for job in list(emulator.store.jobs.values()):
             if not job.is_final:
-                emulator.queue.cancel(job.id)
+                emulator.queue.cancel(job.id, at_once=True)
         emulator.store.clear()
     return {"ok": True}
 

@@ -90,7 +90,7 @@ class EmulatorConfig(BaseModel):
     concurrency: int = Field(1, ge=1, description="jobs executing at once per backend")
     min_run_seconds: float = Field(0.0, ge=0, description="a job stays Running at least this long")
     cancel_latency: float = Field(
-        0.0,
+        2.0,
         ge=0,
         description="seconds a Running job stays Running after its cancel is accepted, as on IBM "
         "(a Queued job is Cancelled at once)",

@@ -103,17 +103,18 @@ class QueueModel:
         self.store.update_job(job_id, eligible_at=utcnow())
         self.notify()
 
-    def cancel(self, job_id: str, reason: str = CANCELLED_REASON) -> bool:
+    def cancel(self, job_id: str, reason: str = CANCELLED_REASON, at_once: bool = False) -> bool:
         """Cancel a non-final job; False when it is already final.
 
         A Queued job is Cancelled at once. A Running one, with ``cancel_latency``, stays Running
-        that long (its result, should it finish meanwhile, is dropped), then ends Cancelled.
+        that long (its result, should it finish meanwhile, is dropped), then ends Cancelled;
+        ``at_once`` skips that (the admin reset, which forgets the job right after).
         """
         job = self.store.jobs[job_id]
         if job.is_final:
             return False
         latency = self.config.cancel_latency
-        if job.status == "Running" and latency > 0:
+        if job.status == "Running" and latency > 0 and not at_once:
             if job_id not in self._stopping:
                 self._stopping[job_id] = reason
                 asyncio.get_running_loop().call_later(latency, self._stop, job_id)
