@@ -268,7 +268,8 @@ class Schedule:
         if read.all_pages:
             group.swept_at = now
             if complete:
-                group.unseen = any(m not in read.members for m in group.members.values())
+                read_now = {id(m) for m in read.members}
+                group.unseen = any(id(m) not in read_now for m in group.members.values())
         self._answered(group, now, changed)
         return updates
 
