@@ -19,7 +19,7 @@ and it never touches a newer registration of the same job.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,14 +74,22 @@ class Group:
     unseen: bool = True
     position_due: float = 0.0
     position_reading: bool = False
+    # The members' distinct policies, kept (hashing thousands of models each cycle costs a core).
+    known_policies: list[PollPolicy] | None = None
 
     @property
     def tag(self) -> str | None:
         kind, _, value = self.key[1].partition(":")
         return value if kind == "tag" else None
 
-    def policies(self) -> Iterator[PollPolicy]:
-        return iter(dict.fromkeys(m.policy for m in self.members.values()))
+    def policies(self) -> list[PollPolicy]:
+        if self.known_policies is None:
+            self.known_policies = list(dict.fromkeys(m.policy for m in self.members.values()))
+        return self.known_policies
+
+    def position_every(self) -> float | None:
+        """The shortest pause between position reads any member asks for (None: no member does)."""
+        return min((p.queue_position_every for p in self.policies() if p.queue_position_every), default=None)
 
     def head(self) -> Member | None:
         """The queued job whose position is read: the lowest known position, else the oldest."""
@@ -168,6 +176,7 @@ class Schedule:
             group.due = min(group.due, now + COALESCE_SECONDS)
             group.changed_at = now
         group.members[member.job.job_id] = member
+        group.known_policies = None
         group.unseen = True
         self._group_of[id(member)] = group
 
@@ -178,6 +187,7 @@ class Schedule:
             return
         if group.members.get(member.job.job_id) is member:
             del group.members[member.job.job_id]
+            group.known_policies = None
         if not group.members and self._groups.get(group.key) is group:
             del self._groups[group.key]
 
@@ -200,19 +210,24 @@ class Schedule:
             if not group.reading and group.due <= now:
                 group.reading = True
                 reads.append(self._status_read(group, now))
-            head = self._position_head(group)
-            if head is not None and group.position_due <= now:
-                every = head.policy.queue_position_every
-                assert every is not None
+            every = group.position_every()
+            if every is None or group.position_reading or group.position_due > now:
+                continue
+            group.position_due = now + every
+            head = group.head()  # one pass over the members, only when a position read is due
+            if head is not None:
                 group.position_reading = True
-                group.position_due = now + every
                 reads.append(ReadPosition(group, head))
         return reads
 
     def wake_at(self) -> float | None:
         """When the next read falls due (None: nothing to read)."""
         times = [g.due for g in self._groups.values() if not g.reading]
-        times += [g.position_due for g in self._groups.values() if self._position_head(g) is not None]
+        times += [
+            g.position_due
+            for g in self._groups.values()
+            if not g.position_reading and g.position_every() is not None
+        ]
         return min(times, default=None)
 
     def _status_read(self, group: Group, now: float) -> Read:
@@ -231,12 +246,6 @@ class Schedule:
             SWEEP_SECONDS, 4 * self._pause(group, now)
         )
         return ListGroup(group, members, after, all_pages=group.unseen or sweep_due)
-
-    def _position_head(self, group: Group) -> Member | None:
-        if group.position_reading:
-            return None
-        head = group.head()
-        return head if head is not None and head.policy.queue_position_every else None
 
     def _pause(self, group: Group, now: float, retry_after: float | None = None) -> float:
         pauses = [p.delay(now - group.changed_at, self._rng, group.errors) for p in group.policies()]
@@ -329,6 +338,9 @@ class Schedule:
             snapshot = snapshot.model_copy(update={"running": last.running})
         changed = last is None or snapshot.status is not last.status
         member.last = snapshot
+        group = self._group_of[id(member)]
+        if changed and snapshot.status is JobStatus.QUEUED:
+            group.position_due = min(group.position_due, self._clock())  # a new head may be queued
         if snapshot.status.is_final:
             self.remove(member)
             return True, Update(member, snapshot, final=True)
