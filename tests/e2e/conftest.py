@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,19 +131,33 @@ def scenario_environment(server: PrefectServer, emulator: RunningEmulator) -> di
     return env
 
 
+@contextmanager
+def serving(
+    server: PrefectServer, emulator: RunningEmulator, log_name: str, deployments: list[str], *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A serve process (``serve_scenarios`` with ``args``) for ``emulator``, once it serves ``deployments``.
+
+    A test whose emulator differs from ``iqp`` needs flow runs that submit to it: a serve process of its own.
+    """
+    process = start_logged(
+        [sys.executable, "-m", "tests.e2e.serve_scenarios", *args],
+        scenario_environment(server, emulator),
+        server.home / log_name,
+    )
+    try:
+        with temporary_settings({PREFECT_API_URL: server.url, PREFECT_HOME: str(server.home)}):
+            asyncio.run(_until_deployments(deployments, process))
+        yield process
+    finally:
+        stop_process(process)
+
+
 @pytest.fixture(scope="session")
 def served(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[subprocess.Popen[bytes]]:
     """A process serving the scenario flows' deployments, as ``flow.serve`` users run it."""
-    process = start_logged(
-        [sys.executable, "-m", "tests.e2e.serve_scenarios"],
-        scenario_environment(prefect_server, iqp),
-        prefect_server.home / "serve.log",
-    )
     names = ["e2e-awaited/e2e", "e2e-threaded/e2e", "e2e-unhooked/e2e", "e2e-detached/e2e", "e2e-synced/e2e"]
-    with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
-        asyncio.run(_until_deployments(names, process))
-    yield process
-    stop_process(process)
+    with serving(prefect_server, iqp, "serve.log", names) as process:
+        yield process
 
 
 async def _until_deployments(names: list[str], process: subprocess.Popen[bytes]) -> None:
@@ -260,14 +275,14 @@ async def cancel_through_api(prefect: PrefectClient, run_id: Any) -> None:
     await prefect.set_flow_run_state(run_id, State(type=StateType.CANCELLING, name="Cancelling"))
 
 
-async def final_state(prefect: PrefectClient, run_id: Any, timeout: float = 120) -> Any:
-    """The run's final state type, once it has one."""
+async def final_state(prefect: PrefectClient, run_id: Any, timeout: float = 120, every: float = 0.25) -> Any:
+    """The run's final state type, once it has one; ``every``: how often to look."""
 
     async def ended() -> Any:
         state = (await prefect.read_flow_run(run_id)).state
         return state.type if state is not None and state.is_final() else None
 
-    return await eventually(ended, timeout, f"flow run {run_id} to end")
+    return await eventually(ended, timeout, f"flow run {run_id} to end", every)
 
 
 def queued_and_awaited(emulator: RunningEmulator, run_id: Any, count: int = 3) -> bool:

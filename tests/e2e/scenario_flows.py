@@ -18,6 +18,7 @@ from prefect_qiskit_jobs import (
     cancel_jobs_on_exit,
     get_backend,
     submit_sampler_job,
+    submit_sampler_jobs,
     wait_for_jobs,
 )
 
@@ -49,6 +50,16 @@ def submit_bells(count: int, detached: bool = False, backend: str = BACKEND) -> 
 async def awaited(count: int = 3, backend: str = BACKEND) -> None:
     """Waits in the flow's own event loop: the sensor layer cancels on interrupt."""
     jobs = submit_bells(count, backend=backend)
+    await wait_for_jobs(jobs, poll=FAST_POLL)
+
+
+@cancel_jobs_on_exit
+@flow(name="e2e-swept")
+async def swept(count: int = 30, backend: str = BACKEND) -> None:
+    """A sweep: ``count`` one-pub jobs from one submit task (quicker than one task each), then awaited."""
+    jobs = submit_sampler_jobs(
+        [bell_for(backend)] * count, backend=backend, max_pubs_per_job=1, options={"default_shots": 16}
+    )
     await wait_for_jobs(jobs, poll=FAST_POLL)
 
 
