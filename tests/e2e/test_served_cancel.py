@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any
 
 import pytest
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
-from prefect.states import State
 
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from tests.e2e.conftest import (
     cancel_requests,
+    cancel_through_api,
     each_cancel_logged,
-    eventually,
+    final_state,
     jobs_of_run,
     until_awaited,
 )
@@ -23,31 +22,12 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 
-async def cancel_through_api(prefect: PrefectClient, run_id: Any) -> None:
-    await prefect.set_flow_run_state(run_id, State(type=StateType.CANCELLING, name="Cancelling"))
-
-
-async def final_state(prefect: PrefectClient, run_id: Any, timeout: float = 120) -> StateType:
-    async def ended() -> StateType | None:
-        run = await prefect.read_flow_run(run_id)
-        state = run.state
-        return state.type if state is not None and state.is_final() else None
-
-    return await eventually(ended, timeout, f"flow run {run_id} to end")
-
-
 async def test_cancelling_a_served_run_cancels_each_of_its_jobs_once(
     served: subprocess.Popen[bytes], iqp: RunningEmulator, prefect: PrefectClient
 ) -> None:
     run = await run_deployment("e2e-awaited/e2e", timeout=0)
 
-    async def three_jobs_queued_and_awaited() -> bool:
-        jobs = jobs_of_run(iqp, run.id)
-        counts = iqp.stats()["jobs"]
-        awaited = all(counts.get(j["id"], {}).get("GET /jobs/{job_id}/metrics") for j in jobs)
-        return len(jobs) == 3 and awaited
-
-    await eventually(three_jobs_queued_and_awaited, 120, "three jobs queued and awaited by the sensor")
+    await until_awaited(prefect, iqp, run.id)
     await cancel_through_api(prefect, run.id)
 
     assert await final_state(prefect, run.id) == StateType.CANCELLED
