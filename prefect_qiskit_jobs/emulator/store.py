@@ -11,6 +11,7 @@ import secrets
 import sqlite3
 import string
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -137,6 +138,33 @@ class SessionRecord(BaseModel):
         }
 
 
+@dataclass(frozen=True)
+class JobQuery:
+    """What a ``GET /jobs`` listing asks for: its filters (all must hold), its order and its page."""
+
+    backend: str | None = None
+    pending: bool | None = None
+    program: str | None = None
+    tags: tuple[str, ...] = ()
+    session_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    ascending: bool = False
+    offset: int = 0
+    limit: int | None = None
+
+    def matches(self, job: JobRecord) -> bool:
+        return (
+            (not self.backend or job.backend == self.backend)
+            and (self.pending is None or (not job.is_final) == self.pending)
+            and (not self.program or job.program_id == self.program)
+            and set(self.tags) <= set(job.tags)
+            and (not self.session_id or job.session_id == self.session_id)
+            and (self.created_after is None or job.created >= self.created_after)
+            and (self.created_before is None or job.created <= self.created_before)
+        )
+
+
 class JobStore:
     """Holds jobs, results and sessions; thread-safe, since executions finish on worker threads."""
 
@@ -185,6 +213,14 @@ class JobStore:
                 if row is None:
                     self._write("meta", name, self._secrets[name])
             return self._secrets[name]
+
+    def list_jobs(self, query: JobQuery) -> tuple[list[JobRecord], int]:
+        """The page ``query`` asks for, by creation (newest first unless ascending); how many match."""
+        with self._lock:
+            jobs = [job for job in self.jobs.values() if query.matches(job)]
+        jobs.sort(key=lambda j: (j.created, j.id), reverse=not query.ascending)
+        end = query.offset + query.limit if query.limit else None
+        return jobs[query.offset : end], len(jobs)
 
     def put_job(self, job: JobRecord) -> None:
         with self._lock:

@@ -1,0 +1,177 @@
+"""The emulator's own routes, outside IQP's paths and without auth: what tests and benchmarks read and steer.
+
+Counters and faults, every job as the emulator sees it, released and scripted jobs, and jobs
+created in bulk.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from prefect_qiskit_jobs.emulator import execution
+from prefect_qiskit_jobs.emulator.config import FaultRule
+from prefect_qiskit_jobs.emulator.store import JobRecord, new_id, utcnow
+from prefect_qiskit_jobs.emulator.traffic import ADMIN_PREFIX
+
+from .common import CODE_BACKEND_NOT_FOUND, CODE_INVALID_JOB, ApiError, EmulatorDep
+
+router = APIRouter(prefix=ADMIN_PREFIX)
+
+
+@router.get("/health")
+async def health() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@router.get("/stats")
+async def stats(emulator: EmulatorDep) -> dict[str, Any]:
+    return emulator.traffic.snapshot()
+
+
+@router.get("/jobs")
+async def all_jobs(emulator: EmulatorDep) -> list[dict[str, Any]]:
+    positions = emulator.queue.positions()
+    return [
+        {
+            "id": j.id,
+            "backend": j.backend,
+            "program_id": j.program_id,
+            "status": j.status,
+            "wire_status": j.wire_status,
+            "reason": j.reason,
+            "reason_code": j.reason_code,
+            "tags": j.tags,
+            "session_id": j.session_id,
+            "position_in_queue": positions.get(j.id),
+            "created": j.created.isoformat(),
+            "running": j.running.isoformat() if j.running else None,
+            "finished": j.finished.isoformat() if j.finished else None,
+        }
+        for j in sorted(emulator.store.jobs.values(), key=lambda j: (j.created, j.id))
+    ]
+
+
+@router.post("/reset")
+async def reset(emulator: EmulatorDep, jobs: bool = False) -> dict[str, bool]:
+    """Zero the counters and restore the configured faults; with ``jobs=true`` also forget every job."""
+    emulator.traffic.set_faults(emulator.config.faults, emulator.config.fault_seed)
+    emulator.traffic.reset()
+    if jobs:
+        for job in list(emulator.store.jobs.values()):
+            if not job.is_final:
+                emulator.queue.cancel(job.id, at_once=True)
+        emulator.store.clear()
+    return {"ok": True}
+
+
+@router.put("/faults")
+async def replace_faults(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
+    """Replace the fault rules in force with ``{"faults": [FaultRule...], "seed": int?}``."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+        rules = tuple(FaultRule.model_validate(rule) for rule in body.get("faults") or ())
+        seed = int(body.get("seed", emulator.config.fault_seed))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ApiError(400, f"Invalid fault rules: {exc}", CODE_INVALID_JOB) from None
+    emulator.traffic.set_faults(rules, seed)
+    return {"faults": [rule.model_dump() for rule in rules], "seed": seed}
+
+
+@router.post("/jobs/{job_id}/fail")
+async def script_failure(job_id: str, request: Request, emulator: EmulatorDep) -> dict[str, Any]:
+    """Make a queued job fail with ``{"reason": ...}`` when it runs."""
+    job = emulator.job(job_id)
+    body = json.loads(await request.body() or b"{}")
+    reason = str(body.get("reason") or "Scripted failure")
+    emulator.store.update_job(job.id, scripted_failure=reason)
+    return {"id": job.id, "scripted_failure": reason}
+
+
+@router.put("/jobs/{job_id}/status")
+async def override_status(job_id: str, request: Request, emulator: EmulatorDep) -> dict[str, Any]:
+    """Answer ``{"status": ...}`` as the job's status on the job routes until cleared.
+
+    Only the string the job routes answer changes (as when IBM adds a status): the job queues,
+    runs and ends as before, and listings filter on its real state.
+    """
+    job = emulator.job(job_id)
+    try:
+        status = json.loads(await request.body() or b"{}").get("status")
+    except (ValueError, AttributeError):
+        status = None
+    if not isinstance(status, str) or not status.strip():
+        raise ApiError(400, 'Give the status to answer as {"status": "..."}', CODE_INVALID_JOB)
+    emulator.store.update_job(job.id, wire_status=status)
+    return {"id": job.id, "wire_status": status}
+
+
+@router.delete("/jobs/{job_id}/status")
+async def clear_status(job_id: str, emulator: EmulatorDep) -> dict[str, Any]:
+    """Answer the job's real status again."""
+    job = emulator.job(job_id)
+    emulator.store.update_job(job.id, wire_status=None)
+    return {"id": job.id, "wire_status": None}
+
+
+@router.post("/jobs/{job_id}/release")
+async def release_job(job_id: str, emulator: EmulatorDep) -> dict[str, str]:
+    """Let a queued job start without waiting out the queue delay."""
+    emulator.job(job_id)
+    emulator.queue.release(job_id)
+    return {"id": job_id}
+
+
+@router.post("/release")
+async def release_all(emulator: EmulatorDep) -> dict[str, int]:
+    queued = [j.id for j in emulator.store.jobs.values() if j.status == "Queued"]
+    for job_id in queued:
+        emulator.queue.release(job_id)
+    return {"released": len(queued)}
+
+
+MAX_BULK_JOBS = 100_000
+
+
+@router.post("/jobs")
+async def create_jobs(request: Request, emulator: EmulatorDep) -> dict[str, list[str]]:
+    """Create ``{"count": n, "backend": ..., "tags": [...]}`` jobs at once, queued as if just submitted.
+
+    Benchmarks wait for thousands of queued jobs; submitting them through the client takes minutes.
+    They queue under the configured delay, in the order of the ids answered. Without ``params``
+    (``program_id`` defaults to ``sampler``) a job carries no pubs and ends Failed if it runs.
+    """
+    try:
+        body = json.loads(await request.body() or b"{}")
+        count, backend = int(body["count"]), str(body["backend"])
+        program_id = str(body.get("program_id") or "sampler")
+        tags = [str(tag) for tag in body.get("tags") or ()]
+        params = json.dumps(body.get("params") or {})
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ApiError(400, f"Give {{count, backend, tags?, params?}}: {exc!r}", CODE_INVALID_JOB) from None
+    if not 1 <= count <= MAX_BULK_JOBS:
+        raise ApiError(400, f"count must be between 1 and {MAX_BULK_JOBS}", CODE_INVALID_JOB)
+    if emulator.catalog.get(backend) is None:
+        raise ApiError(400, f"Backend {backend} not found", CODE_BACKEND_NOT_FOUND)
+    if program_id not in execution.PROGRAMS:
+        raise ApiError(400, f"Program {program_id} not found", CODE_INVALID_JOB)
+    now = utcnow()
+    eligible = now + timedelta(seconds=emulator.config.queue_delay)
+    ids = []
+    for index in range(count):
+        job = JobRecord(
+            id=new_id(),
+            backend=backend,
+            program_id=program_id,
+            created=now + timedelta(microseconds=index),
+            tags=list(tags),
+            params=params,
+            eligible_at=eligible,
+        )
+        emulator.store.put_job(job)
+        ids.append(job.id)
+    emulator.queue.notify()
+    return {"ids": ids}

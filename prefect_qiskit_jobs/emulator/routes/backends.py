@@ -1,0 +1,50 @@
+"""The runtime API's backends and instance usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from prefect_qiskit_jobs.emulator.traffic import RUNTIME_PREFIX
+
+from .common import EmulatorDep, require_token
+from .directory import PLAN_ID
+
+router = APIRouter(prefix=RUNTIME_PREFIX, dependencies=[Depends(require_token)])
+
+
+@router.get("/backends")
+async def list_backends(emulator: EmulatorDep) -> dict[str, Any]:
+    return {"devices": [d.list_entry(emulator.queue.queue_length(d.name)) for d in emulator.catalog]}
+
+
+@router.get("/backends/{name}/configuration")
+async def backend_configuration(name: str, emulator: EmulatorDep) -> dict[str, Any]:
+    configuration: dict[str, Any] = emulator.device(name).configuration
+    return configuration
+
+
+@router.get("/backends/{name}/properties")
+async def backend_properties(name: str, emulator: EmulatorDep) -> dict[str, Any]:
+    properties: dict[str, Any] = emulator.device(name).current_properties()
+    return properties
+
+
+@router.get("/backends/{name}/status")
+async def backend_status(name: str, emulator: EmulatorDep) -> dict[str, Any]:
+    status: dict[str, Any] = emulator.device(name).status(emulator.queue.queue_length(name))
+    return status
+
+
+@router.get("/instances/usage")
+async def instance_usage(emulator: EmulatorDep) -> dict[str, Any]:
+    consumed = sum(j.quantum_seconds for j in emulator.store.jobs.values())
+    return {
+        "instance_id": emulator.config.instance_crn,
+        "plan_id": PLAN_ID,
+        "usage_consumed_seconds": round(consumed, 3),
+        "usage_limit_seconds": None,
+        "usage_limit_reached": False,
+        "usage_period": {"start_time": None, "end_time": None},
+    }

@@ -1,0 +1,93 @@
+"""What every route shares: the emulator's state, IBM's error shape and codes, and the token check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from prefect_qiskit_jobs.emulator.auth import TokenIssuer
+from prefect_qiskit_jobs.emulator.catalog import Catalog
+from prefect_qiskit_jobs.emulator.config import EmulatorConfig
+from prefect_qiskit_jobs.emulator.queue import QueueModel
+from prefect_qiskit_jobs.emulator.store import JobRecord, JobStore
+from prefect_qiskit_jobs.emulator.traffic import Traffic
+
+# IBM's codes (https://quantum.cloud.ibm.com/docs/errors); 1291/1217 are the emulator's own choices.
+CODE_INVALID_JOB = 1002
+CODE_BACKEND_NOT_FOUND = 1007
+CODE_NOT_AUTHORIZED = 1200
+CODE_INVALID_CREDENTIALS = 1201
+CODE_JOB_NOT_FOUND = 1291
+CODE_SESSION_CLOSED = 1217
+CODE_INVALID_STATE = 1300
+
+
+class ApiError(Exception):
+    """An error answered in IBM's error shape."""
+
+    def __init__(self, status: int, message: str, code: int) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+@dataclass
+class Emulator:
+    """The state of one running emulator, shared by its routes."""
+
+    config: EmulatorConfig
+    catalog: Catalog
+    store: JobStore
+    queue: QueueModel
+    traffic: Traffic = field(default_factory=Traffic)
+    issuer: TokenIssuer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.issuer = TokenIssuer(self.config.token_lifetime, self.store.secret("token-signing-key"))
+
+    def job(self, job_id: str) -> JobRecord:
+        job = self.store.jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"Job {job_id} not found", CODE_JOB_NOT_FOUND)
+        return job
+
+    def device(self, name: str) -> Any:
+        device = self.catalog.get(name)
+        if device is None:
+            raise ApiError(404, f"Backend {name} not found", CODE_BACKEND_NOT_FOUND)
+        return device
+
+
+def _emulator(request: Request) -> Emulator:
+    emulator: Emulator = request.app.state.emulator
+    return emulator
+
+
+EmulatorDep = Annotated[Emulator, Depends(_emulator)]
+
+
+def require_token(request: Request, emulator: EmulatorDep) -> None:
+    """IBM's runtime API answers 401 without a valid IAM token, 403 for another instance's CRN."""
+    if not emulator.issuer.verify(request.headers.get("authorization")):
+        raise ApiError(401, "Unauthorized: a valid IAM bearer token is required", CODE_INVALID_CREDENTIALS)
+    crn = request.headers.get("service-crn")
+    if crn is not None and crn != emulator.config.instance_crn:
+        raise ApiError(403, f"You are not authorized to use instance {crn}", CODE_NOT_AUTHORIZED)
+
+
+def json_object(raw: bytes, empty: bytes | None = None) -> dict[str, Any]:
+    """A request body that must be a JSON object (``empty`` stands in for an empty body)."""
+    try:
+        body = json.loads(raw or empty or b"")
+    except ValueError:
+        raise ApiError(400, "The request body is not valid JSON", CODE_INVALID_JOB) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object", CODE_INVALID_JOB)
+    return body
+
+
+def flag(value: str | None) -> bool:
+    """A query flag as IBM reads it: only ``true`` (any case) is true."""
+    return (value or "false").lower() == "true"

@@ -1,0 +1,233 @@
+"""The runtime API's jobs: create (checked as IBM checks them), list, read, cancel, tag, results."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
+
+import anyio
+from dateutil import parser as dateparser
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from qiskit import __version__ as QISKIT_VERSION
+
+from prefect_qiskit_jobs.emulator import execution
+from prefect_qiskit_jobs.emulator.store import JobQuery, JobRecord, new_id, utcnow, wire_time
+from prefect_qiskit_jobs.emulator.traffic import RUNTIME_PREFIX
+
+from .common import (
+    CODE_BACKEND_NOT_FOUND,
+    CODE_INVALID_JOB,
+    CODE_INVALID_STATE,
+    CODE_JOB_NOT_FOUND,
+    CODE_SESSION_CLOSED,
+    ApiError,
+    Emulator,
+    EmulatorDep,
+    flag,
+    json_object,
+    require_token,
+)
+
+router = APIRouter(prefix=RUNTIME_PREFIX, dependencies=[Depends(require_token)])
+
+
+def _job_request(raw: bytes) -> dict[str, Any]:
+    body = json_object(raw)
+    for key, kind in (("program_id", str), ("backend", str), ("params", dict)):
+        if not isinstance(body.get(key), kind):
+            raise ApiError(400, f"The request body needs {key!r} ({kind.__name__})", CODE_INVALID_JOB)
+    tags = body.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ApiError(400, "'tags' must be a list of strings", CODE_INVALID_JOB)
+    if not isinstance(body.get("session_id"), (str, type(None))):
+        raise ApiError(400, "'session_id' must be a string", CODE_INVALID_JOB)
+    return body
+
+
+def _check_session(emulator: Emulator, session_id: str, backend: str) -> None:
+    session = emulator.store.sessions.get(session_id)
+    if session is None:
+        raise ApiError(400, f"Session {session_id} not found", CODE_SESSION_CLOSED)
+    if not session.accepting_jobs or session.state == "closed":
+        raise ApiError(400, f"Session {session_id} is closed and accepts no jobs", CODE_SESSION_CLOSED)
+    if session.backend and session.backend != backend:
+        raise ApiError(
+            400, f"Session {session_id} runs on {session.backend}, not {backend}", CODE_INVALID_JOB
+        )
+
+
+@router.post("/jobs")
+async def create_job(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
+    body = _job_request(await request.body())
+    program_id, backend = body["program_id"], body["backend"]
+    if program_id not in execution.PROGRAMS:
+        raise ApiError(404, f"Program {program_id} not found", CODE_INVALID_JOB)
+    device = emulator.catalog.get(backend)
+    if device is None:
+        raise ApiError(400, f"Backend {backend} not found", CODE_BACKEND_NOT_FOUND)
+    session_id = body.get("session_id")
+    if session_id is not None:
+        _check_session(emulator, session_id, backend)
+    params_json = json.dumps(body["params"])
+
+    def check() -> None:
+        execution.validate(execution.decode_params(program_id, params_json), device)
+
+    try:
+        await anyio.to_thread.run_sync(check)
+    except execution.InvalidJob as exc:
+        raise ApiError(400, str(exc), CODE_INVALID_JOB) from None
+    now = utcnow()
+    tags: list[str] = body.get("tags") or []
+    prefix = emulator.config.fail_tag_prefix + "="
+    scripted = next((t[len(prefix) :] for t in tags if t.startswith(prefix)), None)
+    cost = body.get("cost")
+    job = JobRecord(
+        id=new_id(),
+        backend=backend,
+        program_id=program_id,
+        created=now,
+        tags=tags,
+        session_id=session_id,
+        params=params_json,
+        max_execution_time=int(cost) if isinstance(cost, (int, float)) and cost > 0 else None,
+        private=bool(body.get("private")),
+        log_level=body.get("log_level"),
+        eligible_at=now + timedelta(seconds=emulator.config.queue_delay),
+        scripted_failure=scripted,
+    )
+    emulator.store.put_job(job)
+    emulator.queue.notify()
+    return {"id": job.id, "backend": job.backend, "session_id": job.session_id}
+
+
+def _as_utc(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment: datetime = dateparser.isoparse(text)
+    except ValueError:
+        raise ApiError(
+            400, f"'{name}' must be an ISO 8601 date-time, not {text!r}", CODE_INVALID_JOB
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@router.get("/jobs")
+async def list_jobs(
+    emulator: EmulatorDep,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    backend: str | None = None,
+    pending: str | None = None,
+    program: str | None = None,
+    tags: Annotated[list[str] | None, Query()] = None,
+    session_id: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    sort: str | None = None,
+    exclude_params: str | None = None,
+) -> dict[str, Any]:
+    query = JobQuery(
+        backend=backend,
+        pending=None if pending is None else flag(pending),
+        program=program,
+        tags=tuple(tags or ()),
+        session_id=session_id,
+        created_after=_as_utc(created_after, "created_after"),
+        created_before=_as_utc(created_before, "created_before"),
+        ascending=(sort or "DESC").upper() == "ASC",
+        offset=offset,
+        limit=limit,
+    )
+    page, count = emulator.store.list_jobs(query)
+    include_params = not flag(exclude_params)
+    return {"jobs": [j.wire(include_params) for j in page], "count": count, "limit": limit, "offset": offset}
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: str, emulator: EmulatorDep, exclude_params: str | None = None) -> dict[str, Any]:
+    return emulator.job(job_id).wire(include_params=not flag(exclude_params))
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+async def delete_job(job_id: str, emulator: EmulatorDep) -> Response:
+    job = emulator.job(job_id)
+    if not job.is_final:
+        emulator.queue.cancel(job_id, at_once=True)
+    emulator.store.delete_job(job_id)
+    return Response(status_code=204)
+
+
+@router.get("/jobs/{job_id}/results")
+async def job_results(job_id: str, emulator: EmulatorDep) -> Response:
+    job = emulator.job(job_id)
+    body = emulator.store.results.get(job_id)
+    if body is None:
+        # A job that ended without a result answers with its error text, as IBM does: the client
+        # reads it for the message of a Failed job and of one cancelled for running too long (1305).
+        if job.is_final:
+            return PlainTextResponse(job.reason or f"Job {job.status.lower()}")
+        raise ApiError(404, f"Job {job_id} has no results yet ({job.status})", CODE_JOB_NOT_FOUND)
+    return Response(body, media_type="application/json")
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=204)
+async def cancel_job(job_id: str, emulator: EmulatorDep) -> Response:
+    job = emulator.job(job_id)
+    if not emulator.queue.cancel(job_id):
+        raise ApiError(409, f"Job {job_id} cannot be cancelled: it is {job.status}", CODE_INVALID_STATE)
+    return Response(status_code=204)
+
+
+@router.put("/jobs/{job_id}/tags", status_code=204)
+async def replace_tags(job_id: str, request: Request, emulator: EmulatorDep) -> Response:
+    emulator.job(job_id)
+    try:
+        tags = json.loads(await request.body()).get("tags")
+    except (ValueError, AttributeError):
+        tags = None
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ApiError(400, 'The body must be {"tags": [strings]}', CODE_INVALID_JOB)
+    emulator.store.update_job(job_id, tags=tags)
+    return Response(status_code=204)
+
+
+@router.get("/jobs/{job_id}/logs")
+async def job_logs(job_id: str, emulator: EmulatorDep) -> PlainTextResponse:
+    job = emulator.job(job_id)
+    lines = [f"{wire_time(job.created)} INFO job {job.id} queued on {job.backend}"]
+    if job.running:
+        lines.append(f"{wire_time(job.running)} INFO job started")
+    if job.finished:
+        lines.append(f"{wire_time(job.finished)} INFO job ended {job.status}: {job.reason or 'ok'}")
+    return PlainTextResponse("\n".join(lines) + "\n")
+
+
+@router.get("/jobs/{job_id}/metrics")
+async def job_metrics(job_id: str, emulator: EmulatorDep) -> dict[str, Any]:
+    """Timestamps, usage (``pending`` until the job is final, as IBM reports it) and queue position."""
+    job = emulator.job(job_id)
+    position = emulator.queue.positions().get(job_id)
+    start = emulator.queue.estimated_start(job, position)
+    return {
+        "timestamps": {
+            "created": wire_time(job.created),
+            "running": wire_time(job.running),
+            "finished": wire_time(job.finished),
+        },
+        "usage": {
+            "quantum_seconds": job.quantum_seconds,
+            "seconds": job.quantum_seconds,
+            "qpu_charge_time_seconds": job.quantum_seconds,
+            "status": "complete" if job.is_final else "pending",
+        },
+        "executions": 1 if job.status == "Completed" else 0,
+        "qiskit_version": QISKIT_VERSION,
+        "position_in_queue": position,
+        "position_in_provider": position,
+        "estimated_start_time": wire_time(start) if not job.is_final else None,
+        "estimated_completion_time": None,
+    }
