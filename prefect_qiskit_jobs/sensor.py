@@ -86,6 +86,7 @@ async def await_jobs(
         for job in jobs
     ]
     finals: dict[str, JobSnapshot] = {}
+    distinct = len({job.job_id for job in jobs})  # once: per snapshot it was quadratic in the jobs
 
     def unfinished() -> list[JobRef]:
         return [job for job in jobs if job.job_id not in finals]
@@ -93,7 +94,7 @@ async def await_jobs(
     try:
         await monitor.start()
         with anyio.fail_after(timeout):
-            while len(finals) < len({job.job_id for job in jobs}):
+            while len(finals) < distinct:
                 received = None
                 # anyio's scope, not asyncio.wait_for: on Python 3.11 wait_for can swallow a
                 # cancellation that arrives as the queue hands over an item.
