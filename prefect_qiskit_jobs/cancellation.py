@@ -36,6 +36,7 @@ from prefect.logging.loggers import flow_run_logger
 from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from .exceptions import IQPError, QiskitJobsError
 from .models import JobSnapshot, JobStatus
+from .monitoring import id_list
 from .runtime import CancelOutcome, IQPGateway, gateway_for
 from .tags import DETACHED_TAG, FLOW_RUN_PREFIX, PACKAGE_TAG, flow_run_tag, value_of
 
@@ -306,7 +307,7 @@ async def reap_orphaned_jobs(
             if not decision.cancel:
                 continue
             ids = [job.job_id for job in jobs]
-            logger.info("Flow run %s: %s; cancelling %s", run_id, decision.why, ", ".join(ids))
+            logger.info("Flow run %s: %s; cancelling %s", run_id, decision.why, id_list(ids))
             if dry_run:
                 reaped.extend(ids)
                 continue

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -34,6 +34,10 @@ from .models import JobRef, JobSnapshot, JobStatus
 logger = logging.getLogger(__name__)
 
 ARTIFACT_MIN_INTERVAL = 2.0
+# A wait for more jobs than this logs a tally of their statuses (at most every
+# ARTIFACT_MIN_INTERVAL) instead of a line per change: 10,000 lines help no one reading the run.
+# Jobs that fail or are cancelled still get a line each.
+LOG_EACH_JOB_UP_TO = 50
 # A flush waits this long at most for the API (and a write under way), then lets the wait go on.
 FLUSH_TIME_CAP = 30.0
 EVENT_PREFIX = "qiskit.job."
@@ -253,6 +257,12 @@ class JobBoard:
             return list(self._rows.values())
 
 
+def id_list(ids: list[str], shown: int = 10) -> str:
+    """Job ids as a log line reads them: the first ``shown``, then how many more."""
+    more = len(ids) - shown
+    return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 class WaitMonitor:
     """Everything a wait shows: log lines, its own table and progress, the run's board, events."""
 
@@ -270,13 +280,18 @@ class WaitMonitor:
         self.board = JobBoard.of(flow_run_id) if flow_run_id else None
         self._progress_id: UUID | None = None
         self._progress_sent: float | None = None
+        self._tally_pending = False
+        self._tally_logged: float | None = None
         for job in jobs:
             if self.board:
                 self.board.update(job, None)
 
     @property
     def dirty(self) -> bool:
-        """Whether a display holds changes not yet written; the sensor flushes after the interval."""
+        """Whether a display (or the tally) holds changes not yet written; the sensor flushes after
+        the interval."""
+        if self._tally_pending:
+            return True
         if self.task_run_id is None:
             return False
         return self.table.dirty or (self.board is not None and self.board.display.dirty)
@@ -304,7 +319,7 @@ class WaitMonitor:
         if self.board:
             self.board.update(job, snapshot)
         if previous is None or previous.status is not snapshot.status:
-            self.logger.info("Job %s on %s is %s", job.job_id, job.backend, snapshot.describe())
+            self._log_change(job, snapshot)
             if self.task_run_id is not None:
                 self._emit(job, snapshot, previous)
         if snapshot.status.is_final:
@@ -314,9 +329,30 @@ class WaitMonitor:
             if self.board:
                 await self.board.display.refresh()
 
-    async def flush(self) -> None:
-        """Write every change so far, waiting for writes under way; outside a task run (scripts,
-        benchmarks) there are no displays to write."""
+    def _log_change(self, job: JobRef, snapshot: JobSnapshot) -> None:
+        if len(self.jobs) <= LOG_EACH_JOB_UP_TO or snapshot.status in (JobStatus.ERROR, JobStatus.CANCELLED):
+            self.logger.info("Job %s on %s is %s", job.job_id, job.backend, snapshot.describe())
+        if len(self.jobs) > LOG_EACH_JOB_UP_TO:
+            self._tally_pending = True
+            self._log_tally()
+
+    def _log_tally(self, final: bool = False) -> None:
+        """One line with how many jobs are in each status, once the last is old enough (or at the end)."""
+        now = time.monotonic()
+        recent = self._tally_logged is not None and now - self._tally_logged < ARTIFACT_MIN_INTERVAL
+        if not self._tally_pending or (recent and not final):
+            return
+        counts = Counter(s.status for s in self.snapshots.values() if s is not None)
+        unseen = len(self.jobs) - sum(counts.values())
+        parts = [f"{n} {status.value}" for status, n in sorted(counts.items(), key=lambda i: -i[1])]
+        parts += [f"{unseen} not yet read"] if unseen else []
+        self.logger.info("%d jobs: %s", len(self.jobs), ", ".join(parts))
+        self._tally_pending, self._tally_logged = False, now
+
+    async def flush(self, final: bool = False) -> None:
+        """Write every change so far, waiting for writes under way (``final``: the wait is over);
+        outside a task run (scripts, benchmarks) there are no displays to write."""
+        self._log_tally(final)
         if self.task_run_id is None:
             return
         await self.table.flush()

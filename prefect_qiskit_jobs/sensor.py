@@ -35,7 +35,7 @@ from .calls import DispatchingTask
 from .cancellation import Layer, cancel_jobs
 from .exceptions import JobWaitTimeoutError
 from .models import JobRef, JobSnapshot, JobStatus, PollPolicy, Primitive, check_job_id
-from .monitoring import ARTIFACT_MIN_INTERVAL, WaitMonitor
+from .monitoring import ARTIFACT_MIN_INTERVAL, WaitMonitor, id_list
 from .runtime import IQPGateway, gateway_for
 from .tags import owned_by
 from .watcher import JobWatcher
@@ -115,8 +115,8 @@ async def await_jobs(
             await _cancel_owned(gateway, pending, owner, monitor, "timed out") if cancel_on_timeout else []
         )
         left = [job.job_id for job in pending if job.job_id not in cancelled]
-        fates = [f"cancelled {', '.join(cancelled)}"] if cancelled else []
-        fates += [f"left running {', '.join(left)}"] if left else []
+        fates = [f"cancelled {id_list(cancelled)}"] if cancelled else []
+        fates += [f"left running {id_list(left)}"] if left else []
         last = monitor.snapshots.get(pending[0].job_id)
         raise JobWaitTimeoutError(
             f"Gave up waiting after {timeout} s for {len(pending)} job(s); {'; '.join(fates)}",
@@ -133,7 +133,7 @@ async def await_jobs(
             anyio.move_on_after(FLUSH_TIME_CAP),
             contextlib.suppress(Exception),
         ):
-            await monitor.flush()
+            await monitor.flush(final=True)
     return [finals[job.job_id] for job in jobs]
 
 
@@ -156,7 +156,7 @@ async def _cancel_owned(
         monitor.logger.info(
             "Wait %s: leaving %s running (not submitted by this %s, or detached)",
             why,
-            ", ".join(others),
+            id_list(others),
             "flow run" if owner else "process",
         )
     targets = [
