@@ -29,7 +29,12 @@ def emulator_serve(
         float | None, typer.Option(help="Seconds a Running job stays Running after its cancel is accepted.")
     ] = None,
     backend: Annotated[
-        list[str] | None, typer.Option(help="Fake backend folder to serve (repeatable), e.g. manila.")
+        list[str] | None,
+        typer.Option(
+            help="Device to serve (repeatable; replaces the defaults): FAKE under the fake's own name "
+            "(manila serves ibmq_manila), or NAME=FAKE, e.g. ibm_brisbane=kyiv. FAKE is a fake backend "
+            "folder or device name of qiskit-ibm-runtime's fake provider."
+        ),
     ] = None,
     api_key: Annotated[
         list[str] | None,
@@ -47,8 +52,9 @@ def emulator_serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the emulator in the foreground."""
-    from pydantic import SecretStr
+    from pydantic import SecretStr, ValidationError
 
+    from .emulator.catalog import Catalog
     from .emulator.config import EmulatorConfig, FaultRule
     from .emulator.server import LOOPBACK_HOSTS, load_config, serve
 
@@ -68,9 +74,16 @@ def emulator_serve(
         "faults": tuple(FaultRule.parse(f) for f in fault) if fault else None,
         "fault_seed": fault_seed,
     }
-    settings = EmulatorConfig.model_validate(
-        {**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
-    )
+    try:
+        settings = EmulatorConfig.model_validate(
+            {**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        )
+        Catalog(settings.backends)  # two devices served under one name
+    except ValidationError as exc:
+        messages = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        raise typer.BadParameter(messages) from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--backend") from None
     typer.echo(
         f"IBM Quantum Platform emulator on http://{host}:{port} (backends: {', '.join(settings.backends)})"
     )

@@ -1,20 +1,23 @@
 """The devices the emulator serves, built from the fake backends that qiskit-ibm-runtime ships.
 
 Their ``conf_*.json`` and ``props_*.json`` files are already in IBM's server format, so the
-configuration and properties routes serve them as they are; the matching ``FakeBackendV2`` class
-gives the transpiler target used to check circuits and the noise that Aer applies.
+configuration and properties routes serve them as they are, renamed to the name the device is
+served under; the matching ``FakeBackendV2`` class gives the transpiler target used to check
+circuits and the noise that Aer applies. A fake served under several names is loaded once.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .config import BackendSpec, fake_backends_root
 
 if TYPE_CHECKING:
     from qiskit.providers import BackendV2
@@ -23,34 +26,43 @@ if TYPE_CHECKING:
 _FAKE_BACKENDS_PACKAGE = "qiskit_ibm_runtime.fake_provider.backends"
 
 
-@dataclass
-class Device:
-    """One served backend: its wire documents, and (lazily) its target and noisy simulator."""
+class Fake:
+    """One fake backend folder: its wire documents and, lazily, its target and noisy simulator."""
 
-    folder: str
-    configuration: dict[str, Any]
-    properties: dict[str, Any]
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _simulator: BackendV2 | None = field(default=None, repr=False)
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._base = fake_backends_root() / folder
+        self._lock = threading.Lock()
+        self._simulator: BackendV2 | None = None
 
-    @property
-    def name(self) -> str:
-        return str(self.configuration["backend_name"])
+    @cached_property
+    def configuration(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads((self._base / f"conf_{self.folder}.json").read_text())
+        return document
 
-    @property
-    def num_qubits(self) -> int:
-        return int(self.configuration["n_qubits"])
+    @cached_property
+    def properties(self) -> dict[str, Any]:
+        """Read on first use: a utility-scale device's properties are half a megabyte."""
+        document: dict[str, Any] = json.loads((self._base / f"props_{self.folder}.json").read_text())
+        return document
+
+    @cached_property
+    def fake_class(self) -> type[BackendV2]:
+        module = importlib.import_module(f"{_FAKE_BACKENDS_PACKAGE}.{self.folder}")
+        (cls_name,) = (n for n in dir(module) if n.startswith("Fake"))
+        cls: type[BackendV2] = getattr(module, cls_name)
+        return cls
 
     @cached_property
     def fake_backend(self) -> BackendV2:
-        module = importlib.import_module(f"{_FAKE_BACKENDS_PACKAGE}.{self.folder}")
-        (cls_name,) = (n for n in dir(module) if n.startswith("Fake"))
-        backend: BackendV2 = getattr(module, cls_name)()
-        return backend
+        return self.fake_class()
 
     @property
-    def target(self) -> Target:
-        return self.fake_backend.target
+    def physical_qubits(self) -> int:
+        """Programmable qubits, reset qubits and couplers, as IBM counts them; the fake says so for
+        Heron and Nighthawk devices, and for the others only the programmable qubits are known."""
+        known = getattr(self.fake_class, "_physical_qubits", None)
+        return int(known) if known else int(self.configuration["n_qubits"])
 
     def simulator(self) -> BackendV2:
         """An ``AerSimulator`` with this device's noise model; built once (seconds for 100+ qubits)."""
@@ -61,18 +73,82 @@ class Device:
                 self._simulator = AerSimulator.from_backend(self.fake_backend)
             return self._simulator
 
+
+@dataclass(frozen=True)
+class Calibration:
+    """One calibration of a device: the id a client may ask for and when it was taken."""
+
+    id: str
+    taken: datetime
+
+
+def new_calibration() -> Calibration:
+    return Calibration(id=secrets.token_hex(12), taken=datetime.now(timezone.utc))
+
+
+@dataclass
+class Device:
+    """One served backend: a fake under the name the emulator serves it as, and its calibrations."""
+
+    name: str
+    fake: Fake
+    calibrations: list[Calibration] = field(default_factory=lambda: [new_calibration()])
+
+    @property
+    def folder(self) -> str:
+        return self.fake.folder
+
+    @property
+    def num_qubits(self) -> int:
+        return int(self.fake.configuration["n_qubits"])
+
+    @property
+    def target(self) -> Target:
+        return self.fake.fake_backend.target
+
+    def simulator(self) -> BackendV2:
+        return self.fake.simulator()
+
+    @property
+    def calibration(self) -> Calibration:
+        """The current calibration: the one taken at emulator start, or the latest recalibration."""
+        return self.calibrations[-1]
+
+    def recalibrate(self) -> Calibration:
+        self.calibrations.append(new_calibration())
+        return self.calibration
+
+    def find_calibration(self, calibration_id: str | None) -> Calibration | None:
+        """The calibration ``calibration_id`` names (the current one for None); None if unknown."""
+        if calibration_id is None:
+            return self.calibration
+        return next((c for c in self.calibrations if c.id == calibration_id), None)
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return {**self.fake.configuration, "backend_name": self.name}
+
+    def properties(self, calibration: Calibration) -> dict[str, Any]:
+        """Properties as of ``calibration``: its date, unchanged between reads."""
+        return {
+            **self.fake.properties,
+            "backend_name": self.name,
+            "last_update_date": calibration.taken.isoformat(),
+        }
+
     def list_entry(self, queue_length: int) -> dict[str, Any]:
-        """The entry of ``GET /backends``."""
-        processor = self.configuration.get("processor_type") or {}
+        """The entry of ``GET /backends``, with every field the client reads from it."""
+        configuration = self.fake.configuration
         return {
             "name": self.name,
             "status": {"name": "online", "reason": "available"},
+            "is_simulator": bool(configuration.get("simulator", False)),
             "qubits": self.num_qubits,
+            "physical_qubits": self.fake.physical_qubits,
             "queue_length": queue_length,
-            "processor_type": processor,
-            "clops": {"type": "hardware", "value": self.configuration.get("clops_h") or 0},
-            "performance_metrics": {"quantum_volume": self.configuration.get("quantum_volume")},
-            "wait_time_seconds": None,
+            "processor_type": configuration.get("processor_type") or {},
+            "clops": {"type": "hardware", "value": configuration.get("clops_h") or 0},
+            "performance_metrics": {"quantum_volume": configuration.get("quantum_volume")},
         }
 
     def status(self, queue_length: int) -> dict[str, Any]:
@@ -82,32 +158,23 @@ class Device:
             "status": "active",
             "message": "available",
             "length_queue": queue_length,
-            "backend_version": self.configuration.get("backend_version", "1.0.0"),
+            "backend_version": self.fake.configuration.get("backend_version", "1.0.0"),
         }
-
-    def current_properties(self) -> dict[str, Any]:
-        """Properties with a fresh ``last_update_date``, as a device calibrated today would report."""
-        props = dict(self.properties)
-        props["last_update_date"] = datetime.now(timezone.utc).isoformat()
-        return props
 
 
 class Catalog:
-    """The served devices by name."""
+    """The served devices by name; each fake folder is loaded once, whatever names it serves."""
 
-    def __init__(self, folders: tuple[str, ...]) -> None:
-        root = Path(importlib.import_module(_FAKE_BACKENDS_PACKAGE).__file__ or "").parent
+    def __init__(self, backends: tuple[str, ...]) -> None:
+        """``backends`` as ``EmulatorConfig.backends`` gives them: ``FAKE`` or ``NAME=FAKE``."""
+        fakes: dict[str, Fake] = {}
         self.devices: dict[str, Device] = {}
-        for folder in folders:
-            base = root / folder
-            if not (base / f"conf_{folder}.json").exists():
-                raise ValueError(f"qiskit-ibm-runtime ships no fake backend named {folder!r}")
-            device = Device(
-                folder=folder,
-                configuration=json.loads((base / f"conf_{folder}.json").read_text()),
-                properties=json.loads((base / f"props_{folder}.json").read_text()),
-            )
-            self.devices[device.name] = device
+        for spec in map(BackendSpec.parse, backends):
+            fake = fakes.setdefault(spec.folder, Fake(spec.folder))
+            name = spec.name or str(fake.configuration["backend_name"])
+            if name in self.devices:
+                raise ValueError(f"two backends are served as {name!r}")
+            self.devices[name] = Device(name=name, fake=fake)
 
     def get(self, name: str) -> Device | None:
         return self.devices.get(name)

@@ -2,15 +2,74 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 DEFAULT_API_KEY = "emulator-api-key"
 DEFAULT_CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/emulator::emulator-instance"
-# A 5-qubit Falcon for fast tests, a 7-qubit Falcon, and two utility-scale devices (Eagle and Heron).
-DEFAULT_BACKENDS = ("manila", "nairobi", "brisbane", "torino")
+# A 5-qubit Falcon for fast tests, a 7-qubit Falcon, two utility-scale devices (Eagle and Heron),
+# and the devices IBM lists today that the client ships a fake of, under their own names, so that
+# flows written for IBM run unchanged. Devices load lazily: each one costs little until it is used.
+DEFAULT_BACKENDS = (
+    "manila",
+    "nairobi",
+    "brisbane",
+    "torino",
+    "fez",
+    "marrakesh",
+    "kingston",
+    "boston",
+    "pittsburgh",
+)
+_SERVED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_DEVICE_PREFIXES = ("ibm_", "ibmq_", "fake_", "alt_")
+
+
+@cache
+def fake_backends_root() -> Path:
+    """Where qiskit-ibm-runtime keeps its fake backends, found without importing the client."""
+    spec = importlib.util.find_spec("qiskit_ibm_runtime")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("qiskit-ibm-runtime is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "fake_provider" / "backends"
+
+
+class BackendSpec(BaseModel):
+    """One served device: ``folder`` (served under the fake's own name) or ``name=folder``.
+
+    The fake may be named by its folder (``kyiv``) or its device name (``ibm_kyiv``, ``fake_kyiv``).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None
+    folder: str
+
+    @classmethod
+    def parse(cls, text: str) -> BackendSpec:
+        name, eq, fake = (part.strip() for part in text.rpartition("="))
+        if eq and not _SERVED_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} (in {text!r}) is not a backend name: use letters, digits, '_', '-', '.'"
+            )
+        return cls(name=name if eq else None, folder=_fake_folder(fake, text))
+
+
+def _fake_folder(fake: str, text: str) -> str:
+    root = fake_backends_root()
+    candidates = [fake, *(fake[len(p) :] for p in _DEVICE_PREFIXES if fake.startswith(p))]
+    for folder in candidates:
+        if re.fullmatch(r"[a-z0-9_]+", folder) and (root / folder / f"conf_{folder}.json").is_file():
+            return folder
+    known = sorted(p.parent.name for p in root.glob("*/conf_*.json"))
+    raise ValueError(
+        f"backend {text!r}: qiskit-ibm-runtime ships no fake backend {fake!r}; "
+        f"give NAME=FAKE or FAKE, with FAKE one of: {', '.join(known)}"
+    )
 
 
 class FaultRule(BaseModel):
@@ -85,7 +144,11 @@ class EmulatorConfig(BaseModel):
 
     api_keys: tuple[SecretStr, ...] = (SecretStr(DEFAULT_API_KEY),)
     instance_crn: str = DEFAULT_CRN
-    backends: tuple[str, ...] = DEFAULT_BACKENDS
+    backends: tuple[str, ...] = Field(
+        DEFAULT_BACKENDS,
+        description="served devices: 'FAKE' (under the fake's own name, e.g. 'manila' is ibmq_manila) "
+        "or 'NAME=FAKE' (e.g. 'ibm_brisbane_2=kyiv'); FAKE is a fake backend folder or device name",
+    )
     queue_delay: float = Field(0.0, ge=0, description="seconds a job waits in the queue before it may run")
     concurrency: int = Field(1, ge=1, description="jobs executing at once per backend")
     min_run_seconds: float = Field(0.0, ge=0, description="a job stays Running at least this long")
@@ -104,10 +167,9 @@ class EmulatorConfig(BaseModel):
 
     @field_validator("backends")
     @classmethod
-    def _known_backend_dirs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            if not re.fullmatch(r"[a-z0-9_]+", name):
-                raise ValueError(f"backend {name!r} is not a fake backend folder name")
+    def _known_fakes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            BackendSpec.parse(text)
         return value
 
     def accepts(self, api_key: str) -> bool:

@@ -172,6 +172,16 @@ class RunningEmulator:
         else:
             self.admin("PUT", f"/jobs/{job_id}/status", {"status": status})
 
+    def calibration(self, backend: str) -> dict[str, str]:
+        """``{"backend", "calibration_id", "last_update_date"}`` of the device's current calibration."""
+        calibration: dict[str, str] = self.admin("GET", f"/backends/{backend}/calibration")
+        return calibration
+
+    def recalibrate(self, backend: str) -> dict[str, str]:
+        """Take a new calibration of the device (a new id and date); its earlier ones stay readable."""
+        calibration: dict[str, str] = self.admin("POST", f"/backends/{backend}/recalibrate")
+        return calibration
+
     # ----- process -----------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> RunningEmulator:
         if self._config_file is None:

@@ -69,7 +69,7 @@ class JobRecord(BaseModel):
         return self.status in FINAL_STATUSES
 
     def wire(self, include_params: bool) -> dict[str, Any]:
-        """The job as ``GET /jobs/{id}`` and ``GET /jobs`` present it."""
+        """The job as ``GET /jobs/{id}`` and ``GET /jobs`` present it; a private job hides its params."""
         status = self.wire_status or self.status
         body: dict[str, Any] = {
             "id": self.id,
@@ -87,7 +87,7 @@ class JobRecord(BaseModel):
             "user_id": "emulator-user",
             "usage": {"quantum_seconds": self.quantum_seconds, "seconds": self.quantum_seconds},
         }
-        if include_params:
+        if include_params and not self.private:
             body["params"] = json.loads(self.params)
         return body
 
@@ -253,6 +253,14 @@ class JobStore:
         with self._lock:
             self.results[job_id] = body
             self._write("results", job_id, body)
+
+    def take_result(self, job_id: str) -> str | None:
+        """Remove and return a result, so that exactly one reader gets it (a private job's result)."""
+        with self._lock:
+            body = self.results.pop(job_id, None)
+            if body is not None:
+                self._write("results", job_id, None)
+            return body
 
     def put_session(self, session: SessionRecord) -> None:
         with self._lock:

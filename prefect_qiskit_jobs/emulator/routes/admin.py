@@ -1,7 +1,7 @@
 """The emulator's own routes, outside IQP's paths and without auth: what tests and benchmarks read and steer.
 
-Counters and faults, every job as the emulator sees it, released and scripted jobs, and jobs
-created in bulk.
+Counters and faults, every job as the emulator sees it, released and scripted jobs, jobs
+created in bulk, and devices' calibrations.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from prefect_qiskit_jobs.emulator import execution
+from prefect_qiskit_jobs.emulator.catalog import Calibration
 from prefect_qiskit_jobs.emulator.config import FaultRule
 from prefect_qiskit_jobs.emulator.store import JobRecord, new_id, utcnow
 from prefect_qiskit_jobs.emulator.traffic import ADMIN_PREFIX
@@ -175,3 +176,23 @@ async def create_jobs(request: Request, emulator: EmulatorDep) -> dict[str, list
         ids.append(job.id)
     emulator.queue.notify()
     return {"ids": ids}
+
+
+def _calibration_body(name: str, calibration: Calibration) -> dict[str, str]:
+    return {
+        "backend": name,
+        "calibration_id": calibration.id,
+        "last_update_date": calibration.taken.isoformat(),
+    }
+
+
+@router.get("/backends/{name}/calibration")
+async def current_calibration(name: str, emulator: EmulatorDep) -> dict[str, str]:
+    """The device's current calibration: the id a client may pass as ``calibration_id``, and its date."""
+    return _calibration_body(name, emulator.device(name).calibration)
+
+
+@router.post("/backends/{name}/recalibrate")
+async def recalibrate(name: str, emulator: EmulatorDep) -> dict[str, str]:
+    """Take a new calibration: properties carry its date from now on; earlier ids stay readable."""
+    return _calibration_body(name, emulator.device(name).recalibrate())

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from prefect_qiskit_jobs.emulator.catalog import Calibration, Device
 from prefect_qiskit_jobs.emulator.traffic import RUNTIME_PREFIX
 
-from .common import EmulatorDep, require_token
+from .common import CODE_CALIBRATION_NOT_FOUND, ApiError, EmulatorDep, require_token
 from .directory import PLAN_ID
 
 router = APIRouter(prefix=RUNTIME_PREFIX, dependencies=[Depends(require_token)])
@@ -19,16 +20,33 @@ async def list_backends(emulator: EmulatorDep) -> dict[str, Any]:
     return {"devices": [d.list_entry(emulator.queue.queue_length(d.name)) for d in emulator.catalog]}
 
 
+def _calibration(device: Device, calibration_id: str | None) -> Calibration:
+    """The calibration asked for; an unknown id is an error, never the current calibration."""
+    calibration = device.find_calibration(calibration_id)
+    if calibration is None:
+        raise ApiError(
+            404,
+            f"Calibration {calibration_id} not found for backend {device.name}",
+            CODE_CALIBRATION_NOT_FOUND,
+        )
+    return calibration
+
+
 @router.get("/backends/{name}/configuration")
-async def backend_configuration(name: str, emulator: EmulatorDep) -> dict[str, Any]:
-    configuration: dict[str, Any] = emulator.device(name).configuration
-    return configuration
+async def backend_configuration(
+    name: str, emulator: EmulatorDep, calibration_id: str | None = None
+) -> dict[str, Any]:
+    device = emulator.device(name)
+    _calibration(device, calibration_id)
+    return device.configuration
 
 
 @router.get("/backends/{name}/properties")
-async def backend_properties(name: str, emulator: EmulatorDep) -> dict[str, Any]:
-    properties: dict[str, Any] = emulator.device(name).current_properties()
-    return properties
+async def backend_properties(
+    name: str, emulator: EmulatorDep, calibration_id: str | None = None
+) -> dict[str, Any]:
+    device = emulator.device(name)
+    return device.properties(_calibration(device, calibration_id))
 
 
 @router.get("/backends/{name}/status")

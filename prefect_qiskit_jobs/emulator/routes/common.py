@@ -9,18 +9,20 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from prefect_qiskit_jobs.emulator.auth import TokenIssuer
-from prefect_qiskit_jobs.emulator.catalog import Catalog
+from prefect_qiskit_jobs.emulator.catalog import Catalog, Device
 from prefect_qiskit_jobs.emulator.config import EmulatorConfig
 from prefect_qiskit_jobs.emulator.queue import QueueModel
 from prefect_qiskit_jobs.emulator.store import JobRecord, JobStore
 from prefect_qiskit_jobs.emulator.traffic import Traffic
 
-# IBM's codes (https://quantum.cloud.ibm.com/docs/errors); 1291/1217 are the emulator's own choices.
+# IBM's codes (https://quantum.cloud.ibm.com/docs/errors); 1291/1292/1293/1217 are the emulator's own choices.
 CODE_INVALID_JOB = 1002
 CODE_BACKEND_NOT_FOUND = 1007
 CODE_NOT_AUTHORIZED = 1200
 CODE_INVALID_CREDENTIALS = 1201
 CODE_JOB_NOT_FOUND = 1291
+CODE_CALIBRATION_NOT_FOUND = 1292
+CODE_RESULT_GONE = 1293
 CODE_SESSION_CLOSED = 1217
 CODE_INVALID_STATE = 1300
 
@@ -53,7 +55,7 @@ class Emulator:
             raise ApiError(404, f"Job {job_id} not found", CODE_JOB_NOT_FOUND)
         return job
 
-    def device(self, name: str) -> Any:
+    def device(self, name: str) -> Device:
         device = self.catalog.get(name)
         if device is None:
             raise ApiError(404, f"Backend {name} not found", CODE_BACKEND_NOT_FOUND)

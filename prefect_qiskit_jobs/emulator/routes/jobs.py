@@ -21,6 +21,7 @@ from .common import (
     CODE_INVALID_JOB,
     CODE_INVALID_STATE,
     CODE_JOB_NOT_FOUND,
+    CODE_RESULT_GONE,
     CODE_SESSION_CLOSED,
     ApiError,
     Emulator,
@@ -67,6 +68,9 @@ async def create_job(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
     device = emulator.catalog.get(backend)
     if device is None:
         raise ApiError(400, f"Backend {backend} not found", CODE_BACKEND_NOT_FOUND)
+    calibration_id = body.get("calibration_id")
+    if calibration_id is not None and device.find_calibration(str(calibration_id)) is None:
+        raise ApiError(400, f"Calibration {calibration_id} not found for backend {backend}", CODE_INVALID_JOB)
     session_id = body.get("session_id")
     if session_id is not None:
         _check_session(emulator, session_id, backend)
@@ -164,7 +168,12 @@ async def delete_job(job_id: str, emulator: EmulatorDep) -> Response:
 @router.get("/jobs/{job_id}/results")
 async def job_results(job_id: str, emulator: EmulatorDep) -> Response:
     job = emulator.job(job_id)
-    body = emulator.store.results.get(job_id)
+    # A private job's result can be read once: the read removes it, as IBM deletes it.
+    body = emulator.store.take_result(job_id) if job.private else emulator.store.results.get(job_id)
+    if body is None and job.private and job.status == "Completed":
+        raise ApiError(
+            404, f"The result of private job {job_id} was read once and is deleted", CODE_RESULT_GONE
+        )
     if body is None:
         # A job that ended without a result answers with its error text, as IBM does: the client
         # reads it for the message of a Failed job and of one cancelled for running too long (1305).

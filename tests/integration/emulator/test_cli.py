@@ -16,6 +16,7 @@ from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
 from qiskit_ibm_runtime.exceptions import IBMRuntimeError
 
 from prefect_qiskit_jobs.emulator import RunningEmulator
+from prefect_qiskit_jobs.emulator.catalog import Catalog
 from prefect_qiskit_jobs.emulator.config import EmulatorConfig
 from prefect_qiskit_jobs.emulator.server import free_port
 
@@ -61,23 +62,42 @@ def test_env_prints_exports_that_connect_a_fresh_process(emulator: RunningEmulat
     assert connected.returncode == 0, connected.stderr
     instance, backends = connected.stdout.strip().splitlines()[-2:]
     assert instance == emulator.config.instance_crn
-    assert backends == "ibm_brisbane,ibm_nairobi,ibm_torino,ibmq_manila"
+    assert backends == ",".join(sorted(device.name for device in Catalog(EmulatorConfig().backends)))
     assert emulator.stats()["routes"]["POST /iam/identity/token"] >= 1
 
 
+@pytest.mark.parametrize(
+    ("backends", "error"),
+    [
+        (["ibm_brisbane=atlantis"], "ships no fake backend 'atlantis'"),
+        (["manila", "ibmq_manila=lima"], "two backends are served as 'ibmq_manila'"),
+    ],
+)
+def test_serve_refuses_an_unknown_fake_and_a_name_served_twice(backends: list[str], error: str) -> None:
+    refused = refused_serve(*(arg for backend in backends for arg in ("--backend", backend)))
+
+    assert error in " ".join(refused.replace("│", " ").split())
+
+
 def test_serve_refuses_a_non_loopback_host_without_allow_remote() -> None:
+    refused = refused_serve("--host", "0.0.0.0")
+
+    assert "0.0.0.0 is not a loopback address" in refused
+    assert "--allow-remote" in refused
+
+
+def refused_serve(*flags: str) -> str:
+    """What ``emulator serve`` with ``flags`` prints as it refuses them (a usage error: exit code 2)."""
     refused = subprocess.run(
-        [sys.executable, "-m", "prefect_qiskit_jobs", "emulator", "serve", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "prefect_qiskit_jobs", "emulator", "serve", *flags],
         env=bare_environment(),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-
-    assert refused.returncode == 2
-    assert "0.0.0.0 is not a loopback address" in refused.stderr
-    assert "--allow-remote" in refused.stderr
+    assert refused.returncode == 2, refused.stderr
+    return refused.stderr
 
 
 @pytest.fixture

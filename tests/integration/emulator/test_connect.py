@@ -22,7 +22,10 @@ def test_bare_service_connects_through_the_emulators_iam(emulator: RunningEmulat
         names = {backend.name for backend in service.backends()}
 
     assert not [w for w in caught if "Unable to retrieve IBM Cloud access token" in str(w.message)]
-    assert names == {"ibmq_manila", "ibm_nairobi", "ibm_brisbane", "ibm_torino"}
+    assert names == {
+        *("ibmq_manila", "ibm_nairobi", "ibm_brisbane", "ibm_torino"),
+        *("ibm_fez", "ibm_marrakesh", "ibm_kingston", "ibm_boston", "ibm_pittsburgh"),
+    }
     assert service.active_instance() == emulator.config.instance_crn
     routes = emulator.stats()["routes"]
     assert routes["POST /iam/identity/token"] >= 1

@@ -70,8 +70,8 @@ def unbound() -> QuantumCircuit:
 BAD_SUBMITS: dict[str, tuple[Callable[[QuantumCircuit], dict[str, Any]], str]] = {
     "unknown backend": (
         lambda bell: {"pubs": [bell], "backend": "ibm_atlantis"},
-        "Backend 'ibm_atlantis' does not exist on this instance; available: ibm_brisbane, ibm_nairobi, "
-        "ibm_torino, ibmq_manila",
+        "Backend 'ibm_atlantis' does not exist on this instance; available: ibm_boston, ibm_brisbane, "
+        "ibm_fez, ibm_kingston, ibm_marrakesh, ibm_nairobi, ibm_pittsburgh, ibm_torino, ibmq_manila",
     ),
     "not transpiled": (
         lambda _bell: {"pubs": [raw_bell()]},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from prefect_qiskit_jobs.emulator.config import EmulatorConfig, FaultRule
+from prefect_qiskit_jobs.emulator.config import BackendSpec, EmulatorConfig, FaultRule
 
 
 def test_parse_reads_route_and_probabilities() -> None:
@@ -46,7 +46,7 @@ def test_parse_refuses_bad_rules(text: str, error: str) -> None:
 def test_config_refuses_unknown_settings_and_bad_backend_names() -> None:
     with pytest.raises(ValidationError, match="queue_dealy"):
         EmulatorConfig(queue_dealy=3)  # type: ignore[call-arg]
-    with pytest.raises(ValidationError, match="fake backend folder name"):
+    with pytest.raises(ValidationError, match="ships no fake backend 'ibm_Manila!'"):
         EmulatorConfig(backends=("ibm_Manila!",))
 
 
@@ -62,3 +62,25 @@ def test_parse_reads_faults_after_handling_and_a_limit() -> None:
     rule = FaultRule.parse("POST /jobs:server_error_after=1,drop_after=0,limit=2")
 
     assert (rule.route, rule.server_error_after, rule.drop_after, rule.limit) == ("POST /jobs", 1.0, 0.0, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "folder"),
+    [
+        ("manila", None, "manila"),
+        ("ibm_kyiv", None, "kyiv"),
+        ("brisbane=ibm_kyiv", "brisbane", "kyiv"),
+        ("ibm_lab.2 = fake_manila", "ibm_lab.2", "manila"),
+    ],
+)
+def test_backend_specs_name_a_fake_by_folder_or_device_name(text: str, name: str | None, folder: str) -> None:
+    assert BackendSpec.parse(text) == BackendSpec(name=name, folder=folder)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("brisbane=atlantis", "ships no fake backend 'atlantis'"), ("bad name!=kyiv", "is not a backend name")],
+)
+def test_backend_specs_refuse_unknown_fakes_and_bad_names(text: str, error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        EmulatorConfig(backends=(text,))

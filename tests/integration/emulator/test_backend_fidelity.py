@@ -1,0 +1,83 @@
+"""Backends as IBM serves them, through the real client: list fields, stable calibrations, calibration ids.
+
+And private jobs: their inputs are never returned and their result is served once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from qiskit.providers.exceptions import QiskitBackendNotFoundError
+from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
+from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+from prefect_qiskit_jobs.emulator import RunningEmulator
+
+from .conftest import SMALL_BACKEND, bell_for, http, iam_token, post_job, runtime_headers, sampler_body
+
+
+def test_list_entries_carry_the_physical_qubit_count(service: QiskitRuntimeService) -> None:
+    # Heron counts its couplers and reset qubits too; for a Falcon only its qubits are known.
+    assert service.backend("ibm_kingston").physical_qubits == 332
+    assert service.backend(SMALL_BACKEND).physical_qubits == 5
+
+
+def test_properties_keep_their_date_until_a_recalibration(
+    service: QiskitRuntimeService, emulator: RunningEmulator
+) -> None:
+    backend = service.backend(SMALL_BACKEND)
+    first = backend.properties(refresh=True).last_update_date
+    second = backend.properties(refresh=True).last_update_date
+    assert first == second
+
+    emulator.recalibrate(SMALL_BACKEND)
+    assert backend.properties(refresh=True).last_update_date > first
+
+
+def test_an_unknown_calibration_id_is_an_error(
+    service: QiskitRuntimeService, emulator: RunningEmulator
+) -> None:
+    with pytest.raises(QiskitBackendNotFoundError):
+        service.backend(SMALL_BACKEND, calibration_id="no-such-calibration")
+    headers = runtime_headers(emulator, iam_token(emulator))
+    url = f"{emulator.runtime_url}/backends/{SMALL_BACKEND}/properties"
+    answer = http().get(url, params={"calibration_id": "no-such-calibration"}, headers=headers, timeout=30)
+    assert answer.status_code == 404
+    assert "no-such-calibration" in answer.json()["errors"][0]["message"]
+    job = post_job(emulator, sampler_body(SMALL_BACKEND, [], calibration_id="no-such-calibration"))
+    assert job.status_code == 400
+    assert emulator.jobs() == []
+
+    # The device's own calibration id is served, with its date.
+    calibration = emulator.calibration(SMALL_BACKEND)
+    backend = service.backend(SMALL_BACKEND, calibration_id=calibration["calibration_id"])
+    assert backend.properties().last_update_date.isoformat() == calibration["last_update_date"]
+
+
+def test_a_private_job_hides_its_params_and_serves_its_result_once(
+    service: QiskitRuntimeService, emulator: RunningEmulator
+) -> None:
+    backend = service.backend(SMALL_BACKEND)
+    sampler = SamplerV2(mode=backend, options={"default_shots": 100, "environment": {"private": True}})
+    job = sampler.run([bell_for(backend)])
+
+    assert sum(job.result()[0].data.meas.get_counts().values()) == 100
+    again = service.job(job.job_id())
+    assert again.private
+    assert again.inputs == {}
+    headers = runtime_headers(emulator, iam_token(emulator))
+    listing = http().get(f"{emulator.runtime_url}/jobs", headers=headers, timeout=30).json()["jobs"]
+    assert [j["id"] for j in listing] == [job.job_id()]
+    assert "params" not in listing[0]
+    with pytest.raises(RequestsApiError) as gone:
+        job.result()
+    assert gone.value.status_code == 404
+
+
+def test_a_job_that_is_not_private_shows_its_params_and_serves_its_result_again(
+    service: QiskitRuntimeService,
+) -> None:
+    backend = service.backend(SMALL_BACKEND)
+    job = SamplerV2(mode=backend, options={"default_shots": 100}).run([bell_for(backend)])
+
+    assert job.result()[0].data.meas.num_shots == job.result()[0].data.meas.num_shots == 100
+    assert set(service.job(job.job_id()).inputs) >= {"pubs"}
