@@ -40,6 +40,7 @@ from .models import (
     JobStatus,
     PollPolicy,
     Primitive,
+    PrimitiveApi,
 )
 from .serializers import (
     RuntimeJSONSerializer,
@@ -150,6 +151,7 @@ __all__ = [
     "JobWaitTimeoutError",
     "PollPolicy",
     "Primitive",
+    "PrimitiveApi",
     "QiskitJobsError",
     "RuntimeJSONSerializer",
     "afetch_job_result",

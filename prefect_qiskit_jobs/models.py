@@ -106,6 +106,23 @@ class Primitive(str, Enum):
     ESTIMATOR = "estimator"
 
 
+class PrimitiveApi(str, Enum):
+    """Which of the client's primitives a job is submitted through.
+
+    ``V2``: ``SamplerV2``/``EstimatorV2`` (programs ``sampler`` and ``estimator``), deprecated since
+    qiskit-ibm-runtime 0.50. ``EXECUTOR``: the executor-based ``executor_sampler.Sampler`` and
+    ``executor_estimator.Estimator`` (program ``executor``), which pre- and post-process on the client.
+    Either way the result is a ``PrimitiveResult``.
+    """
+
+    V2 = "v2"
+    EXECUTOR = "executor"
+
+    def program_id(self, primitive: Primitive) -> str:
+        """The IBM program a job of ``primitive`` runs through this API."""
+        return "executor" if self is PrimitiveApi.EXECUTOR else primitive.value
+
+
 class JobRef(BaseModel):
     """What a submit returns at once: enough to wait for, cancel and fetch the job from any process."""
 
@@ -114,10 +131,16 @@ class JobRef(BaseModel):
     job_id: str
     backend: str
     primitive: Primitive
+    primitive_api: PrimitiveApi = PrimitiveApi.V2
     instance: str | None = Field(None, description="the IBM Cloud CRN of the instance that holds the job")
     tags: tuple[str, ...] = ()
     created_at: datetime | None = None
     session_id: str | None = None
+
+    @property
+    def program_id(self) -> str:
+        """The IBM program the job runs: ``sampler``, ``estimator`` or ``executor``."""
+        return self.primitive_api.program_id(self.primitive)
 
     @field_validator("job_id")
     @classmethod

@@ -53,7 +53,7 @@ def _fetch(gateway: IQPGateway, job: JobRef | str) -> Any:
     """The job's result from IBM (blocking); for a job without one, the typed reason why."""
     job_id = _job_id(job)
     try:
-        result = gateway.result(job_id)
+        result = gateway.result(job_id, job.program_id if isinstance(job, JobRef) else None)
     except (IQPAuthenticationError, IQPUnavailableError):
         raise
     except IQPError:

@@ -3,14 +3,18 @@
 Everything here is blocking; async callers run it on worker threads. Reads and cancels go through
 the client's ``RuntimeClient`` (its REST layer, with IAM auth and retries) because the service's
 job objects drop the status from list answers and would cost one request per job to learn it.
-Submits go through ``SamplerV2``/``EstimatorV2`` so that the client encodes pubs and options
-exactly as it always does. The client's exceptions become this package's here, with the token
-scrubbed from every message.
+Submits go through ``SamplerV2``/``EstimatorV2``, or the executor-based ``Sampler``/``Estimator``
+(``PrimitiveApi``), so that the client encodes pubs and options exactly as it always does, and
+results are decoded with the client's decoders for the job's program. The client's exceptions
+become this package's here, with the token scrubbed from every message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import importlib
 import json
 import os
 import threading
@@ -20,14 +24,17 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+import qiskit_ibm_runtime
 import requests
 from dateutil import parser as dateparser
 from qiskit.primitives import PrimitiveResult
-from qiskit_ibm_runtime import EstimatorV2, QiskitRuntimeService, RuntimeDecoder, SamplerV2
+from qiskit_ibm_runtime import EstimatorV2, QiskitRuntimeService, SamplerV2
 from qiskit_ibm_runtime.accounts.exceptions import AccountsError
 from qiskit_ibm_runtime.api.client import RuntimeClient
 from qiskit_ibm_runtime.api.client_parameters import ClientParameters
 from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+from qiskit_ibm_runtime.decoders.defaults import DEFAULT_DECODERS
+from qiskit_ibm_runtime.decoders.result_decoder import ResultDecoder
 from qiskit_ibm_runtime.exceptions import IBMNotAuthorizedError, IBMRuntimeError
 from qiskit_ibm_runtime.utils.utils import is_isa_circuit
 
@@ -40,7 +47,7 @@ from .exceptions import (
     JobNotFoundError,
     QiskitJobsError,
 )
-from .models import JobRef, JobSnapshot, JobStatus, Primitive, check_job_id
+from .models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi, check_job_id
 
 if TYPE_CHECKING:
     from qiskit.circuit import QuantumCircuit
@@ -197,10 +204,11 @@ class IQPGateway:
         backend_name: str,
         options: dict[str, Any],
         tags: list[str],
+        primitive_api: PrimitiveApi = PrimitiveApi.V2,
     ) -> JobRef:
         """POST one job; returns as soon as IBM has accepted it."""
         backend = self.backend(backend_name)
-        primitive_cls = SamplerV2 if primitive is Primitive.SAMPLER else EstimatorV2
+        primitive_cls = primitive_class(primitive, primitive_api)
         with self.translated(f"submit a {primitive.value} job to {backend_name}"), warnings.catch_warnings():
             # The V2 primitives announce their successor; the wire format they send is what we target.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"qiskit_ibm_runtime")
@@ -212,6 +220,7 @@ class IQPGateway:
             job_id=job.job_id(),
             backend=backend_name,
             primitive=primitive,
+            primitive_api=primitive_api,
             instance=self.credentials.instance,
             tags=tuple(tags),
             created_at=datetime.now(timezone.utc),
@@ -269,13 +278,17 @@ class IQPGateway:
             metrics: dict[str, Any] = self.client().job_metadata(job_id)
             return metrics
 
-    def result(self, job_id: str) -> PrimitiveResult[Any]:
-        """The job's result, decoded with the client's own ``RuntimeDecoder``."""
+    def result(self, job_id: str, program_id: str | None = None) -> PrimitiveResult[Any]:
+        """The job's result, decoded with the client's own decoders for its program.
+
+        A job known by its id alone is taken for an ``executor`` job when its result is a quantum
+        program result (it names its ``schema_version``), as only those are.
+        """
         check_job_id(job_id)
         with self.translated(f"fetch the result of job {job_id}", job_id=job_id):
             raw = self.client().job_results(job_id)
         try:
-            result = json.loads(raw, cls=RuntimeDecoder)
+            result = decode_result(raw, program_id)
         except ValueError:
             result = None
         if not isinstance(result, PrimitiveResult):
@@ -360,6 +373,43 @@ class IQPGateway:
     def scrub(self, text: str) -> str:
         """``text`` with the token replaced, for anything that may be shown or logged."""
         return text.replace(self._secret, "***") if self._secret else text
+
+
+def primitive_class(primitive: Primitive, primitive_api: PrimitiveApi) -> type[Any]:
+    """The client's class that submits ``primitive`` jobs through ``primitive_api``.
+
+    Raises ``InvalidJobInputError`` when the installed client has no executor-based primitives.
+    """
+    if primitive_api is PrimitiveApi.V2:
+        v2: type[Any] = SamplerV2 if primitive is Primitive.SAMPLER else EstimatorV2
+        return v2
+    module_name = f"qiskit_ibm_runtime.executor_{primitive.value}"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise InvalidJobInputError(
+            f"primitive_api='executor' needs qiskit-ibm-runtime 0.50 or later, whose {module_name} "
+            f"this one (qiskit-ibm-runtime {qiskit_ibm_runtime.__version__}) lacks; use primitive_api='v2'"
+        ) from None
+    cls: type[Any] = getattr(module, primitive.value.title())
+    return cls
+
+
+def decode_result(raw: str, program_id: str | None) -> Any:
+    """A job's result body, through the client's decoders for ``program_id`` (see ``result``)."""
+    if program_id is None:
+        parsed = json.loads(raw)
+        program_id = "executor" if isinstance(parsed, dict) and "schema_version" in parsed else "sampler"
+    decoders = DEFAULT_DECODERS.get(program_id, [ResultDecoder])
+    result = functools.reduce(
+        lambda data, decoder: decoder.decode(data) if decoder.is_applicable(data) else data, decoders, raw
+    )
+    if isinstance(result, PrimitiveResult) and dataclasses.is_dataclass(result.metadata.get("executor")):
+        # The executor Sampler keeps the run's chunk timing as a dataclass, which the client's
+        # encoder cannot write; as plain data the result is stored and read back as it came.
+        metadata = {**result.metadata, "executor": dataclasses.asdict(result.metadata["executor"])}
+        result = PrimitiveResult(list(result), metadata=metadata)
+    return result
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -35,8 +35,8 @@ from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from .calls import QiskitTask
 from .exceptions import InvalidJobInputError, IQPError, IQPUnavailableError, is_transient
 from .idempotency import check_idempotency_key, job_key
-from .models import JobRef, JobSnapshot, JobStatus, Primitive
-from .runtime import IQPGateway, gateway_for, isa_problem
+from .models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi
+from .runtime import IQPGateway, gateway_for, isa_problem, primitive_class
 
 Log = Callable[[str], None]
 DEFAULT_MAX_PUBS_PER_JOB = 100
@@ -102,6 +102,7 @@ class SubmitCall:
     """One submit call, checked: what to send, and the run context it was made in."""
 
     primitive: Primitive
+    primitive_api: PrimitiveApi
     chunks: list[list[SamplerPub | EstimatorPub]]
     backend: str
     options: dict[str, Any]
@@ -132,8 +133,10 @@ def plan_submit(
     detached: bool,
     idempotency_key: str | None,
     max_pubs_per_job: int | None = None,
+    primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
 ) -> SubmitCall:
-    """Check what needs no request (pubs, options, key) and read the run context; no I/O."""
+    """Check what needs no request (pubs, options, key, API) and read the run context; no I/O."""
+    api = check_primitive_api(primitive, primitive_api)
     coerced = coerce_pubs(primitive, pubs)
     _check_options(primitive, options or {})
     if idempotency_key is not None:
@@ -147,6 +150,7 @@ def plan_submit(
     task_run = context.task_run if context else None
     return SubmitCall(
         primitive=primitive,
+        primitive_api=api,
         chunks=[coerced[start : start + size] for start in range(0, len(coerced), size)],
         backend=backend,
         options=dict(options or {}),
@@ -179,7 +183,7 @@ def _submit_once(
     for ended in earlier:
         log(f"Earlier job {ended.job_id} of this call ended {ended.status.value}; submitting a new one")
     try:
-        job = gateway.submit(call.primitive, pubs, call.backend, call.options, tags)
+        job = gateway.submit(call.primitive, pubs, call.backend, call.options, tags, call.primitive_api)
     except IQPUnavailableError:
         # The POST may have created the job (or several) before the error: adopt rather than leak.
         adopted = _adopt(gateway, gateway.list_jobs(tags=[key_tag]), call, key_tag, log)
@@ -218,6 +222,7 @@ def _ref(snapshot: JobSnapshot, call: SubmitCall, gateway: IQPGateway) -> JobRef
         job_id=snapshot.job_id,
         backend=snapshot.backend or call.backend,
         primitive=call.primitive,
+        primitive_api=call.primitive_api,
         instance=gateway.credentials.instance,
         tags=snapshot.tags,
         created_at=snapshot.created,
@@ -253,6 +258,7 @@ def submit_jobs(
     detached: bool = False,
     idempotency_key: str | None = None,
     max_pubs_per_job: int | None = None,
+    primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
 ) -> list[JobRef]:
     """Check, tag and submit the jobs of one call, adopting any an earlier run of the call created."""
     call = plan_submit(
@@ -264,6 +270,7 @@ def submit_jobs(
         detached=detached,
         idempotency_key=idempotency_key,
         max_pubs_per_job=max_pubs_per_job,
+        primitive_api=primitive_api,
     )
     return perform_submit(gateway_for(resolve_credentials(credentials)), call, _logger().info)
 
@@ -279,6 +286,7 @@ async def asubmit_jobs(
     detached: bool = False,
     idempotency_key: str | None = None,
     max_pubs_per_job: int | None = None,
+    primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
 ) -> list[JobRef]:
     """``submit_jobs`` for async code: every request runs off the event loop."""
     call = plan_submit(
@@ -290,10 +298,22 @@ async def asubmit_jobs(
         detached=detached,
         idempotency_key=idempotency_key,
         max_pubs_per_job=max_pubs_per_job,
+        primitive_api=primitive_api,
     )
     gateway = gateway_for(await aresolve_credentials(credentials))
     log = _logger().info
     return await anyio.to_thread.run_sync(perform_submit, gateway, call, log)
+
+
+def check_primitive_api(primitive: Primitive, primitive_api: PrimitiveApi | str) -> PrimitiveApi:
+    """The API asked for, if it is one and the installed client offers it."""
+    try:
+        api = PrimitiveApi(primitive_api)
+    except ValueError:
+        choices = ", ".join(repr(api.value) for api in PrimitiveApi)
+        raise InvalidJobInputError(f"primitive_api must be one of {choices}, not {primitive_api!r}") from None
+    primitive_class(primitive, api)
+    return api
 
 
 def _check_options(primitive: Primitive, options: dict[str, Any]) -> None:
@@ -330,6 +350,9 @@ _ARGS_DOC = """
             retry of the flow run (a task retry still adopts the job of its own call).
         idempotency_key: Set by the call itself (the flow run, the task and the call's place in
             the run); give your own to make one job per key across flow runs.
+        primitive_api: ``"v2"`` (default) submits through ``{v2}``; ``"executor"`` through
+            the executor-based ``{executor}`` (program ``executor``, qiskit-ibm-runtime 0.50+).
+            Either way the stored result is a ``PrimitiveResult``.
 """
 _PUBS = {
     Primitive.SAMPLER: "ISA circuits, or ``(circuit, parameter_values, shots)`` tuples; one circuit or one\n"
@@ -364,6 +387,7 @@ def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
         detached: bool = False,
         fresh: bool = False,
         idempotency_key: str | None = None,
+        primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
     ) -> JobRef:
         (job,) = submit_jobs(
             primitive,
@@ -374,6 +398,7 @@ def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
             tags=tags,
             detached=detached,
             idempotency_key=idempotency_key,
+            primitive_api=primitive_api,
         )
         return job
 
@@ -387,6 +412,7 @@ def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
         detached: bool = False,
         fresh: bool = False,
         idempotency_key: str | None = None,
+        primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
     ) -> JobRef:
         (job,) = await asubmit_jobs(
             primitive,
@@ -397,6 +423,7 @@ def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
             tags=tags,
             detached=detached,
             idempotency_key=idempotency_key,
+            primitive_api=primitive_api,
         )
         return job
 
@@ -411,6 +438,7 @@ def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
         detached: bool = False,
         fresh: bool = False,
         idempotency_key: str | None = None,
+        primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
     ) -> list[JobRef]:
         return submit_jobs(
             primitive,
@@ -422,6 +450,7 @@ def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
             detached=detached,
             idempotency_key=idempotency_key,
             max_pubs_per_job=max_pubs_per_job,
+            primitive_api=primitive_api,
         )
 
     async def amany(
@@ -435,6 +464,7 @@ def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
         detached: bool = False,
         fresh: bool = False,
         idempotency_key: str | None = None,
+        primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
     ) -> list[JobRef]:
         return await asubmit_jobs(
             primitive,
@@ -446,9 +476,15 @@ def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
             detached=detached,
             idempotency_key=idempotency_key,
             max_pubs_per_job=max_pubs_per_job,
+            primitive_api=primitive_api,
         )
 
-    args = _ARGS_DOC.format(pubs=_PUBS[primitive], options=_OPTIONS[primitive])
+    args = _ARGS_DOC.format(
+        pubs=_PUBS[primitive],
+        options=_OPTIONS[primitive],
+        v2=f"{name.title()}V2",
+        executor=f"executor_{name}.{name.title()}",
+    )
     many_args = args.replace(
         "        backend:",
         "        max_pubs_per_job: Pubs per job at most; the pubs are split in order.\n        backend:",

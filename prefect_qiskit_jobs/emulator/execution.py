@@ -23,9 +23,11 @@ from qiskit_ibm_runtime.execution_span import ExecutionSpans, SliceSpan
 from qiskit_ibm_runtime.utils.utils import is_isa_circuit
 
 if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
+
     from .catalog import Device
 
-PROGRAMS = ("sampler", "estimator")
+PROGRAMS = ("sampler", "estimator", "executor")
 DEFAULT_SHOTS = 4096
 DEFAULT_PRECISION = 0.015625
 MAX_SHOTS = 10_000_000
@@ -105,22 +107,25 @@ def _check_bound(circuit: Any, values: Any) -> None:
 def validate(job: DecodedJob, device: Device) -> None:
     """Reject what the device cannot run: too wide, not ISA, absurd shots or precision."""
     for index, pub in enumerate(job.pubs):
-        circuit = pub.circuit
-        if circuit.num_qubits > device.num_qubits:
-            raise InvalidJob(
-                f"Pub {index}: the circuit has {circuit.num_qubits} qubits but {device.name} has "
-                f"{device.num_qubits}."
-            )
-        message = is_isa_circuit(circuit, device.target)
-        if message:
-            raise InvalidJob(
-                f"Pub {index}: circuits that do not match the target hardware definition (non-ISA) "
-                f"are not supported: {message}"
-            )
+        check_circuit(f"Pub {index}", pub.circuit, device)
         if isinstance(pub, SamplerPub) and pub.shots is not None and not 0 < pub.shots <= MAX_SHOTS:
             raise InvalidJob(f"Pub {index}: shots must be between 1 and {MAX_SHOTS}, not {pub.shots}.")
         if isinstance(pub, EstimatorPub) and pub.precision is not None and not pub.precision > 0:
             raise InvalidJob(f"Pub {index}: precision must be positive, not {pub.precision}.")
+
+
+def check_circuit(where: str, circuit: QuantumCircuit, device: Device) -> None:
+    """Reject a circuit wider than the device or not in its instruction set (IBM's ISA check)."""
+    if circuit.num_qubits > device.num_qubits:
+        raise InvalidJob(
+            f"{where}: the circuit has {circuit.num_qubits} qubits but {device.name} has {device.num_qubits}."
+        )
+    message = is_isa_circuit(circuit, device.target)
+    if message:
+        raise InvalidJob(
+            f"{where}: circuits that do not match the target hardware definition (non-ISA) "
+            f"are not supported: {message}"
+        )
 
 
 def run(job: DecodedJob, device: Device, seed: int | None = None) -> PrimitiveResult[Any]:
@@ -163,3 +168,22 @@ def _with_execution_spans(
 def encode_result(result: PrimitiveResult[Any]) -> str:
     """The body of ``GET /jobs/{id}/results``, as IBM sends it."""
     return json.dumps(result, cls=RuntimeEncoder)
+
+
+def check(program_id: str, params_json: str, device: Device) -> None:
+    """What ``POST /jobs`` checks before it creates a job of any program; raises ``InvalidJob``."""
+    if program_id == "executor":
+        from . import executor_program
+
+        executor_program.check(params_json, device)
+        return
+    validate(decode_params(program_id, params_json), device)
+
+
+def execute(program_id: str, params_json: str, device: Device, seed: int | None = None) -> str:
+    """Run a job of any program; the body of its ``GET /jobs/{id}/results``."""
+    if program_id == "executor":
+        from . import executor_program
+
+        return executor_program.execute(params_json, device, seed)
+    return encode_result(run(decode_params(program_id, params_json), device, seed))

@@ -225,11 +225,9 @@ class QueueModel:
             raise RuntimeError(f"backend {job.backend} is no longer served")
         seed = int(hashlib.sha256(job.id.encode()).hexdigest()[:8], 16)
 
-        def work() -> str:
-            decoded = execution.decode_params(job.program_id, job.params)
-            return execution.encode_result(execution.run(decoded, device, seed))
-
-        body = await loop.run_in_executor(self._pool, work)
+        body = await loop.run_in_executor(
+            self._pool, execution.execute, job.program_id, job.params, device, seed
+        )
         remaining = self.config.min_run_seconds - (time.monotonic() - started)
         if remaining > 0:
             await asyncio.sleep(remaining)

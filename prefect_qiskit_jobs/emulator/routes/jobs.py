@@ -76,11 +76,8 @@ async def create_job(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
         _check_session(emulator, session_id, backend)
     params_json = json.dumps(body["params"])
 
-    def check() -> None:
-        execution.validate(execution.decode_params(program_id, params_json), device)
-
     try:
-        await anyio.to_thread.run_sync(check)
+        await anyio.to_thread.run_sync(execution.check, program_id, params_json, device)
     except execution.InvalidJob as exc:
         raise ApiError(400, str(exc), CODE_INVALID_JOB) from None
     now = utcnow()

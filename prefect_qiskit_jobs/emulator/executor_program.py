@@ -1,0 +1,123 @@
+"""Program ``executor``: a quantum program in, a quantum-program result out, both in the client's schema.
+
+The executor-based Sampler and Estimator of qiskit-ibm-runtime (``executor_sampler``,
+``executor_estimator``) turn pubs into a quantum program and post-process its raw result on the
+client. Params are validated with ``ibm_quantum_schemas``' ``ParamsModel`` and decoded with the
+client's own converter; the program runs with the client's local quantum-program runner on the
+device's noisy simulator; the result is built from ``ibm_quantum_schemas``' result models, the
+ones the client's ``ExecutorResultDecoder`` reads. Everything here is blocking.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from ibm_quantum_schemas.common import CompressedTensorModel
+from ibm_quantum_schemas.executor.version_2_0 import (
+    ChunkPart,
+    ChunkSpan,
+    ItemMetadataModel,
+    MetadataModel,
+    QuantumProgramResultItemModel,
+    QuantumProgramResultModel,
+)
+from pydantic import ValidationError
+from qiskit_ibm_runtime.fake_provider.executor.run_quantum_program import run_quantum_program
+from qiskit_ibm_runtime.options_models.simulator import SimulatorOptions
+from qiskit_ibm_runtime.quantum_program import QuantumProgram
+from qiskit_ibm_runtime.quantum_program.converters.converters_2_0 import passthrough_data_to_2_0
+from qiskit_ibm_runtime.quantum_program.params_converters import QUANTUM_PROGRAM_PARAMS_CONVERTERS
+from samplomatic.quantum_program import SamplexItem
+
+from .execution import _DECODE_LOCK, MAX_SHOTS, InvalidJob, check_circuit
+
+if TYPE_CHECKING:
+    from .catalog import Device
+
+PROGRAM_ID = "executor"
+# The params schema the installed client sends (``Executor._SCHEMA_VERSION``); its results answer in kind.
+SCHEMA_VERSIONS = ("v2.0",)
+
+
+def decode(params_json: str) -> QuantumProgram:
+    """The quantum program of a job's ``params``; raises ``InvalidJob`` when it is not one."""
+    try:
+        params = json.loads(params_json)
+    except ValueError as exc:
+        raise InvalidJob(f"The job parameters are not JSON: {exc}") from None
+    version = params.get("schema_version") if isinstance(params, dict) else None
+    if version not in SCHEMA_VERSIONS:
+        raise InvalidJob(
+            f"Executor schema version {version!r} is not supported; use one of {', '.join(SCHEMA_VERSIONS)}."
+        )
+    converter = QUANTUM_PROGRAM_PARAMS_CONVERTERS[version]
+    try:
+        model = converter.model.model_validate(params)
+    except ValidationError as exc:
+        raise InvalidJob(f"The executor parameters do not match schema {version}: {exc}") from None
+    try:
+        with _DECODE_LOCK:
+            program, _options = converter.decoder(model)
+            for item in program.items:
+                if isinstance(item, SamplexItem):
+                    item.samplex.finalize()  # a decoded samplex is built but not yet ready to sample
+    except Exception as exc:
+        raise InvalidJob(f"The quantum program could not be decoded: {exc}") from None
+    return program
+
+
+def validate(program: QuantumProgram, device: Device) -> None:
+    """Reject what the device cannot run: no items, too wide, not ISA, absurd shots, unclassified data."""
+    if not program.items:
+        raise InvalidJob("The quantum program has no items.")
+    if not 0 < program.shots <= MAX_SHOTS:
+        raise InvalidJob(f"shots must be between 1 and {MAX_SHOTS}, not {program.shots}.")
+    if program.meas_level != "classified":
+        raise InvalidJob(f"meas_level {program.meas_level!r} is not supported here; use 'classified'.")
+    for index, item in enumerate(program.items):
+        check_circuit(f"Item {index}", item.circuit, device)
+
+
+def check(params_json: str, device: Device) -> None:
+    """What ``POST /jobs`` checks before creating an executor job."""
+    validate(decode(params_json), device)
+
+
+def execute(params_json: str, device: Device, seed: int | None) -> str:
+    """Run the job's quantum program on the device's noisy simulator; the body of its results."""
+    program = decode(params_json)
+    started = datetime.now(timezone.utc)
+    result = run_quantum_program(device.simulator(), program, SimulatorOptions(seed_simulator=seed))
+    stopped = datetime.now(timezone.utc)
+    # Aer runs every item at once: one chunk holds all of every item's elements.
+    parts = [
+        ChunkPart(
+            idx_item=index,
+            size=math.prod(item.shape),
+            permutation=list(range(len(item.shape))),
+            element_range=(0, math.prod(item.shape), 1),
+        )
+        for index, item in enumerate(program.items)
+    ]
+    model = QuantumProgramResultModel(
+        data=[
+            QuantumProgramResultItemModel(
+                results={name: _tensor(value) for name, value in item.items()},
+                metadata=ItemMetadataModel(),
+            )
+            for item in result
+        ],
+        metadata=MetadataModel(chunk_timing=[ChunkSpan(start=started, stop=stopped, parts=parts)]),
+        passthrough_data=passthrough_data_to_2_0(program.passthrough_data),
+        semantic_role=program._semantic_role,
+    )
+    body: str = model.model_dump_json()
+    return body
+
+
+def _tensor(value: Any) -> CompressedTensorModel:
+    return CompressedTensorModel.from_numpy(np.asarray(value))

@@ -1,0 +1,104 @@
+"""Program ``executor``: the client's executor-based Sampler and Estimator, run against the emulator.
+
+The client turns pubs into a quantum program (``ibm_quantum_schemas`` executor v2.0) and decodes
+the quantum-program result back into a ``PrimitiveResult``; the emulator must speak both schemas.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+from qiskit_ibm_runtime import QiskitRuntimeService
+from qiskit_ibm_runtime.executor_estimator import Estimator
+from qiskit_ibm_runtime.executor_sampler import Sampler
+
+from prefect_qiskit_jobs.emulator import RunningEmulator
+
+from .conftest import SMALL_BACKEND, bell_circuit, bell_for, post_job
+
+SHOTS = 1000
+
+
+def test_executor_sampler_gives_bell_counts(service: QiskitRuntimeService, emulator: RunningEmulator) -> None:
+    backend = service.backend(SMALL_BACKEND)
+
+    job = Sampler(mode=backend).run([bell_for(backend)], shots=SHOTS)
+    result = job.result()
+
+    counts = result[0].data.meas.get_counts()
+    assert sum(counts.values()) == SHOTS
+    assert counts.get("00", 0) + counts.get("11", 0) >= 0.85 * SHOTS, counts
+    assert 0.35 * SHOTS < counts.get("00", 0) < 0.65 * SHOTS, counts
+    assert [(entry["program_id"], entry["status"]) for entry in emulator.jobs()] == [
+        ("executor", "Completed")
+    ]
+
+
+def test_executor_estimator_gives_zz_of_a_bell_state(service: QiskitRuntimeService) -> None:
+    backend = service.backend(SMALL_BACKEND)
+    circuit = bell_for(backend, measure=False)
+    observables = [SparsePauliOp(label).apply_layout(circuit.layout) for label in ("ZZ", "XX", "ZI")]
+
+    result = Estimator(mode=backend).run([(circuit, observables)], precision=0.03).result()
+
+    evs, stds = result[0].data.evs, result[0].data.stds
+    assert evs.shape == stds.shape == (3,)
+    assert 0.8 < evs[0] <= 1.05, evs
+    assert 0.8 < evs[1] <= 1.05, evs
+    assert abs(evs[2]) < 0.2, evs
+    assert all(0 < std < 0.1 for std in stds), stds
+
+
+# ----- strictness: what IBM refuses is refused before a job exists ---------------------------
+def _executor_body(service: QiskitRuntimeService, circuit: QuantumCircuit) -> dict[str, Any]:
+    """The body the client's executor Sampler posts for ``circuit``, captured from its encoder."""
+    from qiskit_ibm_runtime.executor_sampler.prepare import prepare
+    from qiskit_ibm_runtime.options_models.sampler import SamplerOptions
+    from qiskit_ibm_runtime.quantum_program.params_converters import QUANTUM_PROGRAM_PARAMS_CONVERTERS
+
+    backend = service.backend(SMALL_BACKEND)
+    program, options = prepare([circuit], SamplerOptions(), SHOTS, add_tags=False, backend=backend)
+    params = QUANTUM_PROGRAM_PARAMS_CONVERTERS["v2.0"].encoder(program, options)
+    return {"program_id": "executor", "backend": SMALL_BACKEND, "params": params.model_dump(mode="json")}
+
+
+def test_an_unknown_schema_version_is_refused_with_no_job_created(
+    service: QiskitRuntimeService, emulator: RunningEmulator
+) -> None:
+    body = _executor_body(service, bell_for(service.backend(SMALL_BACKEND)))
+    wrong = copy.deepcopy(body)
+    wrong["params"]["schema_version"] = "v9.9"
+
+    response = post_job(emulator, wrong)
+
+    assert response.status_code == 400, response.text
+    assert "v9.9" in json.dumps(response.json())
+    assert emulator.jobs() == []
+
+
+def test_a_non_isa_circuit_is_refused_with_no_job_created(
+    service: QiskitRuntimeService, emulator: RunningEmulator
+) -> None:
+    response = post_job(emulator, _executor_body(service, bell_circuit()))  # h is not native
+
+    assert response.status_code == 400, response.text
+    assert "ISA" in json.dumps(response.json())
+    assert emulator.jobs() == []
+
+
+@pytest.mark.parametrize("shots", [0, -5])
+def test_a_program_without_positive_shots_is_refused(
+    service: QiskitRuntimeService, emulator: RunningEmulator, shots: int
+) -> None:
+    body = _executor_body(service, bell_for(service.backend(SMALL_BACKEND)))
+    body["params"]["quantum_program"]["shots"] = shots
+
+    response = post_job(emulator, body)
+
+    assert response.status_code == 400, response.text
+    assert emulator.jobs() == []
