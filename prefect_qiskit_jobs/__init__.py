@@ -76,6 +76,11 @@ if TYPE_CHECKING:
         wait_for_job,
         wait_for_jobs,
     )
+    from .sessions import (
+        IBMQuantumSession,
+        ibm_batch,
+        ibm_session,
+    )
     from .submit import (
         asubmit_estimator_job,
         asubmit_estimator_jobs,
@@ -105,6 +110,9 @@ _LAZY = {
     "arun_sampler": "run",
     "run_estimator": "run",
     "run_sampler": "run",
+    "IBMQuantumSession": "sessions",
+    "ibm_batch": "sessions",
+    "ibm_session": "sessions",
     "await_jobs": "sensor",
     "wait_for_job": "sensor",
     "wait_for_jobs": "sensor",
@@ -137,6 +145,7 @@ __all__ = [
     "IBMQuantumCredentials",
     "IBMQuantumJob",
     "IBMQuantumJobRun",
+    "IBMQuantumSession",
     "IQPAuthenticationError",
     "IQPError",
     "IQPUnavailableError",
@@ -171,6 +180,8 @@ __all__ = [
     "fetch_job_result",
     "fetch_job_results",
     "get_backend",
+    "ibm_batch",
+    "ibm_session",
     "read_job_result",
     "reap_orphaned_jobs",
     "resolve_credentials",

@@ -6,6 +6,8 @@ waits that sync and async code both call plainly.
 - a submit task gets its idempotency key when the flow *calls* it (directly, ``.submit()`` or
   ``.map()``), passed as its ``idempotency_key`` parameter, so it shows in the UI and survives
   retries (see ``idempotency``);
+- a submit started with ``.submit()`` or ``.map()`` inside an ``ibm_batch``/``ibm_session`` block
+  is waited for before the block closes the session (see ``sessions``);
 - ``.map()`` maps only over the arguments that vary between jobs. Options, credentials, tags and
   poll policies are dicts, blocks, lists and pydantic models, all iterable, which Prefect would
   otherwise map over; they are passed whole to every mapped call, as if wrapped in ``unmapped``.
@@ -36,6 +38,7 @@ from prefect.utilities.callables import get_call_parameters
 from prefect.utilities.collections import isiterable
 from typing_extensions import ParamSpec
 
+from . import sessions
 from .idempotency import call_key, fresh_key
 
 P = ParamSpec("P")
@@ -59,7 +62,10 @@ class QiskitTask(Task[P, R]):
         return super().__call__(*args, **self._stamped(kwargs))
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
-        return super().submit(*args, **self._stamped(kwargs))
+        future = super().submit(*args, **self._stamped(kwargs))
+        if self.stamps_keys:
+            sessions.track(future)  # leaving an ibm_batch/ibm_session block waits for it
+        return future
 
     def map(self, *args: Any, **kwargs: Any) -> Any:
         options = {
@@ -78,7 +84,10 @@ class QiskitTask(Task[P, R]):
             parameters[KEY_PARAMETER] = [
                 fresh_key() if fresh else call_key(self.name) for _ in range(_map_length(parameters))
             ]
-        return super().map(**parameters, **options)
+        futures = super().map(**parameters, **options)
+        if self.stamps_keys:
+            sessions.track(futures)
+        return futures
 
     def with_options(self, **settings: Any) -> Any:
         """Prefect's ``with_options``, keeping this class (Prefect's builds a plain ``Task``)."""

@@ -10,6 +10,11 @@ cancelling, or has already had an answer for, is skipped; IBM's 409 ("already fi
 success and leaves the result readable. A layer sends its cancels side by side, then confirms
 them together by listing each run's jobs until they are seen final (a failed read leaves a job
 unconfirmed, never resent), and reports each with the job id and the layer that sent it.
+
+Sessions and batches (see ``sessions``) end with the run: a layer cancelling because the run is
+ending also cancels every pending job of each session its jobs are in (found by the
+``prefect-session:<id>`` tag), once each, then the session itself, once per process; across
+processes, a later layer finds a session only through jobs still pending in it.
 """
 
 from __future__ import annotations
@@ -38,7 +43,15 @@ from .exceptions import IQPError, QiskitJobsError
 from .models import JobSnapshot, JobStatus
 from .monitoring import id_list
 from .runtime import CancelOutcome, IQPGateway, gateway_for
-from .tags import DETACHED_TAG, FLOW_RUN_PREFIX, PACKAGE_TAG, flow_run_tag, value_of
+from .tags import (
+    DETACHED_TAG,
+    FLOW_RUN_PREFIX,
+    PACKAGE_TAG,
+    SESSION_PREFIX,
+    flow_run_tag,
+    session_tag,
+    value_of,
+)
 
 # Cancels one layer sends side by side; IBM takes seconds to answer each.
 CANCELS_AT_ONCE = 16
@@ -76,6 +89,8 @@ class CancelReport:
 _in_flight: set[str] = set()
 _answered: set[str] = set()
 _in_flight_lock = threading.Lock()
+# Sessions a layer of this process has taken on to cancel: none is cancelled twice.
+_sessions_claimed: set[str] = set()
 
 
 def cancel_jobs(
@@ -84,19 +99,26 @@ def cancel_jobs(
     layer: Layer,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
+    end_sessions: bool = False,
 ) -> list[CancelReport]:
     """Cancel each non-final job once, all at once, then confirm them; blocking (async callers use a thread).
 
     IBM takes seconds to answer a cancel and more to stop a running job, so the requests go out
     side by side (at most ``CANCELS_AT_ONCE``), and the ends are confirmed together: one listing
     per flow run of the jobs (a job without a run tag is read alone), repeated with growing pauses
-    for at most ``CONFIRM_SECONDS``.
+    for at most ``CONFIRM_SECONDS``. With ``end_sessions`` (the run is ending), the pending jobs
+    of the sessions the jobs are in are cancelled too, then each session.
     """
     claimed = _claim([job for job in jobs if not job.status.is_final])
-    if not claimed:
+    session_ids = _claim_sessions(claimed) if end_sessions else []
+    if session_ids:
+        claimed += _claim(_pending_in(gateway, session_ids, log))
+    if not claimed and not session_ids:
         return []
-    with ThreadPoolExecutor(max_workers=min(CANCELS_AT_ONCE, len(claimed))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(CANCELS_AT_ONCE, len(claimed)))) as pool:
         outcomes = list(pool.map(lambda job: _send(gateway, job, layer, log), claimed))
+        for session_id in session_ids:
+            _end_session(gateway, session_id, layer, log)
     sent = {
         job.job_id: outcome for job, outcome in zip(claimed, outcomes, strict=True) if outcome is not None
     }
@@ -120,6 +142,39 @@ def _claim(jobs: list[JobSnapshot]) -> list[JobSnapshot]:
         mine = [job for job in unique if job.job_id not in _in_flight and job.job_id not in _answered]
         _in_flight.update(job.job_id for job in mine)
     return mine
+
+
+def _claim_sessions(jobs: list[JobSnapshot]) -> list[str]:
+    """The sessions of ``jobs`` that no layer of this process has taken on yet; now ours."""
+    found = {value_of(job.tags, SESSION_PREFIX) for job in jobs}
+    with _in_flight_lock:
+        mine = sorted(
+            session_id for session_id in found if session_id and session_id not in _sessions_claimed
+        )
+        _sessions_claimed.update(mine)
+    return mine
+
+
+def _pending_in(gateway: IQPGateway, session_ids: list[str], log: Callable[[str], None]) -> list[JobSnapshot]:
+    """The pending jobs of these sessions: they end with the session, each with its own cancel."""
+    pending: list[JobSnapshot] = []
+    for session_id in session_ids:
+        try:
+            pending += gateway.list_jobs(tags=[session_tag(session_id)], pending=True)
+        except IQPError as exc:
+            log(f"Could not list the jobs of session {session_id}: {exc}; cancelling the session ends them")
+    return [job for job in pending if DETACHED_TAG not in job.tags]
+
+
+def _end_session(gateway: IQPGateway, session_id: str, layer: Layer, log: Callable[[str], None]) -> None:
+    """Cancel a session once its jobs' cancels are sent: no job can join it after."""
+    try:
+        outcome = gateway.cancel_session(session_id)
+    except IQPError as exc:
+        log(f"Could not cancel session {session_id} ({layer.value}): {exc}; it ends at its maximum TTL")
+        return
+    done = "cancelled" if outcome is CancelOutcome.CANCELLED else "already ended"
+    log(f"session {session_id}: {done} by the {layer.value}")
 
 
 def _send(
@@ -204,7 +259,7 @@ def cancel_jobs_hook(credentials: CredentialsLike = None) -> Callable[[Any, Any,
             logger.info("Run %s: no pending IBM jobs to cancel", ending.lower())
             return
         logger.info("Run %s: cancelling %d pending IBM job(s)", ending.lower(), len(targets))
-        cancel_jobs(gateway, targets, Layer.HOOK, logger.info)
+        cancel_jobs(gateway, targets, Layer.HOOK, logger.info, end_sessions=True)
 
     return cancel_run_jobs
 
@@ -312,7 +367,7 @@ async def reap_orphaned_jobs(
                 reaped.extend(ids)
                 continue
             reports = await anyio.to_thread.run_sync(
-                functools.partial(cancel_jobs, gateway, jobs, Layer.REAPER, logger.info)
+                functools.partial(cancel_jobs, gateway, jobs, Layer.REAPER, logger.info, end_sessions=True)
             )
             for report in reports:
                 reaped.append(report.job_id)

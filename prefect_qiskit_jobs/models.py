@@ -172,6 +172,7 @@ class JobSnapshot(BaseModel):
     position_in_queue: int | None = None
     estimated_start: datetime | None = None
     tags: tuple[str, ...] = ()
+    session_id: str | None = Field(None, description="the IBM session or batch the job runs in")
     unrecognised_status: str | None = Field(
         None, description="IBM's own status string when the package does not know it (status UNKNOWN)"
     )

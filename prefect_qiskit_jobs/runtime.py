@@ -28,7 +28,7 @@ import qiskit_ibm_runtime
 import requests
 from dateutil import parser as dateparser
 from qiskit.primitives import PrimitiveResult
-from qiskit_ibm_runtime import EstimatorV2, QiskitRuntimeService, SamplerV2
+from qiskit_ibm_runtime import Batch, EstimatorV2, QiskitRuntimeService, SamplerV2, Session
 from qiskit_ibm_runtime.accounts.exceptions import AccountsError
 from qiskit_ibm_runtime.api.client import RuntimeClient
 from qiskit_ibm_runtime.api.client_parameters import ClientParameters
@@ -127,6 +127,8 @@ class IQPGateway:
         self._backends: dict[str, Any] = {}
         self._backends_lock = threading.Lock()
         self._targets_loaded: set[str] = set()
+        # The client's own Session/Batch objects of the sessions this process opened, by id.
+        self._sessions: dict[str, Session] = {}
 
     # ----- clients -----------------------------------------------------------------------
     def service(self) -> QiskitRuntimeService:
@@ -205,15 +207,17 @@ class IQPGateway:
         options: dict[str, Any],
         tags: list[str],
         primitive_api: PrimitiveApi = PrimitiveApi.V2,
+        session_id: str | None = None,
     ) -> JobRef:
-        """POST one job; returns as soon as IBM has accepted it."""
+        """POST one job (in the session ``session_id`` this process opened); returns once IBM accepted it."""
         backend = self.backend(backend_name)
+        mode = backend if session_id is None else self._session(session_id)
         primitive_cls = primitive_class(primitive, primitive_api)
         with self.translated(f"submit a {primitive.value} job to {backend_name}"), warnings.catch_warnings():
             # The V2 primitives announce their successor; the wire format they send is what we target.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"qiskit_ibm_runtime")
             warnings.filterwarnings("ignore", message=r".*is deprecated", category=DeprecationWarning)
-            runner = primitive_cls(mode=backend, options=dict(options))
+            runner = primitive_cls(mode=mode, options=dict(options))
             runner.options.environment.job_tags = list(tags)
             job = runner.run(pubs)
         return JobRef(
@@ -224,8 +228,48 @@ class IQPGateway:
             instance=self.credentials.instance,
             tags=tuple(tags),
             created_at=datetime.now(timezone.utc),
-            session_id=None,
+            session_id=job.session_id,
         )
+
+    # ----- sessions and batches ----------------------------------------------------------------
+    def open_session(self, batch: bool, backend_name: str, max_time: int | str | None) -> str:
+        """Open a batch or a dedicated session on a backend, as the client's ``Batch``/``Session`` do."""
+        backend = self.backend(backend_name)
+        kind = Batch if batch else Session
+        with self.translated(f"open a {'batch' if batch else 'session'} on {backend_name}"):
+            session = kind(backend=backend, max_time=max_time)
+        session_id: str | None = session.session_id
+        if session_id is None:
+            raise InvalidJobInputError(
+                f"{backend_name} is a simulator: IBM opens no sessions or batches on it"
+            )
+        with self._lock:
+            self._sessions[session_id] = session
+        return session_id
+
+    def _session(self, session_id: str) -> Session:
+        with self._lock:
+            session = self._sessions.get(session_id)
+        if session is None:
+            raise InvalidJobInputError(f"Session {session_id} was not opened with these credentials")
+        return session
+
+    def close_session(self, session_id: str) -> None:
+        """Let the session accept no more jobs (``PATCH``); its jobs run on."""
+        session = self._session(session_id)
+        with self.translated(f"close session {session_id}"):
+            session.close()
+
+    def cancel_session(self, session_id: str) -> CancelOutcome:
+        """End a session now, cancelling its pending jobs (``DELETE .../close``); any process may."""
+        try:
+            with self.translated(f"cancel session {session_id}"):
+                self.client().cancel_session(session_id)
+        except IQPError as exc:
+            if exc.status_code in (404, 409):
+                return CancelOutcome.ALREADY_FINAL
+            raise
+        return CancelOutcome.CANCELLED
 
     # ----- reads ---------------------------------------------------------------------------
     def read(self, job_id: str) -> JobSnapshot:
@@ -517,6 +561,7 @@ def snapshot_from_api(job: dict[str, Any]) -> JobSnapshot:
         finished=_parse_time(job.get("ended")),
         quantum_seconds=_quantum_seconds(usage),
         tags=tuple(job.get("tags") or ()),
+        session_id=job.get("session_id") or None,
     )
 
 

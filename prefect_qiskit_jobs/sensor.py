@@ -123,7 +123,7 @@ async def await_jobs(
             last or JobSnapshot(job_id=pending[0].job_id, status=JobStatus.QUEUED),
         ) from None
     except INTERRUPTS:
-        await _cancel_owned(gateway, unfinished(), owner, monitor, "interrupted")
+        await _cancel_owned(gateway, unfinished(), owner, monitor, "interrupted", end_sessions=True)
         raise
     finally:
         for job_id, handle in handles:
@@ -144,10 +144,16 @@ def _current_flow_run_id() -> str | None:
 
 
 async def _cancel_owned(
-    gateway: IQPGateway, jobs: Sequence[JobRef], owner: str | None, monitor: WaitMonitor, why: str
+    gateway: IQPGateway,
+    jobs: Sequence[JobRef],
+    owner: str | None,
+    monitor: WaitMonitor,
+    why: str,
+    end_sessions: bool = False,
 ) -> list[str]:
     """Cancel the jobs this wait owns, even while being cancelled itself, for at most a minute.
 
+    Interrupted (``end_sessions``), the run is ending: the sessions of those jobs end with them.
     Returns the ids of the jobs it asked IBM to cancel; the others are left running, and said so.
     """
     mine = [job for job in jobs if owned_by(job.tags, owner)]
@@ -160,7 +166,8 @@ async def _cancel_owned(
             "flow run" if owner else "process",
         )
     targets = [
-        monitor.snapshots.get(job.job_id) or JobSnapshot(job_id=job.job_id, status=JobStatus.QUEUED)
+        monitor.snapshots.get(job.job_id)
+        or JobSnapshot(job_id=job.job_id, status=JobStatus.QUEUED, tags=job.tags, session_id=job.session_id)
         for job in mine
     ]
     if not targets:
@@ -171,7 +178,8 @@ async def _cancel_owned(
 
     with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_TIME_CAP):
         await anyio.to_thread.run_sync(
-            functools.partial(cancel_jobs, gateway, targets, Layer.SENSOR, log), abandon_on_cancel=True
+            functools.partial(cancel_jobs, gateway, targets, Layer.SENSOR, log, end_sessions=end_sessions),
+            abandon_on_cancel=True,
         )
     return [job.job_id for job in mine]
 

@@ -9,7 +9,9 @@ cancellation layers find it later) and with an idempotency key (see ``idempotenc
   a new job on every execution of the call;
 - the duplicates the client can create itself (it re-sends a POST after a 5xx) are cancelled.
 
-Every check runs before the first request: pubs, options, the key, then the backend and ISA.
+Inside an ``ibm_session``/``ibm_batch`` block the jobs join its session (see ``sessions``).
+Every check runs before the first request: pubs, options, the key, the session, then the backend
+and ISA.
 ``submit_*_job`` make one job; ``submit_*_jobs`` split many pubs into jobs of at most
 ``max_pubs_per_job``. The ``a``-prefixed twins are for async flows and never block the event loop.
 """
@@ -30,6 +32,7 @@ from qiskit import QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
+from . import sessions
 from . import tags as job_tags
 from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from .calls import QiskitTask
@@ -111,14 +114,20 @@ class SubmitCall:
     call_key: str | None
     flow_run_id: object | None
     task_run_id: object | None
+    session: sessions.IBMQuantumSession | None = None
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.session_id if self.session is not None else None
 
     def tags(self, index: int) -> list[str]:
-        """The tags of the call's ``index``-th job, with its idempotency key."""
+        """The tags of the call's ``index``-th job, with its idempotency key and its session."""
         return job_tags.job_tags(
             flow_run_id=self.flow_run_id,
             task_run_id=self.task_run_id,
             submit_key=job_key(self.call_key, index),
             detached=self.detached,
+            session_id=self.session_id,
             user_tags=self.user_tags,
         )
 
@@ -146,6 +155,9 @@ def plan_submit(
     size = max_pubs_per_job or len(coerced)
     if size < 1:
         raise InvalidJobInputError(f"max_pubs_per_job must be positive, not {max_pubs_per_job}")
+    session = sessions.current_session()
+    if session is not None:
+        sessions.check_use(session, backend, detached)
     context = TaskRunContext.get()
     task_run = context.task_run if context else None
     return SubmitCall(
@@ -159,11 +171,14 @@ def plan_submit(
         call_key=idempotency_key,
         flow_run_id=task_run.flow_run_id if task_run else None,
         task_run_id=task_run.id if task_run else None,
+        session=session,
     )
 
 
 def perform_submit(gateway: IQPGateway, call: SubmitCall, log: Log) -> list[JobRef]:
     """Check the pubs against the backend, then submit (or adopt) each job of the call; blocking."""
+    if call.session is not None:
+        sessions.check_gateway(call.session, gateway)
     target = gateway.backend(call.backend)
     for chunk in call.chunks:
         check_pubs(chunk, target)
@@ -183,7 +198,15 @@ def _submit_once(
     for ended in earlier:
         log(f"Earlier job {ended.job_id} of this call ended {ended.status.value}; submitting a new one")
     try:
-        job = gateway.submit(call.primitive, pubs, call.backend, call.options, tags, call.primitive_api)
+        job = gateway.submit(
+            call.primitive,
+            pubs,
+            call.backend,
+            call.options,
+            tags,
+            call.primitive_api,
+            session_id=call.session_id,
+        )
     except IQPUnavailableError:
         # The POST may have created the job (or several) before the error: adopt rather than leak.
         adopted = _adopt(gateway, gateway.list_jobs(tags=[key_tag]), call, key_tag, log)
@@ -226,6 +249,7 @@ def _ref(snapshot: JobSnapshot, call: SubmitCall, gateway: IQPGateway) -> JobRef
         instance=gateway.credentials.instance,
         tags=snapshot.tags,
         created_at=snapshot.created,
+        session_id=snapshot.session_id,
     )
 
 

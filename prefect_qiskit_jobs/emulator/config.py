@@ -158,6 +158,16 @@ class EmulatorConfig(BaseModel):
         description="seconds a Running job stays Running after its cancel is accepted, as on IBM "
         "(a Queued job is Cancelled at once)",
     )
+    session_max_ttl: int = Field(
+        28800,
+        ge=1,
+        description="the longest maximum TTL a session or batch may ask for (seconds), and its default",
+    )
+    session_interactive_ttl: int = Field(
+        60,
+        ge=1,
+        description="seconds a dedicated session may go without a job before it is deactivated",
+    )
     token_lifetime: int = Field(3600, ge=10, description="seconds an IAM access token lives")
     database: Path | None = None
     faults: tuple[FaultRule, ...] = ()

@@ -136,12 +136,26 @@ class QueueModel:
         self.notify()
         return True
 
+    def settle_sessions(self) -> float | None:
+        """End sessions past their maximum TTL (failing their queued jobs), deactivate idle ones.
+
+        Returns the seconds until the next session reaches such a moment. The scheduler calls it
+        each cycle; routes call it first, so that an answer never shows a session as still open.
+        """
+        return sessions.tick(self.store, self._fail_for_session, utcnow())
+
+    def _fail_for_session(self, job_id: str, reason: str) -> None:
+        if self._finish(
+            job_id, "Queued", status="Failed", reason=reason, reason_code=sessions.SESSION_ENDED_CODE
+        ):
+            self.notify()
+
     # ----- scheduling ----------------------------------------------------------------------
     async def _schedule_forever(self) -> None:
         while True:
             self._wake.clear()
             try:
-                timeout = self._start_eligible()
+                timeout = _sooner(self._start_eligible(), self.settle_sessions())
             except Exception:  # one bad record must not stop every queue for good
                 logger.exception("the emulator's scheduler failed; retrying in a second")
                 timeout = 1.0
@@ -232,3 +246,10 @@ class QueueModel:
         if remaining > 0:
             await asyncio.sleep(remaining)
         return body
+
+
+def _sooner(first: float | None, second: float | None) -> float | None:
+    """The nearer of two optional delays (None: never)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return min(first, second)

@@ -96,7 +96,8 @@ class SessionRecord(BaseModel):
     """A session or batch: the jobs that name it run on its backend, and it may stop accepting jobs.
 
     Its state moves as IBM reports it (see ``sessions.py``): ``open`` until its first job runs,
-    ``active`` from then on, ``closed`` once it accepts no jobs and none of its jobs is pending.
+    ``active`` from then on (``inactive`` while a dedicated one idles past its interactive TTL),
+    ``closed`` once it accepts no jobs and none of its jobs is pending, or its maximum TTL passed.
     """
 
     id: str
@@ -104,6 +105,9 @@ class SessionRecord(BaseModel):
     backend: str | None
     instance: str | None = None
     max_ttl: int = 28800
+    interactive_ttl: int | None = Field(
+        None, description="dedicated sessions only: seconds of idling allowed"
+    )
     accepting_jobs: bool = True
     state: Literal["open", "active", "inactive", "closed"] = "open"
     created: datetime
@@ -121,7 +125,7 @@ class SessionRecord(BaseModel):
             "backend_name": self.backend,
             "mode": self.mode,
             "max_ttl": self.max_ttl,
-            "interactive_ttl": 60 if self.mode == "dedicated" else None,
+            "interactive_ttl": self.interactive_ttl,
             "active_ttl": self.max_ttl,
             "state": self.state,
             "accepting_jobs": self.accepting_jobs,

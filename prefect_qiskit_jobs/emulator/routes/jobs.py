@@ -48,6 +48,7 @@ def _job_request(raw: bytes) -> dict[str, Any]:
 
 
 def _check_session(emulator: Emulator, session_id: str, backend: str) -> None:
+    emulator.queue.settle_sessions()
     session = emulator.store.sessions.get(session_id)
     if session is None:
         raise ApiError(400, f"Session {session_id} not found", CODE_SESSION_CLOSED)

@@ -36,24 +36,30 @@ async def create_session(request: Request, emulator: EmulatorDep) -> dict[str, A
         if not isinstance(backend, str):
             raise ApiError(400, "'backend' must be a string", CODE_INVALID_JOB)
         emulator.device(backend)
-    max_ttl = body.get("max_ttl") or 28800
+    longest = emulator.config.session_max_ttl
+    max_ttl = body.get("max_ttl") or longest
     if not isinstance(max_ttl, int) or isinstance(max_ttl, bool) or max_ttl <= 0:
         raise ApiError(
             400, f"'max_ttl' must be a positive number of seconds, not {max_ttl!r}", CODE_INVALID_JOB
         )
+    if max_ttl > longest:
+        raise ApiError(400, f"'max_ttl' of {max_ttl} s exceeds the maximum of {longest} s", CODE_INVALID_JOB)
     session = SessionRecord(
         id=new_id(),
         mode=mode,
         backend=backend,
         instance=body["instance"] if isinstance(body.get("instance"), str) else None,
         max_ttl=max_ttl,
+        interactive_ttl=emulator.config.session_interactive_ttl if mode == "dedicated" else None,
         created=utcnow(),
     )
     emulator.store.put_session(session)
+    emulator.queue.notify()  # the scheduler now has this session's end to watch for
     return session.wire()
 
 
 def _session(emulator: Emulator, session_id: str) -> SessionRecord:
+    emulator.queue.settle_sessions()
     session = emulator.store.sessions.get(session_id)
     if session is None:
         raise ApiError(404, f"Session {session_id} not found", CODE_SESSION_CLOSED)

@@ -32,6 +32,7 @@ EXPECTED_OUTPUT = {
     "def ghz_sizes": r"\{2: 0\.\d+, 3: 0\.\d+, 4: 0\.\d+\}",
     "start_emulator(": r"'ibm_brisbane'",
     "IBMQuantumJob(": BELL_COUNTS,
+    "ibm_batch(backend": BELL_COUNTS,
 }
 
 
