@@ -2,7 +2,8 @@
 
 Pubs are decoded with the client's own ``RuntimeDecoder``, checked against the device's target
 with the client's own ISA check, and run by Aer's backend primitives on a simulator carrying the
-fake device's noise model. Everything here is blocking and runs on worker threads.
+fake device's noise model; Estimator pubs run on the qubits their circuit touches (see
+``estimation``). Everything here is blocking and runs on worker threads.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2, PrimitiveResult
+from qiskit.primitives import BackendSamplerV2, PrimitiveResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 from qiskit_ibm_runtime.execution_span import ExecutionSpans, SliceSpan
 from qiskit_ibm_runtime.utils.utils import is_isa_circuit
+
+from .estimation import estimate
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -129,21 +132,17 @@ def check_circuit(where: str, circuit: QuantumCircuit, device: Device) -> None:
 
 
 def run(job: DecodedJob, device: Device, seed: int | None = None) -> PrimitiveResult[Any]:
-    """Execute the pubs on the device's noisy simulator."""
-    simulator = device.simulator()
+    """Execute the pubs on the device's noisy simulator (Estimator pubs on their touched qubits)."""
     if job.program_id == "sampler":
         shots = job.options.get("default_shots") or DEFAULT_SHOTS
         sampler = BackendSamplerV2(
-            backend=simulator, options={"default_shots": shots, "seed_simulator": seed}
+            backend=device.simulator(), options={"default_shots": shots, "seed_simulator": seed}
         )
         started = datetime.now(timezone.utc)
         result = sampler.run(list(job.pubs)).result()  # type: ignore[arg-type]
         return _with_execution_spans(result, started, datetime.now(timezone.utc))
     precision = job.options.get("default_precision") or DEFAULT_PRECISION
-    estimator = BackendEstimatorV2(
-        backend=simulator, options={"default_precision": precision, "seed_simulator": seed}
-    )
-    return estimator.run(list(job.pubs)).result()  # type: ignore[arg-type]
+    return estimate(job.pubs, device, precision, seed)  # type: ignore[arg-type]
 
 
 def _with_execution_spans(
