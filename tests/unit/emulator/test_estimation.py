@@ -90,7 +90,7 @@ def test_the_reduced_circuit_keeps_the_touched_qubits_in_order() -> None:
 
 
 def test_sub_device_noise_is_the_device_noise_of_the_touched_qubits(manila: Device) -> None:
-    full = NoiseModel.from_backend(manila.fake_backend)
+    full = NoiseModel.from_backend(manila.fake.fake_backend)
 
     sub = estimation.sub_device_noise(manila.target, (1, 2))
 
