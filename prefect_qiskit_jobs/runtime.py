@@ -228,7 +228,8 @@ class IQPGateway:
             instance=self.credentials.instance,
             tags=tuple(tags),
             created_at=datetime.now(timezone.utc),
-            session_id=job.session_id,
+            # Not job.session_id: outside a session the client GETs the job to learn it is None.
+            session_id=session_id,
         )
 
     # ----- sessions and batches ----------------------------------------------------------------
