@@ -11,6 +11,10 @@ import typer
 app = typer.Typer(help="IBM Quantum jobs in Prefect flows.", no_args_is_help=True, add_completion=False)
 emulator_app = typer.Typer(help="The local IBM Quantum Platform emulator.", no_args_is_help=True)
 app.add_typer(emulator_app, name="emulator")
+automations_app = typer.Typer(
+    help="Prefect automations the cancellation layers rely on.", no_args_is_help=True
+)
+app.add_typer(automations_app, name="automations")
 
 
 @emulator_app.command("serve")
@@ -134,6 +138,38 @@ def reap(
     )
     verb = "Would cancel" if dry_run else "Cancelled"
     typer.echo(f"{verb} {len(reaped)} job(s)" + (f": {', '.join(reaped)}" if reaped else ""))
+
+
+@automations_app.command("crash-zombies")
+def automations_crash_zombies(
+    within: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds without a heartbeat before a run is marked Crashed (more than 30); "
+            "default 540, three of Prefect's default 180 s heartbeats."
+        ),
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="Update the automation if the server has it.")] = False,
+) -> None:
+    """Create the automation that marks runs Crashed when their heartbeats stop, once.
+
+    Then the reaper cancels the IBM jobs of runs whose serve process or worker died with them.
+    """
+    import asyncio
+
+    from .automations import crash_zombies_automation, install
+
+    try:
+        automation = crash_zombies_automation(within)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--within") from None
+    installed = asyncio.run(install(automation, replace=replace))
+    window = f"{installed.within.total_seconds():g} s" if installed.within else "unknown"
+    note = " (pass --replace to update it)" if installed.action == "kept" else ""
+    typer.echo(
+        f"Automation {automation.name!r} {installed.action}: id {installed.automation_id}, "
+        f"window {window}{note}"
+    )
 
 
 if __name__ == "__main__":
