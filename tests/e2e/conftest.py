@@ -8,6 +8,7 @@ that serves the scenario flows (``flow.serve``), which launches each flow run as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -219,32 +220,34 @@ POOL = "e2e-process-pool"
 WORKER_DEPLOYMENT = "e2e-awaited/e2e-worker"
 
 
-@pytest.fixture(scope="session")
-def process_worker(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[str]:
-    """A process work pool, the awaited scenario deployed to it from local source, and a worker.
-
-    Returns the deployment's name. The worker runs each flow run as ``python -m prefect.engine``
-    in the source directory, and runs ``on_cancellation`` hooks in yet another process.
-    """
+def create_process_pool(name: str) -> None:
+    """A process work pool (replacing one of that name); call with the e2e server's settings."""
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.flows import Flow
     from prefect.workers.process import ProcessWorker
 
-    async def create_pool() -> None:
+    async def create() -> None:
         async with get_client() as client:
             template = ProcessWorker.get_default_base_job_template()
             await client.create_work_pool(
-                WorkPoolCreate(name=POOL, type="process", base_job_template=template), overwrite=True
+                WorkPoolCreate(name=name, type="process", base_job_template=template), overwrite=True
             )
 
-    with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
-        asyncio.run(create_pool())
-        flow = Flow.from_source(source=str(ROOT), entrypoint="tests/e2e/scenario_flows.py:awaited")
-        flow.deploy(name="e2e-worker", work_pool_name=POOL, print_next_steps=False, build=False, push=False)
+    asyncio.run(create())
+
+
+@contextmanager
+def worker(
+    server: PrefectServer,
+    emulator: RunningEmulator,
+    pool: str,
+    log_name: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``prefect worker start`` for ``pool``, once the server lists it polling; stopped after."""
     process = start_logged(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"],
-        scenario_environment(prefect_server, iqp),
-        prefect_server.home / "worker.log",
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
+        {**scenario_environment(server, emulator), **(extra_env or {})},
+        server.home / log_name,
     )
 
     async def worker_polling() -> None:
@@ -252,19 +255,34 @@ def process_worker(prefect_server: PrefectServer, iqp: RunningEmulator) -> Itera
 
             async def polled() -> bool:
                 if process.poll() is not None:
-                    raise RuntimeError(f"the worker exited; see {prefect_server.home / 'worker.log'}")
-                return bool(await client.read_workers_for_work_pool(POOL))
+                    raise RuntimeError(f"the worker exited; see {server.home / log_name}")
+                return bool(await client.read_workers_for_work_pool(pool))
 
-            await eventually(polled, timeout=120, what=f"a worker polling {POOL}")
+            await eventually(polled, timeout=120, what=f"a worker polling {pool}")
 
     try:
-        with temporary_settings(
-            {PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}
-        ):
+        with temporary_settings({PREFECT_API_URL: server.url, PREFECT_HOME: str(server.home)}):
             asyncio.run(worker_polling())
-        yield WORKER_DEPLOYMENT
+        yield process
     finally:
         stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def process_worker(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[str]:
+    """A process work pool, the awaited scenario deployed to it from local source, and a worker.
+
+    Returns the deployment's name. The worker runs each flow run as ``python -m prefect.engine``
+    in the source directory, and runs ``on_cancellation`` hooks in yet another process.
+    """
+    from prefect.flows import Flow
+
+    with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
+        create_process_pool(POOL)
+        flow = Flow.from_source(source=str(ROOT), entrypoint="tests/e2e/scenario_flows.py:awaited")
+        flow.deploy(name="e2e-worker", work_pool_name=POOL, print_next_steps=False, build=False, push=False)
+    with worker(prefect_server, iqp, POOL, "worker.log"):
+        yield WORKER_DEPLOYMENT
 
 
 async def cancel_through_api(prefect: PrefectClient, run_id: Any) -> None:
@@ -346,3 +364,17 @@ def flow_process(parent_pid: int, run_id: Any) -> psutil.Process | None:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return None
+
+
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL a process and every process under it at once, as a lost node would; their pids.
+
+    Children are found first: once the parent is gone they are reparented and out of reach.
+    """
+    parent = psutil.Process(pid)
+    doomed = [parent, *parent.children(recursive=True)]
+    for process in doomed:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(doomed, timeout=30)
+    return [process.pid for process in doomed]
