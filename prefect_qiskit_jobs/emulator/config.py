@@ -152,9 +152,7 @@ class JobRateLimitSpec(BaseModel):
         """Read the CLI form ``"5/60"`` (5 jobs per 60 s) or ``"5/60:no-retry-after"``."""
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(?::\s*(no-retry-after)\s*)?", text)
         if match is None:
-            raise ValueError(
-                f"job rate limit {text!r} is not JOBS/SECONDS[:no-retry-after], e.g. '5/60'"
-            )
+            raise ValueError(f"job rate limit {text!r} is not JOBS/SECONDS[:no-retry-after], e.g. '5/60'")
         jobs, seconds, flag = match.groups()
         return cls(jobs=int(jobs), window_seconds=float(seconds), retry_after=flag is None)
 

@@ -67,7 +67,7 @@ def clock() -> Clock:
     return clock
 
 
-def test_a_burst_of_n_goes_at_once_then_the_next_waits_one_window_after_the_first_answer(clock: Clock) -> None:
+def test_a_burst_of_n_goes_at_once_then_the_next_waits_a_window_after_the_first_answer(clock: Clock) -> None:
     gate = throttle(clock)
     created: list[float] = []
     for _ in range(RATE.jobs + 1):
