@@ -145,3 +145,18 @@ async def test_two_processes_share_the_limit_through_prefect(
     assert_first_runs_completed(await final_task_runs(flow_run_id, half), half)
     assert_first_runs_completed(await final_task_runs(child_flow_run_id, half), half)
     assert_created_without_refusals(limited, JOBS)
+
+
+async def test_a_refused_post_is_sent_again_within_the_submit_not_by_a_task_retry(
+    make_emulator: Any, bell_isa: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator: RunningEmulator = make_emulator(job_rate_limit="2/3", backends=("manila",))
+    # The package believes in a looser limit than the emulator keeps, so IBM refuses some POSTs.
+    monkeypatch.setenv("PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT", "50/1")
+    flow_run_id = await submits(bell_isa, 4)
+
+    assert_first_runs_completed(await final_task_runs(flow_run_id, 4), 4)
+    stats = emulator.stats()
+    assert stats["rate_limited"] >= 2
+    assert stats["routes"]["POST /jobs"] == 4 + stats["rate_limited"]
+    assert len(emulator.jobs()) == 4  # each refused POST created nothing; its re-send made one job
