@@ -217,6 +217,7 @@ class Releaser:
         self._due: list[tuple[float, int, SlotPool, object]] = []
         self._order = itertools.count()
         self._changed = threading.Condition()
+        self._released = threading.Condition()  # notified after each slot given back
         self._thread: threading.Thread | None = None
 
     def schedule(self, due: float, pool: SlotPool, slot: object, start: bool = True) -> None:
@@ -241,6 +242,13 @@ class Releaser:
                 _due, _, pool, slot = heapq.heappop(self._due)
             pool.give_back(slot)
             released += 1
+            with self._released:
+                self._released.notify_all()
+
+    def wait_for_release(self, timeout: float) -> None:
+        """Block until this releaser gives a slot back, or ``timeout`` seconds pass."""
+        with self._released:
+            self._released.wait(timeout)
 
     def _run(self) -> None:
         while True:
@@ -262,10 +270,13 @@ class JobCreationThrottle:
         releaser: Releaser,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        wait_for_slot: Callable[[float], None] | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.rate, self.pool, self.releaser = rate, pool, releaser
         self._sleep, self._jitter = sleep, jitter
+        # A taker waiting for a slot wakes as soon as this process gives one back.
+        self._wait_for_slot = wait_for_slot or releaser.wait_for_release
         self._taking = threading.Lock()  # one asker per process: waiters do not poll Prefect each
 
     def create(self, post: Callable[[], T], log: Log) -> T:
@@ -314,16 +325,16 @@ class JobCreationThrottle:
                     continue
                 if slot is not None:
                     return pool, slot
-                self._sleep(self._wait(pool))
+                self._wait_for_slot(self._wait(pool))
 
     def _wait(self, pool: SlotPool) -> float:
-        """Until the next slot this process holds comes due, or (shared slots) the next ask if sooner."""
+        """The longest wait for a slot: the next ask of shared slots (another process may free one);
+        else until this process's next slot comes due (its release wakes the wait sooner)."""
         poll = POLL_SECONDS * (0.5 + self._jitter())
         due = self.releaser.next_due()
         if due is None:
             return poll
-        until_due = max(0.0, due - self.releaser.clock())
-        return min(poll, until_due) if pool.shared else until_due
+        return poll if pool.shared else max(0.0, due - self.releaser.clock())
 
 
 _releaser = Releaser()

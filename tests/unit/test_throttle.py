@@ -51,7 +51,12 @@ class RecordingPool(LocalSlots):
 
 def throttle(clock: Clock, pool: LocalSlots | None = None) -> JobCreationThrottle:
     return JobCreationThrottle(
-        RATE, pool or LocalSlots(RATE.jobs), clock.releaser, sleep=clock.sleep, jitter=lambda: 0.5
+        RATE,
+        pool or LocalSlots(RATE.jobs),
+        clock.releaser,
+        sleep=clock.sleep,
+        wait_for_slot=clock.sleep,
+        jitter=lambda: 0.5,
     )
 
 

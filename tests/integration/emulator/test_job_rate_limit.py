@@ -23,6 +23,7 @@ COMMAND = [sys.executable, "-m", "prefect_qiskit_jobs.cli"]
 def command_environment() -> dict[str, str]:
     return {**bare_environment(), "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "COLUMNS": "200"}
 
+
 SECOND_KEY = "emulator-second-key"
 
 
