@@ -100,6 +100,7 @@ def measure(bench: Bench, server: PrefectServer, settings: Settings, processes: 
             bench.code.check_imported(result["package_file"], "a submitting process")
         created = sorted(datetime.fromisoformat(job["created"]).timestamp() for job in emulator.jobs())
         stats = emulator.stats()
+    (scratch / "created.json").write_text(json.dumps(created))  # kept with --keep
     return {
         "created": created,
         "refused": stats["rate_limited"],
