@@ -189,13 +189,11 @@ class PrefectSlots:
         return lease
 
     def _create(self) -> None:
-        from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+        """Create the limit, or set its slots to this process's rate if it was made with another."""
         from prefect.exceptions import ObjectAlreadyExists
 
-        with contextlib.suppress(ObjectAlreadyExists):  # another process (or an earlier run) made it
-            self._client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=self.name, limit=self.rate.jobs)
-            )
+        with contextlib.suppress(ObjectAlreadyExists):  # another process made it meanwhile
+            self._client.upsert_global_concurrency_limit_by_name(self.name, self.rate.jobs)
         self._created = True
 
     def give_back(self, slot: object) -> None:

@@ -15,6 +15,7 @@ from prefect_qiskit_jobs.throttle import (
     JobCreationThrottle,
     LocalSlots,
     Releaser,
+    SlotsUnavailable,
     limit_name,
     rate_for,
 )
@@ -175,3 +176,34 @@ def test_the_limit_name_is_per_account_and_holds_no_key() -> None:
     assert name == limit_name(credentials(jobs_per_window=1))  # the account, not its settings
     other = IBMQuantumCredentials(token=SecretStr("another-key"), instance="crn:v1:x")
     assert limit_name(other) != name
+
+
+class UnreachablePool:
+    shared = True
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def try_take(self) -> object | None:
+        self.asked += 1
+        raise SlotsUnavailable("ConnectError")
+
+    def give_back(self, slot: object) -> None:
+        raise AssertionError("nothing was taken")
+
+
+def test_without_a_prefect_api_the_process_keeps_the_limit_alone_and_says_so_once(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreachable = UnreachablePool()
+    gate = JobCreationThrottle(
+        RATE, unreachable, clock.releaser, sleep=clock.sleep, wait_for_slot=clock.sleep, jitter=lambda: 0.5
+    )
+    created: list[float] = []
+    with caplog.at_level("WARNING", logger="prefect_qiskit_jobs.throttle"):
+        for _ in range(RATE.jobs + 1):
+            gate.create(lambda: created.append(clock.now), print)
+    assert unreachable.asked == 1
+    assert isinstance(gate.pool, LocalSlots)
+    assert created[RATE.jobs] == pytest.approx(1000.0 + RATE.hold_seconds)  # still limited
+    assert len([r for r in caplog.records if "cannot hold" in r.getMessage()]) == 1
