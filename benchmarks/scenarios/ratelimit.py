@@ -144,4 +144,9 @@ NOTES = [
     "process gives its slots back from one thread, and a process waiting for a slot asks the "
     "Prefect API every 0.15-0.45 s.",
     "task retries: None when the Prefect API did not hold every task run in a final state in time.",
+    "Where the rest goes (runs of 2026-12-02, `--keep` keeps created.json): the shortest "
+    "t_k - t_(k-60) is the hold itself (61.5 s); the mean exceeds it by 1-2 s, the time from a "
+    "slot's return to the emulator creating the next job (asking for the slot, the client "
+    "building and sending the POST) and from a creation to its answer, on a shared 2-core machine "
+    "where the submitting processes and the Prefect server share one CPU.",
 ]
