@@ -65,6 +65,14 @@ class IBMQuantumCredentials(CredentialsBlock):
     global_search_url: str | None = Field(None, description="Global Search service, when not IBM Cloud's.")
     global_catalog_url: str | None = Field(None, description="Global Catalog service, when not IBM Cloud's.")
     verify: bool = Field(True, description="Verify TLS certificates.")
+    jobs_per_window: int | None = Field(
+        5,
+        ge=1,
+        description="Jobs IBM lets this account create per window (5 a minute, documented); every "
+        "process using the account keeps to it together. None: no limit. The environment variable "
+        "PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT (e.g. 5/60, or off) overrides it.",
+    )
+    rate_window_seconds: float = Field(60.0, gt=0, description="The window of jobs_per_window, in seconds.")
 
     @field_validator("instance")
     @classmethod
@@ -131,12 +139,16 @@ class IBMQuantumCredentials(CredentialsBlock):
         if isinstance(emulator, str):
             from .emulator.config import EmulatorConfig
 
+            # A URL alone says nothing of the emulator's job rate limit: no limit is kept.
             env = client_environment(emulator.rstrip("/"), EmulatorConfig())
-            key, crn = api_key or DEFAULT_API_KEY, DEFAULT_CRN
+            key, crn, limit = api_key or DEFAULT_API_KEY, DEFAULT_CRN, None
         else:
             env = emulator.environment()
             key, crn = api_key or emulator.api_key, emulator.config.instance_crn
+            limit = emulator.config.job_rate_limit
         return cls(
+            jobs_per_window=limit.jobs if limit else None,
+            rate_window_seconds=limit.window_seconds if limit else 60.0,
             token=SecretStr(key),
             instance=crn,
             url=env["QISKIT_IBM_URL"],

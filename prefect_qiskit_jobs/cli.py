@@ -49,6 +49,13 @@ def emulator_serve(
         typer.Option(help='Fault rule (repeatable), e.g. "GET /jobs*:rate_limit=0.1,server_error=0.05".'),
     ] = None,
     fault_seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    job_rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="IBM's job creation limit per API key, JOBS/SECONDS[:no-retry-after], e.g. 5/60: "
+            "beyond it POST /jobs answers 429 (with Retry-After unless :no-retry-after)."
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="JSON file of EmulatorConfig; flags override it.")
     ] = None,
@@ -77,6 +84,7 @@ def emulator_serve(
         "api_keys": tuple(SecretStr(k) for k in api_key) if api_key else None,
         "faults": tuple(FaultRule.parse(f) for f in fault) if fault else None,
         "fault_seed": fault_seed,
+        "job_rate_limit": job_rate_limit,
     }
     try:
         settings = EmulatorConfig.model_validate(
@@ -100,14 +108,23 @@ def emulator_env(
     api_key: Annotated[
         str | None, typer.Option(envvar="PREFECT_QISKIT_JOBS_EMULATOR_API_KEY", help="API key to use.")
     ] = None,
+    job_rate_limit: Annotated[
+        str | None,
+        typer.Option(help="The emulator's --job-rate-limit, for the package's throttle (default: off)."),
+    ] = None,
 ) -> None:
     """Print the ``export`` lines after which ``QiskitRuntimeService()`` talks to the emulator."""
     from pydantic import SecretStr
 
-    from .emulator.config import EmulatorConfig
+    from .emulator.config import EmulatorConfig, JobRateLimitSpec
     from .emulator.server import client_environment
 
-    config = EmulatorConfig(api_keys=(SecretStr(api_key),)) if api_key else EmulatorConfig()
+    try:
+        limit = JobRateLimitSpec.parse(job_rate_limit) if job_rate_limit else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--job-rate-limit") from None
+    keys = (SecretStr(api_key),) if api_key else EmulatorConfig().api_keys
+    config = EmulatorConfig(api_keys=keys, job_rate_limit=limit)
     for name, value in client_environment(url.rstrip("/"), config).items():
         typer.echo(f"export {name}={shlex.quote(value)}")
 

@@ -32,7 +32,7 @@ from qiskit import QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from . import sessions
+from . import sessions, throttle
 from . import tags as job_tags
 from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from .calls import QiskitTask
@@ -198,14 +198,18 @@ def _submit_once(
     for ended in earlier:
         log(f"Earlier job {ended.job_id} of this call ended {ended.status.value}; submitting a new one")
     try:
-        job = gateway.submit(
-            call.primitive,
-            pubs,
-            call.backend,
-            call.options,
-            tags,
-            call.primitive_api,
-            session_id=call.session_id,
+        job = throttle.create_job(
+            gateway.credentials,
+            lambda: gateway.submit(
+                call.primitive,
+                pubs,
+                call.backend,
+                call.options,
+                tags,
+                call.primitive_api,
+                session_id=call.session_id,
+            ),
+            log,
         )
     except IQPUnavailableError:
         # The POST may have created the job (or several) before the error: adopt rather than leak.

@@ -134,6 +134,29 @@ class FaultRule(BaseModel):
         return cls.model_validate(values)
 
 
+class JobRateLimitSpec(BaseModel):
+    """IBM's job-creation rate limit: ``jobs`` creations per rolling ``window_seconds``, per API key.
+
+    Beyond it ``POST /jobs`` answers 429 and creates nothing; ``retry_after`` says whether the
+    answer carries a ``Retry-After`` header (seconds until a place frees, rounded up).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jobs: int = Field(ge=1)
+    window_seconds: float = Field(gt=0)
+    retry_after: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> JobRateLimitSpec:
+        """Read the CLI form ``"5/60"`` (5 jobs per 60 s) or ``"5/60:no-retry-after"``."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(?::\s*(no-retry-after)\s*)?", text)
+        if match is None:
+            raise ValueError(f"job rate limit {text!r} is not JOBS/SECONDS[:no-retry-after], e.g. '5/60'")
+        jobs, seconds, flag = match.groups()
+        return cls(jobs=int(jobs), window_seconds=float(seconds), retry_after=flag is None)
+
+
 class EmulatorConfig(BaseModel):
     """Everything that shapes an emulator's behaviour; one value per running instance.
 
@@ -171,9 +194,17 @@ class EmulatorConfig(BaseModel):
     token_lifetime: int = Field(3600, ge=10, description="seconds an IAM access token lives")
     database: Path | None = None
     faults: tuple[FaultRule, ...] = ()
+    job_rate_limit: JobRateLimitSpec | None = Field(
+        None, description="job creations per rolling window per API key, e.g. '5/60' (None: unlimited)"
+    )
     fault_seed: int = 0
     # Tag prefixes that mark a job for a scripted failure, e.g. "emulator:fail=reason text".
     fail_tag_prefix: str = "emulator:fail"
+
+    @field_validator("job_rate_limit", mode="before")
+    @classmethod
+    def _rate_from_text(cls, value: object) -> object:
+        return JobRateLimitSpec.parse(value) if isinstance(value, str) else value
 
     @field_validator("backends")
     @classmethod

@@ -24,6 +24,8 @@ from .app import CATALOG_PREFIX, IAM_PREFIX, SEARCH_PREFIX, create_app
 from .config import EmulatorConfig, FaultRule
 from .traffic import ADMIN_PREFIX, RUNTIME_PREFIX
 
+# The package's setting of its job-creation limit (prefect_qiskit_jobs.throttle reads it).
+JOB_RATE_LIMIT_ENV = "PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PORT_ATTEMPTS = 3
 
@@ -66,7 +68,12 @@ def free_port() -> int:
 
 
 def client_environment(base_url: str, config: EmulatorConfig) -> dict[str, str]:
-    """The variables after which a bare ``QiskitRuntimeService()`` talks to the emulator at ``base_url``."""
+    """The variables after which a bare ``QiskitRuntimeService()`` talks to the emulator at ``base_url``.
+
+    They carry the emulator's own job rate limit for the package's throttle (``off`` for an
+    unlimited emulator, so that tests and demos against it are never slowed to IBM's 5 a minute).
+    """
+    limit = config.job_rate_limit
     no_proxy = ",".join(filter(None, ["127.0.0.1", "localhost", os.environ.get("NO_PROXY", "")]))
     return {
         "QISKIT_IBM_CHANNEL": "ibm_quantum_platform",
@@ -78,6 +85,7 @@ def client_environment(base_url: str, config: EmulatorConfig) -> dict[str, str]:
         "GLOBAL_CATALOG_URL": base_url + CATALOG_PREFIX,
         "NO_PROXY": no_proxy,
         "no_proxy": no_proxy,
+        JOB_RATE_LIMIT_ENV: f"{limit.jobs}/{limit.window_seconds:g}" if limit else "off",
     }
 
 

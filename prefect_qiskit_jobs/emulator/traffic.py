@@ -67,6 +67,7 @@ class Traffic:
             self.jobs: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.faults: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.injected: Counter[int] = Counter()
+            self.rate_limited = 0  # job creations refused by the job rate limit (429)
             self.random = random.Random(self.seed)
             self.generation += 1
 
@@ -91,6 +92,10 @@ class Traffic:
             if job_id is not None:
                 self.jobs[job_id][route] += 1
 
+    def count_rate_limited(self) -> None:
+        with self._lock:
+            self.rate_limited += 1
+
     def count_fault(self, route: str, kind: str) -> None:
         with self._lock:
             self.faults[route][kind] += 1
@@ -103,6 +108,7 @@ class Traffic:
                 "cancels": {job: c[CANCEL_ROUTE] for job, c in self.jobs.items() if c[CANCEL_ROUTE]},
                 "faults": {route: dict(c) for route, c in self.faults.items()},
                 "hanging": self.hanging,
+                "rate_limited": self.rate_limited,
             }
 
     def hang(self, change: int) -> None:

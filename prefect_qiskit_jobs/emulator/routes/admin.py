@@ -61,6 +61,8 @@ async def reset(emulator: EmulatorDep, jobs: bool = False) -> dict[str, bool]:
     """Zero the counters and restore the configured faults; with ``jobs=true`` also forget every job."""
     emulator.traffic.set_faults(emulator.config.faults, emulator.config.fault_seed)
     emulator.traffic.reset()
+    if emulator.job_rate_limit is not None:
+        emulator.job_rate_limit.reset()
     if jobs:
         for job in list(emulator.store.jobs.values()):
             if not job.is_final:

@@ -12,6 +12,7 @@ from prefect_qiskit_jobs.emulator.auth import TokenIssuer
 from prefect_qiskit_jobs.emulator.catalog import Catalog, Device
 from prefect_qiskit_jobs.emulator.config import EmulatorConfig
 from prefect_qiskit_jobs.emulator.queue import QueueModel
+from prefect_qiskit_jobs.emulator.ratelimit import JobRateLimit
 from prefect_qiskit_jobs.emulator.store import JobRecord, JobStore
 from prefect_qiskit_jobs.emulator.traffic import Traffic
 
@@ -25,14 +26,16 @@ CODE_CALIBRATION_NOT_FOUND = 1292
 CODE_RESULT_GONE = 1293
 CODE_SESSION_CLOSED = 1217
 CODE_INVALID_STATE = 1300
+CODE_TOO_MANY_REQUESTS = 1202
 
 
 class ApiError(Exception):
-    """An error answered in IBM's error shape."""
+    """An error answered in IBM's error shape, with extra ``headers`` (a 429's ``Retry-After``)."""
 
-    def __init__(self, status: int, message: str, code: int) -> None:
+    def __init__(self, status: int, message: str, code: int, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
+        self.headers = headers or {}
 
 
 @dataclass
@@ -45,9 +48,12 @@ class Emulator:
     queue: QueueModel
     traffic: Traffic = field(default_factory=Traffic)
     issuer: TokenIssuer = field(init=False)
+    job_rate_limit: JobRateLimit | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.issuer = TokenIssuer(self.config.token_lifetime, self.store.secret("token-signing-key"))
+        spec = self.config.job_rate_limit
+        self.job_rate_limit = JobRateLimit(spec) if spec is not None else None
 
     def job(self, job_id: str) -> JobRecord:
         job = self.store.jobs.get(job_id)

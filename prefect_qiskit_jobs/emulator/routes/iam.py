@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from prefect_qiskit_jobs.emulator.auth import API_KEY_GRANT, IAM_TOKEN_PATH, iam_error
+from prefect_qiskit_jobs.emulator.auth import API_KEY_GRANT, IAM_TOKEN_PATH, account_of, iam_error
 
 from .common import EmulatorDep
 
@@ -23,4 +23,4 @@ async def exchange_api_key(request: Request, emulator: EmulatorDep) -> JSONRespo
         return JSONResponse(iam_error(f"Unsupported grant type {grant_type!r}"), status_code=400)
     if not emulator.config.accepts(apikey):
         return JSONResponse(iam_error("Provided API key could not be found."), status_code=400)
-    return JSONResponse(emulator.issuer.issue("emulator-user"))
+    return JSONResponse(emulator.issuer.issue(account_of(apikey)))

@@ -23,6 +23,7 @@ from .common import (
     CODE_JOB_NOT_FOUND,
     CODE_RESULT_GONE,
     CODE_SESSION_CLOSED,
+    CODE_TOO_MANY_REQUESTS,
     ApiError,
     Emulator,
     EmulatorDep,
@@ -62,6 +63,26 @@ def _check_session(emulator: Emulator, session_id: str, backend: str) -> None:
 
 @router.post("/jobs")
 async def create_job(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
+    limit = emulator.job_rate_limit
+    if limit is None:
+        return await _create_job(request, emulator)
+    # Refused before the body is read, as IBM's gateway does; an admitted request that then
+    # creates no job (bad input) gives its place back.
+    account = emulator.issuer.account(request.headers.get("authorization")) or ""
+    wait = limit.admit(account)
+    if wait is not None:
+        emulator.traffic.count_rate_limited()
+        headers = {"Retry-After": str(wait)} if limit.spec.retry_after else None
+        message = "Too many requests: the job creation rate limit is reached"
+        raise ApiError(429, message, CODE_TOO_MANY_REQUESTS, headers)
+    try:
+        return await _create_job(request, emulator)
+    except BaseException:
+        limit.give_back(account)
+        raise
+
+
+async def _create_job(request: Request, emulator: Emulator) -> dict[str, Any]:
     body = _job_request(await request.body())
     program_id, backend = body["program_id"], body["backend"]
     if program_id not in execution.PROGRAMS:

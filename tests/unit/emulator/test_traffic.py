@@ -55,7 +55,14 @@ def test_traffic_counts_by_route_job_and_cancel() -> None:
     assert snapshot["cancels"] == {"a": 1}
     assert snapshot["faults"] == {"GET /jobs/{job_id}": {"rate_limit": 1}}
     traffic.reset()
-    assert traffic.snapshot() == {"routes": {}, "jobs": {}, "cancels": {}, "faults": {}, "hanging": 0}
+    assert traffic.snapshot() == {
+        "routes": {},
+        "jobs": {},
+        "cancels": {},
+        "faults": {},
+        "hanging": 0,
+        "rate_limited": 0,
+    }
 
 
 def test_reset_restarts_the_fault_draws_from_the_seed() -> None:

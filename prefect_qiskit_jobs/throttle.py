@@ -1,0 +1,367 @@
+"""IBM's job-creation rate limit, kept by every process that uses the same account.
+
+IBM Quantum Platform lets a user create a few jobs a minute (5 per 60 s, documented); beyond
+that ``POST /jobs`` answers 429, which the client does not retry. Every process submitting with
+one account therefore shares one Prefect global concurrency limit, created on first use and named
+``ibm-quantum-job-creation-<digest of the account>`` (never the key), with one slot per job of the
+window:
+
+- a creation takes a slot with a lease before its POST, and gives it back one window (times 1.02,
+  plus 0.25 s) *after* IBM answered, from one daemon thread per process (``Releaser``) that releases
+  due leases in order. A burst of N goes at once, as IBM allows; a dead process's slots come back
+  when their leases expire;
+- a POST answered 429 created no job: its slot is given back at once and the POST re-sent within
+  the same submit after ``Retry-After`` (or a jittered backoff). Any other failure keeps the slot:
+  the job may exist.
+
+Why not Prefect's ``rate_limit`` mode (slot decay)? Measured at only 67% of the allowed rate: a
+decaying limit's clock restarts on every update of the limit, refusals included, and its decay is
+floored to whole slots, so under contention slots come back late. A lease released one window
+after each creation is exact.
+
+Where no Prefect API can hold the limit (the concurrency API errors or cannot be reached), the
+process falls back to a rolling window of its own, and logs so once.
+
+Settings: ``IBMQuantumCredentials.jobs_per_window`` (default IBM's 5; None: no limit) and
+``rate_window_seconds`` (60); ``PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT=5/60`` (or ``off``) overrides
+both. An emulator's printed environment carries its own limit (``off`` when it has none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import itertools
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from prefect.logging import get_logger
+
+from .exceptions import ConfigurationError, IQPUnavailableError
+
+if TYPE_CHECKING:
+    from .blocks import IBMQuantumCredentials
+
+T = TypeVar("T")
+Log = Callable[[str], None]
+
+JOB_RATE_LIMIT_ENV = "PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT"
+LIMIT_PREFIX = "ibm-quantum-job-creation-"
+# A slot comes back this much later than IBM's window: clocks and request times differ a little.
+WINDOW_FACTOR, WINDOW_MARGIN = 1.02, 0.25
+# Seconds between asks for a slot while all are taken (one asker per process), jittered.
+POLL_SECONDS = 0.3
+# A lease outlives its hold by this much, for a slow POST (the client re-sends on 5xx).
+LEASE_SLACK_SECONDS = 180.0
+MAX_REFUSALS = 8  # 429s re-sent within one submit before it fails (to the task's retries)
+_OFF = re.compile(r"\s*(off|none|0)\s*", re.IGNORECASE)
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*")
+_logger = get_logger("prefect_qiskit_jobs.throttle")
+
+
+@dataclass(frozen=True)
+class CreationRate:
+    """At most ``jobs`` job creations per rolling ``window_seconds``."""
+
+    jobs: int
+    window_seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> CreationRate | None:
+        """``"5/60"``: 5 jobs per 60 s; ``"off"``: no limit (None).
+
+        Example:
+            >>> CreationRate.parse("5/60"), CreationRate.parse("off")
+            (CreationRate(jobs=5, window_seconds=60.0), None)
+        """
+        if _OFF.fullmatch(text):
+            return None
+        match = _RATE.fullmatch(text)
+        if match is None or int(match[1]) < 1 or float(match[2]) <= 0:
+            raise ConfigurationError(
+                f"{JOB_RATE_LIMIT_ENV}={text!r} is not JOBS/SECONDS (e.g. 5/60) or 'off'"
+            )
+        return cls(int(match[1]), float(match[2]))
+
+    @property
+    def hold_seconds(self) -> float:
+        """How long after IBM's answer a creation's slot stays taken."""
+        return self.window_seconds * WINDOW_FACTOR + WINDOW_MARGIN
+
+
+def rate_for(credentials: IBMQuantumCredentials) -> CreationRate | None:
+    """The limit that applies to ``credentials``: the environment's, else the block's."""
+    text = os.environ.get(JOB_RATE_LIMIT_ENV)
+    if text is not None:
+        return CreationRate.parse(text)
+    if credentials.jobs_per_window is None:
+        return None
+    return CreationRate(credentials.jobs_per_window, credentials.rate_window_seconds)
+
+
+def limit_name(credentials: IBMQuantumCredentials) -> str:
+    """The Prefect limit's name: a digest of the account, from which the key cannot be read."""
+    digest = hashlib.sha256(("job-creation\0" + credentials.fingerprint()).encode()).hexdigest()
+    return LIMIT_PREFIX + digest[:16]
+
+
+class SlotPool(Protocol):
+    """Where the slots live: ``try_take`` a slot (None when all are taken), ``give_back`` one.
+
+    ``shared``: other processes take slots too, so a slot may free before this process's next due.
+    """
+
+    shared: bool
+
+    def try_take(self) -> object | None: ...
+
+    def give_back(self, slot: object) -> None: ...
+
+
+class SlotsUnavailable(Exception):
+    """The pool cannot be asked (its Prefect API errors or is unreachable)."""
+
+
+class LocalSlots:
+    """N slots held in this process only: the fallback when no Prefect API can share them."""
+
+    shared = False
+
+    def __init__(self, jobs: int) -> None:
+        self._free, self._lock = jobs, threading.Lock()
+
+    def try_take(self) -> object | None:
+        with self._lock:
+            if self._free == 0:
+                return None
+            self._free -= 1
+            return object()
+
+    def give_back(self, slot: object) -> None:
+        with self._lock:
+            self._free += 1
+
+
+class PrefectSlots:
+    """The slots of a Prefect global concurrency limit, taken with leases; creates the limit if missing."""
+
+    shared = True
+
+    def __init__(self, name: str, rate: CreationRate) -> None:
+        from prefect.client.orchestration import get_client
+
+        self.name, self.rate = name, rate
+        self.lease_seconds = max(60.0, rate.hold_seconds + LEASE_SLACK_SECONDS)
+        # Made here, in the caller's settings context: the releasing thread has none of its own.
+        self._client: Any = get_client(sync_client=True)
+        self._client.__enter__()
+        self._lock = threading.Lock()
+        self._created = False
+
+    def try_take(self) -> object | None:
+        import httpx
+
+        try:
+            with self._lock:
+                if not self._created:
+                    self._create()
+                response = self._client.increment_concurrency_slots_with_lease(
+                    names=[self.name], slots=1, mode="concurrency", lease_duration=self.lease_seconds
+                )
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 423:  # every slot is taken
+                return None
+            raise SlotsUnavailable(f"{exc.response.status_code} from Prefect") from None
+        except Exception as exc:
+            raise SlotsUnavailable(type(exc).__name__) from None
+        body = response.json()
+        if not body.get("limits"):  # the limit was deleted meanwhile
+            self._created = False
+            return self.try_take()
+        lease: object = body["lease_id"]
+        return lease
+
+    def _create(self) -> None:
+        """Create the limit, or set its slots to this process's rate if it was made with another."""
+        from prefect.exceptions import ObjectAlreadyExists
+
+        with contextlib.suppress(ObjectAlreadyExists):  # another process made it meanwhile
+            self._client.upsert_global_concurrency_limit_by_name(self.name, self.rate.jobs)
+        self._created = True
+
+    def give_back(self, slot: object) -> None:
+        try:
+            with self._lock:
+                self._client.release_concurrency_slots_with_lease(lease_id=slot)
+        except Exception as exc:  # the lease expires on its own
+            _logger.debug("Could not release a job-creation lease (%s); it expires", type(exc).__name__)
+
+
+class Releaser:
+    """Gives slots back when they come due, in due order; one daemon thread per process.
+
+    ``run_due(now)`` is the whole decision and does nothing else, so tests drive it with a clock.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._due: list[tuple[float, int, SlotPool, object]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._released = threading.Condition()  # notified after each slot given back
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, due: float, pool: SlotPool, slot: object, start: bool = True) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (due, next(self._order), pool, slot))
+            self._changed.notify()
+            if start and self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ibm-job-rate-releaser", daemon=True)
+                self._thread.start()
+
+    def next_due(self) -> float | None:
+        with self._changed:
+            return self._due[0][0] if self._due else None
+
+    def run_due(self, now: float) -> int:
+        """Give back every slot due by ``now``, oldest first; how many."""
+        released = 0
+        while True:
+            with self._changed:
+                if not self._due or self._due[0][0] > now:
+                    return released
+                _due, _, pool, slot = heapq.heappop(self._due)
+            pool.give_back(slot)
+            released += 1
+            with self._released:
+                self._released.notify_all()
+
+    def wait_for_release(self, timeout: float) -> None:
+        """Block until this releaser gives a slot back, or ``timeout`` seconds pass."""
+        with self._released:
+            self._released.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                wait = self._due[0][0] - self.clock() if self._due else None
+                if wait is None or wait > 0:
+                    self._changed.wait(wait)
+                    continue
+            self.run_due(self.clock())
+
+
+class JobCreationThrottle:
+    """Wraps each job-creating POST: a slot before it, given back a window after IBM's answer."""
+
+    def __init__(
+        self,
+        rate: CreationRate,
+        pool: SlotPool,
+        releaser: Releaser,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        wait_for_slot: Callable[[float], None] | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.rate, self.pool, self.releaser = rate, pool, releaser
+        self._sleep, self._jitter = sleep, jitter
+        # A taker waiting for a slot wakes as soon as this process gives one back.
+        self._wait_for_slot = wait_for_slot or releaser.wait_for_release
+        self._taking = threading.Lock()  # one asker per process: waiters do not poll Prefect each
+
+    def create(self, post: Callable[[], T], log: Log) -> T:
+        """``post()`` within the limit; a 429 is given its slot back and re-sent here, not by retries."""
+        for refusals in itertools.count(1):
+            pool, slot = self._take()
+            try:
+                result = post()
+            except IQPUnavailableError as exc:
+                if exc.status_code != 429:
+                    self._hold(pool, slot)  # the job may exist: its slot stays taken
+                    raise
+                pool.give_back(slot)  # a 429 created nothing
+                if refusals >= MAX_REFUSALS:
+                    raise
+                delay = exc.retry_after if exc.retry_after is not None else self._backoff(refusals)
+                log(f"IBM refused the job (429, job creation rate limit); sending it again in {delay:.1f} s")
+                self._sleep(delay)
+                continue
+            except BaseException:
+                self._hold(pool, slot)
+                raise
+            self._hold(pool, slot)
+            return result
+        raise AssertionError("unreachable")
+
+    def _backoff(self, refusals: int) -> float:
+        return min(self.rate.window_seconds, 2.0 ** (refusals - 1)) * (0.75 + 0.5 * self._jitter())
+
+    def _hold(self, pool: SlotPool, slot: object) -> None:
+        self.releaser.schedule(self.releaser.clock() + self.rate.hold_seconds, pool, slot)
+
+    def _take(self) -> tuple[SlotPool, object]:
+        with self._taking:
+            while True:
+                pool = self.pool
+                try:
+                    slot = pool.try_take()
+                except SlotsUnavailable as exc:
+                    _logger.warning(
+                        "The Prefect API cannot hold IBM's job creation limit (%s); this process "
+                        "keeps it alone from now on (other processes with the account are not counted)",
+                        exc,
+                    )
+                    self.pool = LocalSlots(self.rate.jobs)
+                    continue
+                if slot is not None:
+                    return pool, slot
+                self._wait_for_slot(self._wait(pool))
+
+    def _wait(self, pool: SlotPool) -> float:
+        """The longest wait for a slot: the next ask of shared slots (another process may free one);
+        else until this process's next slot comes due (its release wakes the wait sooner)."""
+        poll = POLL_SECONDS * (0.5 + self._jitter())
+        due = self.releaser.next_due()
+        if due is None:
+            return poll
+        return poll if pool.shared else max(0.0, due - self.releaser.clock())
+
+
+_releaser = Releaser()
+_throttles: dict[tuple[str, CreationRate], JobCreationThrottle] = {}
+_throttles_lock = threading.Lock()
+
+
+def throttle_for(credentials: IBMQuantumCredentials) -> JobCreationThrottle | None:
+    """This process's throttle for the account, made on first use; None when no limit applies."""
+    rate = rate_for(credentials)
+    if rate is None:
+        return None
+    key = (limit_name(credentials), rate)
+    with _throttles_lock:
+        throttle = _throttles.get(key)
+        if throttle is None:
+            try:
+                pool: SlotPool = PrefectSlots(key[0], rate)
+            except Exception as exc:
+                _logger.warning(
+                    "No Prefect API to hold IBM's job creation limit (%s); this process keeps it alone",
+                    type(exc).__name__,
+                )
+                pool = LocalSlots(rate.jobs)
+            throttle = _throttles[key] = JobCreationThrottle(rate, pool, _releaser)
+        return throttle
+
+
+def create_job(credentials: IBMQuantumCredentials, post: Callable[[], T], log: Log) -> T:
+    """``post()`` (a job-creating request) within the account's job creation limit."""
+    throttle = throttle_for(credentials)
+    return post() if throttle is None else throttle.create(post, log)

@@ -1,0 +1,209 @@
+"""The job-creation throttle's decisions, on a fake clock: bursts, refusals, due order, settings."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from pydantic import SecretStr
+
+from prefect_qiskit_jobs import IBMQuantumCredentials
+from prefect_qiskit_jobs.exceptions import ConfigurationError, IQPError, IQPUnavailableError
+from prefect_qiskit_jobs.throttle import (
+    JOB_RATE_LIMIT_ENV,
+    CreationRate,
+    JobCreationThrottle,
+    LocalSlots,
+    Releaser,
+    SlotsUnavailable,
+    limit_name,
+    rate_for,
+)
+
+RATE = CreationRate(jobs=3, window_seconds=10)
+TOKEN = "secret-api-key-value"
+
+
+class Clock:
+    """A clock that only moves when the throttle sleeps; each sleep releases what came due."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.releaser = Releaser(clock=lambda: self.now)
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        self.releaser.run_due(self.now)
+
+
+class RecordingPool(LocalSlots):
+    def __init__(self, jobs: int) -> None:
+        super().__init__(jobs)
+        self.given_back: list[object] = []
+        self.returned = threading.Event()
+
+    def give_back(self, slot: object) -> None:
+        self.given_back.append(slot)
+        super().give_back(slot)
+        self.returned.set()
+
+
+def throttle(clock: Clock, pool: LocalSlots | None = None) -> JobCreationThrottle:
+    return JobCreationThrottle(
+        RATE,
+        pool or LocalSlots(RATE.jobs),
+        clock.releaser,
+        sleep=clock.sleep,
+        wait_for_slot=clock.sleep,
+        jitter=lambda: 0.5,
+    )
+
+
+def schedule_without_thread(releaser: Releaser) -> None:
+    original = releaser.schedule
+    releaser.schedule = lambda due, pool, slot, start=True: original(due, pool, slot, start=False)  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    clock = Clock()
+    schedule_without_thread(clock.releaser)
+    return clock
+
+
+def test_a_burst_of_n_goes_at_once_then_the_next_waits_a_window_after_the_first_answer(clock: Clock) -> None:
+    gate = throttle(clock)
+    created: list[float] = []
+    for _ in range(RATE.jobs + 1):
+        gate.create(lambda: created.append(clock.now), print)
+    assert created[: RATE.jobs] == [1000.0] * RATE.jobs
+    assert created[RATE.jobs] == pytest.approx(1000.0 + RATE.hold_seconds)
+    assert RATE.hold_seconds == pytest.approx(10 * 1.02 + 0.25)
+
+
+def test_a_refused_post_gives_its_slot_back_at_once_and_is_sent_again_after_retry_after(clock: Clock) -> None:
+    pool = RecordingPool(RATE.jobs)
+    gate = throttle(clock, pool)
+    answers: list[Exception | None] = [IQPUnavailableError("429", 429, retry_after=2.0), None]
+    logs: list[str] = []
+
+    def post() -> float:
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+        return clock.now
+
+    assert gate.create(post, logs.append) == 1002.0
+    assert len(pool.given_back) == 1  # the refused POST's slot, before any window passed
+    assert clock.sleeps == [2.0]
+    assert "429" in logs[0]
+    assert clock.releaser.next_due() == pytest.approx(1002.0 + RATE.hold_seconds)
+
+
+def test_a_refusal_without_retry_after_backs_off_with_jitter(clock: Clock) -> None:
+    gate = throttle(clock)
+    refusals = [IQPUnavailableError("429", 429), IQPUnavailableError("429", 429)]
+
+    def post() -> None:
+        if refusals:
+            raise refusals.pop(0)
+
+    gate.create(post, print)
+    assert clock.sleeps == [1.0, 2.0]
+
+
+def test_other_failures_keep_the_slot_for_a_window(clock: Clock) -> None:
+    pool = RecordingPool(RATE.jobs)
+    gate = throttle(clock, pool)
+    for error in (IQPUnavailableError("503", 503), IQPError("400", 400)):
+        with pytest.raises(IQPError):
+            gate.create(lambda error=error: (_ for _ in ()).throw(error), print)
+    assert pool.given_back == []
+    assert clock.releaser.next_due() == pytest.approx(1000.0 + RATE.hold_seconds)
+
+
+def test_leases_come_back_in_due_order(clock: Clock) -> None:
+    pool = RecordingPool(5)
+    releaser = clock.releaser
+    for due, slot in ((30.0, "c"), (10.0, "a"), (20.0, "b"), (40.0, "d")):
+        releaser.schedule(due, pool, slot)
+    assert releaser.run_due(25.0) == 2
+    assert pool.given_back == ["a", "b"]
+    assert releaser.run_due(100.0) == 2
+    assert pool.given_back == ["a", "b", "c", "d"]
+    assert releaser.next_due() is None
+
+
+def test_the_release_thread_gives_slots_back_when_due() -> None:
+    pool = RecordingPool(1)
+    releaser = Releaser()
+    slot = pool.try_take()
+    assert pool.try_take() is None
+    releaser.schedule(releaser.clock() + 0.05, pool, slot)
+    assert pool.returned.wait(timeout=30)  # the daemon thread gave it back
+    assert pool.given_back == [slot]
+    assert pool.try_take() is not None
+
+
+def credentials(**fields: object) -> IBMQuantumCredentials:
+    return IBMQuantumCredentials(token=SecretStr(TOKEN), instance="crn:v1:x", **fields)  # type: ignore[arg-type]
+
+
+def test_the_block_sets_the_rate_and_the_environment_overrides_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(JOB_RATE_LIMIT_ENV, raising=False)
+    assert rate_for(credentials()) == CreationRate(5, 60.0)
+    assert rate_for(credentials(jobs_per_window=2, rate_window_seconds=6)) == CreationRate(2, 6.0)
+    assert rate_for(credentials(jobs_per_window=None)) is None
+    monkeypatch.setenv(JOB_RATE_LIMIT_ENV, "10/6")
+    assert rate_for(credentials()) == CreationRate(10, 6.0)
+    monkeypatch.setenv(JOB_RATE_LIMIT_ENV, "off")
+    assert rate_for(credentials()) is None
+
+
+@pytest.mark.parametrize("text", ["5", "0/60", "5/0", "x/60", "5/60/2"])
+def test_bad_rate_text_is_a_configuration_error(text: str) -> None:
+    with pytest.raises(ConfigurationError, match=JOB_RATE_LIMIT_ENV):
+        CreationRate.parse(text)
+
+
+def test_the_limit_name_is_per_account_and_holds_no_key() -> None:
+    name = limit_name(credentials())
+    assert name.startswith("ibm-quantum-job-creation-")
+    assert TOKEN not in name
+    assert credentials().fingerprint() not in name
+    assert name == limit_name(credentials(jobs_per_window=1))  # the account, not its settings
+    other = IBMQuantumCredentials(token=SecretStr("another-key"), instance="crn:v1:x")
+    assert limit_name(other) != name
+
+
+class UnreachablePool:
+    shared = True
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def try_take(self) -> object | None:
+        self.asked += 1
+        raise SlotsUnavailable("ConnectError")
+
+    def give_back(self, slot: object) -> None:
+        raise AssertionError("nothing was taken")
+
+
+def test_without_a_prefect_api_the_process_keeps_the_limit_alone_and_says_so_once(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreachable = UnreachablePool()
+    gate = JobCreationThrottle(
+        RATE, unreachable, clock.releaser, sleep=clock.sleep, wait_for_slot=clock.sleep, jitter=lambda: 0.5
+    )
+    created: list[float] = []
+    with caplog.at_level("WARNING", logger="prefect_qiskit_jobs.throttle"):
+        for _ in range(RATE.jobs + 1):
+            gate.create(lambda: created.append(clock.now), print)
+    assert unreachable.asked == 1
+    assert isinstance(gate.pool, LocalSlots)
+    assert created[RATE.jobs] == pytest.approx(1000.0 + RATE.hold_seconds)  # still limited
+    assert len([r for r in caplog.records if "cannot hold" in r.getMessage()]) == 1
