@@ -336,7 +336,9 @@ class _Resumer:
                 for report in reports:
                     _log_to_run(str(current.id), report.describe(Layer.RESUMER))
             await self.forget(current)
-        logger.info("Resumer: flow run %s ended %s while suspended; cleaned up", flow_run.id, state)
+        logger.info(
+            "Resumer: flow run %s ended %s while suspended; cleaned up", flow_run.id, state and state.value
+        )
         done.cleaned.append(str(flow_run.id))
 
 
