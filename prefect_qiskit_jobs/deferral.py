@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from prefect import get_run_logger
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun, StateType
@@ -39,6 +38,7 @@ from prefect.concurrency.asyncio import concurrency
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.flow_runs import asuspend_flow_run, suspend_flow_run
 from prefect.logging import get_logger
+from prefect.logging.loggers import flow_run_logger
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from .blocks import CredentialsLike, IBMQuantumCredentials, aresolve_credentials
@@ -59,6 +59,7 @@ CLEAN_UP_LIMIT_PREFIX = "ibm-quantum-resumer-clean-up-"
 # How long a resumer may hold an action's slot before another may take it (its holder died).
 LEASE_SECONDS = 60.0
 RESUMER_EVERY = 10.0
+RUNS_PAGE = 200
 # Runs in these states had their suspension end without a resume: their jobs are cleaned up.
 ENDED_UNRESUMED = frozenset({StateType.CANCELLED, StateType.FAILED, StateType.CRASHED})
 
@@ -136,10 +137,13 @@ async def _read_listed(
 
 
 async def _prepare(
-    jobs: Sequence[JobRef | str], credentials: CredentialsLike, cancel_on_timeout: bool
+    flow_run: Any, jobs: Sequence[JobRef | str], credentials: CredentialsLike, cancel_on_timeout: bool
 ) -> tuple[list[JobSnapshot], str | None]:
-    """The snapshots if every job is final (key None); otherwise record the deferral and return its key."""
-    flow_run = _suspendable_run()
+    """The snapshots if every job is final (key None); otherwise record the deferral and return its key.
+
+    ``flow_run`` and the run's logger are taken by the caller, in the flow's own thread: the
+    sync twin runs this coroutine on another loop.
+    """
     ids = _ids_of(jobs)
     gateway = gateway_for(await aresolve_credentials(credentials))
     snapshots = await read_final(gateway, jobs)
@@ -159,7 +163,9 @@ async def _prepare(
         if DEFERRED_TAG not in current.tags:
             await client.update_flow_run(flow_run.id, tags=[*current.tags, DEFERRED_TAG])
     pending = [snapshot.job_id for snapshot in ordered if not snapshot.status.is_final]
-    get_run_logger().info("Deferring: %s still pending; suspending this run until they end", id_list(pending))
+    flow_run_logger(flow_run).info(
+        "Deferring: %s still pending; suspending this run until they end", id_list(pending)
+    )
     return ordered, pause_key(ids)
 
 
@@ -198,7 +204,7 @@ async def asuspend_until_final(
         ...     await asuspend_until_final(jobs)  # the process exits here until they end
         ...     return fetch_job_results(jobs)  # doctest: +SKIP
     """
-    snapshots, key = await _prepare(jobs, credentials, cancel_on_timeout)
+    snapshots, key = await _prepare(_suspendable_run(), jobs, credentials, cancel_on_timeout)
     if key is not None:
         await asuspend_flow_run(timeout=_seconds(timeout), key=key)
     return snapshots
@@ -211,9 +217,8 @@ def suspend_until_final(
     cancel_on_timeout: bool = True,
 ) -> list[JobSnapshot]:
     """The sync twin of ``asuspend_until_final``, for sync flows: the same arguments and behaviour."""
-    _suspendable_run()
     prepared: tuple[list[JobSnapshot], str | None] = run_coro_as_sync(  # type: ignore[assignment]
-        _prepare(jobs, credentials, cancel_on_timeout)
+        _prepare(_suspendable_run(), jobs, credentials, cancel_on_timeout)
     )
     snapshots, key = prepared
     if key is not None:
@@ -275,9 +280,14 @@ class _Resumer:
 
     async def cycle(self) -> ResumerCycle:
         done = ResumerCycle()
-        runs = await self.client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[DEFERRED_TAG]))
-        )
+        deferred = FlowRunFilter(tags=FlowRunFilterTags(all_=[DEFERRED_TAG]))
+        runs: list[FlowRun] = []
+        while page := await self.client.read_flow_runs(
+            flow_run_filter=deferred, limit=RUNS_PAGE, offset=len(runs)
+        ):
+            runs += page
+            if len(page) < RUNS_PAGE:
+                break
         for flow_run in runs:
             try:
                 await self.act(flow_run, done)

@@ -18,9 +18,11 @@ from prefect_qiskit_jobs import (
     afetch_job_results,
     asuspend_until_final,
     cancel_jobs_on_exit,
+    fetch_job_results,
     get_backend,
     submit_sampler_job,
     submit_sampler_jobs,
+    suspend_until_final,
     wait_for_jobs,
 )
 
@@ -106,3 +108,11 @@ async def deferred(
     await asuspend_until_final(jobs, timeout=timeout)
     results = await afetch_job_results(jobs)
     return [result[0].data.meas.get_counts() for result in results]
+
+
+@flow(name="e2e-deferred-sync", persist_result=True)
+def deferred_sync(count: int = 2, backend: str = BACKEND) -> list[dict[str, int]]:
+    """The sync twin of ``deferred``."""
+    jobs = submit_bells(count, backend=backend)
+    suspend_until_final(jobs)
+    return [result[0].data.meas.get_counts() for result in fetch_job_results(jobs)]

@@ -41,13 +41,21 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 DEPLOYMENT = "e2e-deferred/e2e"
+SYNC_DEPLOYMENT = "e2e-deferred-sync/e2e"
 RESUMER_EVERY = "1"
 
 
 @pytest.fixture(scope="module")
 def deferring(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[subprocess.Popen[bytes]]:
     """A serve process for the deferred scenario, and two resumers, for the whole module."""
-    with serving(prefect_server, iqp, "serve-deferred.log", [DEPLOYMENT], "e2e-deferred") as process:
+    with serving(
+        prefect_server,
+        iqp,
+        "serve-deferred.log",
+        [DEPLOYMENT, SYNC_DEPLOYMENT],
+        "e2e-deferred",
+        "e2e-deferred-sync",
+    ) as process:
         env = scenario_environment(prefect_server, iqp)
         command = [sys.executable, "-m", "prefect_qiskit_jobs", "resumer", "--every", RESUMER_EVERY]
         resumers = [start_logged(command, env, prefect_server.home / f"resumer-{n}.log") for n in range(2)]
@@ -59,10 +67,14 @@ def deferring(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[s
 
 
 async def suspended(
-    prefect: PrefectClient, emulator: RunningEmulator, serve: subprocess.Popen[bytes], **parameters: Any
+    prefect: PrefectClient,
+    emulator: RunningEmulator,
+    serve: subprocess.Popen[bytes],
+    deployment: str = DEPLOYMENT,
+    **parameters: Any,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Start a deferred run; return it and its jobs once it is Paused, its process gone, both jobs queued."""
-    run = await run_deployment(DEPLOYMENT, parameters=parameters, timeout=0)
+    run = await run_deployment(deployment, parameters=parameters, timeout=0)
 
     async def paused() -> bool:
         state = (await prefect.read_flow_run(run.id)).state
@@ -90,10 +102,19 @@ async def untagged(prefect: PrefectClient, run_id: Any) -> None:
     await eventually(done, 60, f"the resumers to finish with flow run {run_id}")
 
 
+@pytest.mark.parametrize(
+    ("deployment", "backend"),
+    [(DEPLOYMENT, "ibmq_lima"), (SYNC_DEPLOYMENT, "ibmq_bogota")],
+    ids=["async", "sync"],
+)
 async def test_a_deferred_run_frees_its_process_and_is_resumed_once(
-    deferring: subprocess.Popen[bytes], iqp: RunningEmulator, prefect: PrefectClient
+    deferring: subprocess.Popen[bytes],
+    iqp: RunningEmulator,
+    prefect: PrefectClient,
+    deployment: str,
+    backend: str,
 ) -> None:
-    run, jobs = await suspended(prefect, iqp, deferring, backend="ibmq_lima")
+    run, jobs = await suspended(prefect, iqp, deferring, deployment, backend=backend)
 
     labels = (await prefect.read_flow_run(run.id)).labels
     assert sorted(labels["prefect-qiskit-jobs.awaiting"].split(",")) == sorted(job["id"] for job in jobs)
