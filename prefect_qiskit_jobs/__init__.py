@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         cancel_jobs_on_exit,
         reap_orphaned_jobs,
     )
+    from .deferral import asuspend_until_final, resume_cycle, run_resumer, suspend_until_final
     from .results import (
         afetch_job_result,
         afetch_job_results,
@@ -99,6 +100,10 @@ _LAZY = {
     "cancel_jobs_hook": "cancellation",
     "cancel_jobs_on_exit": "cancellation",
     "reap_orphaned_jobs": "cancellation",
+    "asuspend_until_final": "deferral",
+    "resume_cycle": "deferral",
+    "run_resumer": "deferral",
+    "suspend_until_final": "deferral",
     "afetch_job_result": "results",
     "afetch_job_results": "results",
     "aread_job_result": "results",
@@ -174,6 +179,7 @@ __all__ = [
     "asubmit_estimator_jobs",
     "asubmit_sampler_job",
     "asubmit_sampler_jobs",
+    "asuspend_until_final",
     "await_jobs",
     "cancel_jobs_hook",
     "cancel_jobs_on_exit",
@@ -186,12 +192,15 @@ __all__ = [
     "reap_orphaned_jobs",
     "resolve_credentials",
     "result_key",
+    "resume_cycle",
     "run_estimator",
+    "run_resumer",
     "run_sampler",
     "submit_estimator_job",
     "submit_estimator_jobs",
     "submit_sampler_job",
     "submit_sampler_jobs",
+    "suspend_until_final",
     "wait_for_job",
     "wait_for_jobs",
 ]

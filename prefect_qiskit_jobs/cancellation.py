@@ -67,6 +67,7 @@ class Layer(str, Enum):
     SENSOR = "sensor"
     HOOK = "flow hook"
     REAPER = "reaper"
+    RESUMER = "resumer"
 
 
 @dataclass(frozen=True)

@@ -189,5 +189,23 @@ def automations_crash_zombies(
     )
 
 
+@app.command("resumer")
+def resumer(
+    credentials: Annotated[
+        str | None,
+        typer.Option(help="Saved IBMQuantumCredentials block for runs naming none; default: QISKIT_IBM_*."),
+    ] = None,
+    every: Annotated[float, typer.Option(help="Seconds between cycles.")] = 10.0,
+    once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
+) -> None:
+    """Resume deferred flow runs whose IBM jobs have ended; cancel jobs of runs that ended suspended."""
+    import asyncio
+
+    from .deferral import run_resumer
+
+    typer.echo(f"Resuming deferred flow runs every {every} s" if not once else "One resumer cycle")
+    asyncio.run(run_resumer(credentials=credentials, every=every, once=once))
+
+
 if __name__ == "__main__":
     app()

@@ -15,10 +15,14 @@ from qiskit.transpiler import generate_preset_pass_manager
 from prefect_qiskit_jobs import (
     JobRef,
     PollPolicy,
+    afetch_job_results,
+    asuspend_until_final,
     cancel_jobs_on_exit,
+    fetch_job_results,
     get_backend,
     submit_sampler_job,
     submit_sampler_jobs,
+    suspend_until_final,
     wait_for_jobs,
 )
 
@@ -93,3 +97,22 @@ def detached(count: int = 1, attached: int = 0) -> list[str]:
     still queue, which no layer may cancel either.
     """
     return [job.job_id for job in submit_bells(count, detached=True) + submit_bells(attached)]
+
+
+@flow(name="e2e-deferred", persist_result=True)
+async def deferred(
+    count: int = 2, backend: str = BACKEND, timeout: float | None = None
+) -> list[dict[str, int]]:
+    """Defers its wait: the run suspends while its jobs queue, and the resumer resumes it."""
+    jobs = submit_bells(count, backend=backend)
+    await asuspend_until_final(jobs, timeout=timeout)
+    results = await afetch_job_results(jobs)
+    return [result[0].data.meas.get_counts() for result in results]
+
+
+@flow(name="e2e-deferred-sync", persist_result=True)
+def deferred_sync(count: int = 2, backend: str = BACKEND) -> list[dict[str, int]]:
+    """The sync twin of ``deferred``."""
+    jobs = submit_bells(count, backend=backend)
+    suspend_until_final(jobs)
+    return [result[0].data.meas.get_counts() for result in fetch_job_results(jobs)]

@@ -11,12 +11,21 @@ import sys
 
 from prefect import serve
 
-from tests.e2e.scenario_flows import awaited, detached, swept, synced, threaded, unhooked
+from tests.e2e.scenario_flows import (
+    awaited,
+    deferred,
+    deferred_sync,
+    detached,
+    swept,
+    synced,
+    threaded,
+    unhooked,
+)
 
-# Served by default, each as deployment "<flow name>/e2e"; swept only when asked for.
+# Served by default, each as deployment "<flow name>/e2e"; swept and deferred only when asked for.
 SHARED = (awaited, threaded, unhooked, detached, synced)
 
 if __name__ == "__main__":
-    by_name = {flow.name: flow for flow in (*SHARED, swept)}
+    by_name = {flow.name: flow for flow in (*SHARED, swept, deferred, deferred_sync)}
     flows = [by_name[name] for name in sys.argv[1:]] or SHARED
     serve(*(flow.to_deployment(name="e2e") for flow in flows), print_starting_message=False)

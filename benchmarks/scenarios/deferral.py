@@ -1,0 +1,219 @@
+"""``deferral``: worker-seconds a run holds while its jobs queue, waiting or deferred, and the resume delay.
+
+A real Prefect API, a serve process and one resumer (``prefect-qiskit-jobs resumer``). Two runs
+start at once, each submitting the same jobs to an emulator that queues every job for
+``queue_seconds``: one waits (``wait_for_jobs``), one defers (``asuspend_until_final``). The
+scenario samples, every ``SAMPLE_SECONDS``, whether each run has a flow process (a child of the
+serve process carrying the run's id), and reads the jobs' timestamps from the emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import psutil
+
+from benchmarks.children.deferral_flow import DEFERS, DEPLOYMENT_NAME, WAITS
+from benchmarks.harness.child import Child, log_tail
+from benchmarks.harness.client import FLOW_RUN_PREFIX
+from benchmarks.harness.context import Bench
+from benchmarks.harness.emulator import BACKEND, BACKEND_FOLDER, start_emulator
+from benchmarks.harness.prefect_server import PrefectServer, prefect_server
+from benchmarks.scenarios.cancel import eventually
+from benchmarks.summary import Figure, Goal, Row, Summary
+
+TITLE = "deferral: worker-seconds held while jobs queue, waiting vs deferred; resume delay"
+RUNNER_POLL = 1.0
+SAMPLE_SECONDS = 0.2
+GOALS = [
+    "0 worker-seconds held while the jobs queue, deferred",
+    "resume delay (last job ended → resumed run Completed) < one resumer cycle + the runner's poll interval",
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs: int = 2
+    queue_seconds: float = 90.0
+    resumer_every: float = 5.0
+    follow_seconds: float = 300.0
+
+
+def run(bench: Bench) -> Summary:
+    from prefect_qiskit_jobs.emulator import EmulatorConfig
+
+    settings = Settings(queue_seconds=30.0 if bench.quick else 90.0)
+    config = EmulatorConfig(backends=(BACKEND_FOLDER,), queue_delay=settings.queue_seconds, concurrency=8)
+    scratch = bench.scratch("deferral")
+    with (
+        start_emulator(config, bench.cpus, bench.code) as emulator,
+        prefect_server(scratch / "prefect-home", bench.code) as server,
+    ):
+        env = bench.environment(
+            emulator.environment(),
+            server.environment(),
+            {"PREFECT_RUNNER_POLL_FREQUENCY": f"{RUNNER_POLL:g}"},
+        )
+        serve_log, resumer_log = scratch / "serve.log", scratch / "resumer.log"
+        resumer_args = ["resumer", "--every", f"{settings.resumer_every:g}"]
+        with (
+            Child(
+                "benchmarks.children.deferral_flow", [], env=env, cwd=bench.code.directory, log=serve_log
+            ) as serve,
+            Child("prefect_qiskit_jobs", resumer_args, env=env, cwd=bench.code.directory, log=resumer_log),
+        ):
+            try:
+                measured = asyncio.run(measure(emulator, server, serve, settings))
+            except Exception as exc:
+                logs = f"serve log:\n{log_tail(serve_log)}\nresumer log:\n{log_tail(resumer_log)}"
+                raise RuntimeError(f"{exc}\n{logs}") from exc
+    return Summary(
+        scenario="deferral",
+        title=TITLE,
+        quick=bench.quick,
+        goals=GOALS,
+        rows=[row(settings, measured, "waits"), row(settings, measured, "defers")],
+        settings={**asdict(settings), "backend": BACKEND, "runner_poll_seconds": RUNNER_POLL},
+        notes=NOTES,
+    )
+
+
+def _flow_processes(serve_pid: int) -> set[str]:
+    """The run ids of the flow processes the serve process has now."""
+    ids = set()
+    for child in psutil.Process(serve_pid).children(recursive=True):
+        try:
+            run_id = child.environ().get("PREFECT__FLOW_RUN_ID")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if run_id:
+            ids.add(run_id)
+    return ids
+
+
+def _stamp(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+async def measure(emulator: Any, server: PrefectServer, serve: Child, settings: Settings) -> dict[str, Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: server.url}):
+        async with get_client() as prefect:
+
+            async def deployment(name: str) -> Any:
+                if not serve.alive():
+                    raise RuntimeError("the serve process exited")
+                try:
+                    return await prefect.read_deployment_by_name(f"{name}/{DEPLOYMENT_NAME}")
+                except Exception:
+                    return None
+
+            runs = {}
+            for key, name in (("waits", WAITS), ("defers", DEFERS)):
+                found = await eventually(lambda name=name: deployment(name), 180, f"deployment {name}")
+                runs[key] = await prefect.create_flow_run_from_deployment(
+                    found.id, parameters={"count": settings.jobs}
+                )
+            alive: dict[str, list[tuple[float, bool]]] = {key: [] for key in runs}
+            ended: dict[str, Any] = {}
+            deadline = time.monotonic() + settings.queue_seconds + settings.follow_seconds
+            while len(ended) < len(runs):
+                now = time.time()
+                present = _flow_processes(serve.pid)
+                for key, flow_run in runs.items():
+                    alive[key].append((now, str(flow_run.id) in present))
+                    if key not in ended:
+                        state = (await prefect.read_flow_run(flow_run.id)).state
+                        if state is not None and state.is_final():
+                            ended[key] = state
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"runs still going: {sorted(set(runs) - set(ended))}")
+                await asyncio.sleep(SAMPLE_SECONDS)
+            histories = {
+                key: await prefect.read_flow_run_states(flow_run.id) for key, flow_run in runs.items()
+            }
+    jobs = emulator.jobs()
+    return {
+        key: {
+            "jobs": [job for job in jobs if f"{FLOW_RUN_PREFIX}{flow_run.id}" in job["tags"]],
+            "alive": alive[key],
+            "state": ended[key].type.value,
+            "completed_at": ended[key].timestamp.timestamp() if ended[key].timestamp else None,
+            "resumings": [state.name for state in histories[key]].count("Resuming"),
+        }
+        for key, flow_run in runs.items()
+    }
+
+
+def _held_seconds(samples: list[tuple[float, bool]], start: float, end: float) -> float:
+    """Seconds within [start, end] in which the run had a flow process (sampled)."""
+    held = 0.0
+    for (t0, up), (t1, _) in itertools.pairwise(samples):
+        if up:
+            held += max(0.0, min(t1, end) - max(t0, start))
+    return held
+
+
+def row(settings: Settings, measured: dict[str, Any], key: str) -> Row:
+    data = measured[key]
+    jobs = data["jobs"]
+    created = [t for job in jobs if (t := _stamp(job["created"])) is not None]
+    running = [t for job in jobs if (t := _stamp(job["running"])) is not None]
+    finished = [t for job in jobs if (t := _stamp(job["finished"])) is not None]
+    queued_from, queued_to = min(created), max(running) if running else max(created)
+    samples = data["alive"]
+    held_queued = _held_seconds(samples, queued_from, queued_to)
+    held_all = _held_seconds(samples, samples[0][0], samples[-1][0])
+    delay = data["completed_at"] - max(finished) if finished and data["completed_at"] else None
+    deferred = key == "defers"
+    resume_goal = settings.resumer_every + RUNNER_POLL
+    label = "deferred (asuspend_until_final)" if deferred else "waiting (wait_for_jobs)"
+    return Row(
+        f"{label}: {len(jobs)} jobs, {settings.queue_seconds:g} s queue",
+        [
+            Figure(
+                "held_queued",
+                "worker-seconds held while the jobs queue",
+                held_queued,
+                "s",
+                1,
+                goal=Goal("<=", 0, "none held") if deferred else None,
+                beside=None if deferred else "the baseline",
+            ),
+            Figure("queued", "jobs queued for", queued_to - queued_from, "s", 1),
+            Figure("held_all", "worker-seconds held in all", held_all, "s", 1),
+            Figure(
+                "end_delay",
+                "last job ended → run Completed",
+                delay,
+                "s",
+                1,
+                goal=Goal("<=", resume_goal, "one resumer cycle + the runner's poll") if deferred else None,
+            ),
+            Figure("state", "run state", data["state"]),
+            Figure("jobs", "jobs created", len(jobs), goal=Goal("==", settings.jobs, "none twice")),
+            Figure("resumings", "Resuming states", data["resumings"], goal=Goal("==", 1 if deferred else 0)),
+        ],
+    )
+
+
+NOTES = [
+    "Both runs start together from one serve process (PREFECT_RUNNER_POLL_FREQUENCY=1); one "
+    "resumer runs with --every as in the settings. The emulator queues each job for queue_seconds.",
+    "worker-seconds held while the jobs queue: the time, within [first job created, last job "
+    "Running] (the emulator's timestamps), during which the run had a flow process, sampled every "
+    f"{SAMPLE_SECONDS} s from outside (a child of the serve process with the run's id in its "
+    "environment). A deferred run still holds its process from its jobs' creation until its "
+    "suspension is recorded and the process exits.",
+    "last job ended → run Completed: from the latest `finished` timestamp of the run's jobs on the "
+    "emulator to the run's Completed state in the Prefect API. For the deferred run it includes the "
+    "resumer's cycle, the runner's poll, a new flow process's start-up and the re-execution (the "
+    "submits adopt their jobs, the results are fetched).",
+]

@@ -1,0 +1,384 @@
+"""Deferred waits: a flow run suspends while its jobs queue, and the resumer brings it back.
+
+A wait keeps its flow process (and the worker slot or pod under it) alive for as long as IBM
+queues the jobs: hours of infrastructure held to watch a queue. ``suspend_until_final`` instead
+records on Prefect what a resumer needs and suspends the run (``suspend_flow_run``: the process
+exits, the slot is free). Everything lives on Prefect, nothing in the resumer:
+
+- the run carries the tag ``prefect-qiskit-deferred``;
+- its label ``prefect-qiskit-jobs.awaiting`` lists the job ids, ``prefect-qiskit-jobs.credentials``
+  names the saved credentials block (empty: the resumer's own credentials), and
+  ``prefect-qiskit-jobs.cancel-on-timeout`` says whether a timed-out suspension cancels them.
+
+The resumer (``run_resumer``, ``prefect-qiskit-jobs resumer``) lists the tagged runs each cycle
+and reads their jobs in one listing per run. A Paused run whose jobs are all final is resumed: it
+re-executes from the top, its submits adopt their jobs (same idempotency keys), its
+``suspend_until_final`` returns at once, and its fetches read result storage. A run cancelled
+while suspended (Prefect moves it straight to Cancelled; no hook runs), or failed by its
+suspension's timeout, has its pending jobs cancelled by ``Layer.RESUMER``, once. Each action
+runs under a leased one-slot Prefect concurrency limit per IBM account and re-reads the run's
+state inside it, so two resumers act once; a resumer killed mid-cycle leaves the tag in place
+and the next cycle (of any resumer) finishes the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.concurrency.asyncio import concurrency
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.flow_runs import asuspend_flow_run, suspend_flow_run
+from prefect.logging import get_logger
+from prefect.logging.loggers import flow_run_logger
+from prefect.utilities.asyncutils import run_coro_as_sync
+
+from .blocks import CredentialsLike, IBMQuantumCredentials, aresolve_credentials
+from .cancellation import Layer, _log_to_run, cancel_jobs
+from .exceptions import ConfigurationError
+from .models import JobRef, JobSnapshot, check_job_id
+from .monitoring import id_list
+from .runtime import IQPGateway, gateway_for
+from .schedule import listing_tag
+from .tags import flow_run_tag, owned_by
+
+DEFERRED_TAG = "prefect-qiskit-deferred"
+AWAITING_LABEL = "prefect-qiskit-jobs.awaiting"
+CREDENTIALS_LABEL = "prefect-qiskit-jobs.credentials"
+CANCEL_ON_TIMEOUT_LABEL = "prefect-qiskit-jobs.cancel-on-timeout"
+RESUME_LIMIT_PREFIX = "ibm-quantum-resumer-resume-"
+CLEAN_UP_LIMIT_PREFIX = "ibm-quantum-resumer-clean-up-"
+# How long a resumer may hold an action's slot before another may take it (its holder died).
+LEASE_SECONDS = 60.0
+RESUMER_EVERY = 10.0
+RUNS_PAGE = 200
+# Runs in these states had their suspension end without a resume: their jobs are cleaned up.
+ENDED_UNRESUMED = frozenset({StateType.CANCELLED, StateType.FAILED, StateType.CRASHED})
+
+logger = get_logger("prefect_qiskit_jobs.resumer")
+
+
+# ----- the flow's side ---------------------------------------------------------------------------
+def _suspendable_run() -> Any:
+    """The flow run being executed here, if it may suspend; a clear error before any request if not."""
+    if TaskRunContext.get() is not None:
+        raise ConfigurationError("suspend_until_final cannot be called inside a task: call it from the flow")
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context else None
+    if flow_run is None:
+        raise ConfigurationError("suspend_until_final must be called inside a flow run")
+    if flow_run.deployment_id is None:
+        raise ConfigurationError(
+            "suspend_until_final needs a deployment run (a suspended run is resumed by rescheduling "
+            "its deployment); run the flow from a deployment, or wait with wait_for_jobs"
+        )
+    return flow_run
+
+
+def _ids_of(jobs: Sequence[JobRef | str]) -> list[str]:
+    return list(dict.fromkeys(job.job_id if isinstance(job, JobRef) else check_job_id(job) for job in jobs))
+
+
+def _block_name(credentials: CredentialsLike) -> str:
+    """The saved block's name, for the resumer to load; empty for a block not saved or the environment."""
+    if isinstance(credentials, str):
+        return credentials
+    if isinstance(credentials, IBMQuantumCredentials) and not credentials._is_anonymous:
+        return credentials._block_document_name or ""
+    return ""
+
+
+def pause_key(job_ids: Sequence[str]) -> str:
+    """The suspension's key: one per set of jobs, the same when the resumed run calls again.
+
+    Prefect's default key counts the run's suspends; a call that returned at once (its jobs
+    final) would not count, and a later call would reuse a fired key and not suspend.
+
+    Example:
+        >>> pause_key(["b", "a"]) == pause_key(["a", "b"])
+        True
+    """
+    digest = hashlib.sha256("\0".join(sorted(job_ids)).encode()).hexdigest()[:32]
+    return f"prefect-qiskit-jobs-{digest}"
+
+
+async def read_final(gateway: IQPGateway, jobs: Sequence[JobRef | str]) -> dict[str, JobSnapshot]:
+    """The jobs' current snapshots, in batches: one listing per flow run (or process) tag they carry.
+
+    A job that no listing found (a bare id, or a job from elsewhere) is read alone.
+    """
+    refs = [job for job in jobs if isinstance(job, JobRef)]
+    tags = {tag for job in refs if (tag := listing_tag(job.tags)) is not None}
+    return await _read_listed(gateway, sorted(tags), _ids_of(jobs))
+
+
+async def _read_listed(
+    gateway: IQPGateway, tags: Sequence[str], job_ids: Sequence[str]
+) -> dict[str, JobSnapshot]:
+    wanted = set(job_ids)
+    found: dict[str, JobSnapshot] = {}
+    for tag in tags:
+        listed, _ = await anyio.to_thread.run_sync(
+            functools.partial(gateway.list_since, tag=tag, backend=None, created_after=None, all_pages=True)
+        )
+        found.update({job.job_id: job for job in listed if job.job_id in wanted})
+    for job_id in job_ids:
+        if job_id not in found:
+            found[job_id] = await anyio.to_thread.run_sync(gateway.read, job_id)
+    return found
+
+
+async def _prepare(
+    flow_run: Any, jobs: Sequence[JobRef | str], credentials: CredentialsLike, cancel_on_timeout: bool
+) -> tuple[list[JobSnapshot], str | None]:
+    """The snapshots if every job is final (key None); otherwise record the deferral and return its key.
+
+    ``flow_run`` and the run's logger are taken by the caller, in the flow's own thread: the
+    sync twin runs this coroutine on another loop.
+    """
+    ids = _ids_of(jobs)
+    gateway = gateway_for(await aresolve_credentials(credentials))
+    snapshots = await read_final(gateway, jobs)
+    ordered = [snapshots[job_id] for job_id in ids]
+    if all(snapshot.status.is_final for snapshot in ordered):
+        return ordered, None
+    async with get_client() as client:
+        current = await client.read_flow_run(flow_run.id)
+        await client.update_flow_run_labels(
+            flow_run.id,
+            {
+                AWAITING_LABEL: ",".join(ids),
+                CREDENTIALS_LABEL: _block_name(credentials),
+                CANCEL_ON_TIMEOUT_LABEL: cancel_on_timeout,
+            },
+        )
+        if DEFERRED_TAG not in current.tags:
+            await client.update_flow_run(flow_run.id, tags=[*current.tags, DEFERRED_TAG])
+    pending = [snapshot.job_id for snapshot in ordered if not snapshot.status.is_final]
+    flow_run_logger(flow_run).info(
+        "Deferring: %s still pending; suspending this run until they end", id_list(pending)
+    )
+    return ordered, pause_key(ids)
+
+
+def _seconds(timeout: float | None) -> int | None:
+    return None if timeout is None else max(1, int(timeout))
+
+
+async def asuspend_until_final(
+    jobs: Sequence[JobRef | str],
+    credentials: CredentialsLike = None,
+    timeout: float | None = None,
+    cancel_on_timeout: bool = True,
+) -> list[JobSnapshot]:
+    """Suspend this deployment run until every job is final; return their snapshots at once if they are.
+
+    The flow process exits while the jobs queue, freeing its worker slot; the resumer
+    (``run_resumer``) resumes the run when they have all ended, and the run re-executes from the
+    top: its submits adopt their jobs, this call returns the final snapshots, its fetches read
+    result storage. Call it from the flow itself, in a deployment run, never inside a task.
+
+    Args:
+        jobs: What submit tasks returned, or job ids.
+        credentials: An ``IBMQuantumCredentials`` block, a saved block's name (which the resumer
+            will load), or None (the environment, for the call and for the resumer).
+        timeout: Seconds to stay suspended at most; then Prefect fails the run, and the resumer
+            cancels the jobs it submitted unless ``cancel_on_timeout=False``.
+        cancel_on_timeout: Whether a timed-out suspension cancels the run's pending jobs.
+
+    Raises:
+        ConfigurationError: Outside a deployment run, or inside a task (before any request).
+
+    Example:
+        >>> @flow(persist_result=True)
+        ... async def nightly():
+        ...     jobs = [submit_sampler_job([isa], backend="ibm_brisbane") for _ in range(2)]
+        ...     await asuspend_until_final(jobs)  # the process exits here until they end
+        ...     return fetch_job_results(jobs)  # doctest: +SKIP
+    """
+    snapshots, key = await _prepare(_suspendable_run(), jobs, credentials, cancel_on_timeout)
+    if key is not None:
+        await asuspend_flow_run(timeout=_seconds(timeout), key=key)
+    return snapshots
+
+
+def suspend_until_final(
+    jobs: Sequence[JobRef | str],
+    credentials: CredentialsLike = None,
+    timeout: float | None = None,
+    cancel_on_timeout: bool = True,
+) -> list[JobSnapshot]:
+    """The sync twin of ``asuspend_until_final``, for sync flows: the same arguments and behaviour."""
+    prepared: tuple[list[JobSnapshot], str | None] = run_coro_as_sync(  # type: ignore[assignment]
+        _prepare(_suspendable_run(), jobs, credentials, cancel_on_timeout)
+    )
+    snapshots, key = prepared
+    if key is not None:
+        suspend_flow_run(timeout=_seconds(timeout), key=key)
+    return snapshots
+
+
+# ----- the resumer -------------------------------------------------------------------------------
+@dataclass
+class ResumerCycle:
+    """What one cycle did: runs resumed, and jobs cancelled for runs that ended suspended."""
+
+    resumed: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
+    cancelled_jobs: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+
+
+def awaited_ids(flow_run: FlowRun) -> list[str]:
+    """The job ids a deferred run recorded, from its label."""
+    value = str((flow_run.labels or {}).get(AWAITING_LABEL) or "")
+    return [job_id for job_id in value.split(",") if job_id]
+
+
+def _limit_name(prefix: str, credentials: IBMQuantumCredentials) -> str:
+    """A limit per IBM account, named by a digest of a digest: nothing of the key can be read back."""
+    return prefix + hashlib.sha256(credentials.fingerprint().encode()).hexdigest()[:16]
+
+
+class _Resumer:
+    def __init__(self, client: PrefectClient, credentials: CredentialsLike) -> None:
+        self.client = client
+        self.credentials = credentials
+        self._gateways: dict[str, IQPGateway] = {}
+        self._limits: set[str] = set()
+
+    async def gateway(self, flow_run: FlowRun) -> IQPGateway:
+        name = str((flow_run.labels or {}).get(CREDENTIALS_LABEL) or "")
+        if name not in self._gateways:
+            self._gateways[name] = gateway_for(await aresolve_credentials(name or self.credentials))
+        return self._gateways[name]
+
+    async def slot(self, prefix: str, gateway: IQPGateway) -> Any:
+        name = _limit_name(prefix, gateway.credentials)
+        if name not in self._limits:
+            await self.client.upsert_global_concurrency_limit_by_name(name, 1)
+            self._limits.add(name)
+        return concurrency(name, occupy=1, lease_duration=LEASE_SECONDS, strict=True)
+
+    async def fresh(self, flow_run: FlowRun) -> FlowRun | None:
+        """The run as it is now, if it is still ours to act on."""
+        current = await self.client.read_flow_run(flow_run.id)
+        return current if DEFERRED_TAG in current.tags else None
+
+    async def forget(self, flow_run: FlowRun) -> None:
+        """Take the tag off (and empty the labels): no resumer acts on this run again."""
+        await self.client.update_flow_run(flow_run.id, tags=[t for t in flow_run.tags if t != DEFERRED_TAG])
+        await self.client.update_flow_run_labels(flow_run.id, {AWAITING_LABEL: "", CREDENTIALS_LABEL: ""})
+
+    async def cycle(self) -> ResumerCycle:
+        done = ResumerCycle()
+        deferred = FlowRunFilter(tags=FlowRunFilterTags(all_=[DEFERRED_TAG]))
+        runs: list[FlowRun] = []
+        while page := await self.client.read_flow_runs(
+            flow_run_filter=deferred, limit=RUNS_PAGE, offset=len(runs)
+        ):
+            runs += page
+            if len(page) < RUNS_PAGE:
+                break
+        for flow_run in runs:
+            try:
+                await self.act(flow_run, done)
+            except Exception:  # one run's trouble must not stop the others; the next cycle retries
+                logger.exception("Resumer: could not handle flow run %s", flow_run.id)
+        return done
+
+    async def act(self, flow_run: FlowRun, done: ResumerCycle) -> None:
+        state = flow_run.state.type if flow_run.state else None
+        if state is StateType.PAUSED:
+            await self.maybe_resume(flow_run, done)
+        elif state in ENDED_UNRESUMED:
+            await self.clean_up(flow_run, done)
+        elif state is StateType.COMPLETED:
+            await self.forget(flow_run)  # it ended well: nothing left to do for it
+
+    async def jobs(self, gateway: IQPGateway, flow_run: FlowRun) -> list[JobSnapshot]:
+        ids = awaited_ids(flow_run)
+        found = await _read_listed(gateway, [flow_run_tag(flow_run.id)], ids)
+        return [found[job_id] for job_id in ids]
+
+    async def maybe_resume(self, flow_run: FlowRun, done: ResumerCycle) -> None:
+        gateway = await self.gateway(flow_run)
+        jobs = await self.jobs(gateway, flow_run)
+        if not all(job.status.is_final for job in jobs):
+            done.waiting.append(str(flow_run.id))
+            return
+        async with await self.slot(RESUME_LIMIT_PREFIX, gateway):
+            current = await self.fresh(flow_run)
+            if current is None or current.state is None or not current.state.is_paused():
+                return  # another resumer has resumed it, or it ended meanwhile
+            response = await self.client.resume_flow_run(flow_run.id)
+        said = f"Resumer: all {len(jobs)} awaited job(s) are final; resume {response.status.value}"
+        logger.info("Flow run %s: %s", flow_run.id, said)
+        _log_to_run(str(flow_run.id), said)
+        done.resumed.append(str(flow_run.id))
+
+    async def clean_up(self, flow_run: FlowRun, done: ResumerCycle) -> None:
+        gateway = await self.gateway(flow_run)
+        async with await self.slot(CLEAN_UP_LIMIT_PREFIX, gateway):
+            current = await self.fresh(flow_run)
+            if current is None:
+                return  # another resumer has cleaned it up
+            state = current.state.type if current.state else None
+            labels = current.labels or {}
+            cancel = state is not StateType.FAILED or labels.get(CANCEL_ON_TIMEOUT_LABEL, True) is not False
+            if cancel:
+                jobs = await self.jobs(gateway, current)
+                mine = [job for job in jobs if not job.status.is_final and owned_by(job.tags, current.id)]
+                reports = await anyio.to_thread.run_sync(
+                    functools.partial(
+                        cancel_jobs, gateway, mine, Layer.RESUMER, logger.info, end_sessions=True
+                    )
+                )
+                done.cancelled_jobs += [report.job_id for report in reports]
+                for report in reports:
+                    _log_to_run(str(current.id), report.describe(Layer.RESUMER))
+            await self.forget(current)
+        logger.info(
+            "Resumer: flow run %s ended %s while suspended; cleaned up", flow_run.id, state and state.value
+        )
+        done.cleaned.append(str(flow_run.id))
+
+
+async def resume_cycle(credentials: CredentialsLike = None) -> ResumerCycle:
+    """One pass of the resumer: resume what is ready, clean up what ended suspended."""
+    async with get_client() as client:
+        return await _Resumer(client, credentials).cycle()
+
+
+async def run_resumer(
+    credentials: CredentialsLike = None, every: float = RESUMER_EVERY, once: bool = False
+) -> None:
+    """Resume deferred runs whose jobs have ended, every ``every`` seconds (or ``once``).
+
+    Safe to run several at once, and to kill at any point: its whole state is on Prefect.
+
+    Args:
+        credentials: The credentials for runs that recorded no saved block (default: the environment).
+        every: Seconds between cycles.
+        once: Run one cycle and return.
+    """
+    while True:
+        cycle = await resume_cycle(credentials)
+        if cycle.resumed or cycle.cleaned:
+            logger.info(
+                "Resumer cycle: resumed %d run(s), cleaned up %d, %d still waiting",
+                len(cycle.resumed),
+                len(cycle.cleaned),
+                len(cycle.waiting),
+            )
+        if once:
+            return
+        await asyncio.sleep(every)
