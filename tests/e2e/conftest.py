@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 from prefect.client.orchestration import PrefectClient, get_client
-from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from prefect_qiskit_jobs.emulator.server import free_port
+from tests.prefect_servers import talking_to
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -99,7 +100,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
 @pytest.fixture(autouse=True)
 def _talk_to_the_e2e_server(prefect_server: PrefectServer) -> Iterator[None]:
     """Every e2e test's Prefect client talks to the real server, whatever other suites set up."""
-    with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
+    with talking_to({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
         yield
 
 
@@ -146,7 +147,7 @@ def serving(
         server.home / log_name,
     )
     try:
-        with temporary_settings({PREFECT_API_URL: server.url, PREFECT_HOME: str(server.home)}):
+        with talking_to({PREFECT_API_URL: server.url, PREFECT_HOME: str(server.home)}):
             asyncio.run(_until_deployments(deployments, process))
         yield process
     finally:
@@ -261,7 +262,7 @@ def worker(
             await eventually(polled, timeout=120, what=f"a worker polling {pool}")
 
     try:
-        with temporary_settings({PREFECT_API_URL: server.url, PREFECT_HOME: str(server.home)}):
+        with talking_to({PREFECT_API_URL: server.url, PREFECT_HOME: str(server.home)}):
             asyncio.run(worker_polling())
         yield process
     finally:
@@ -277,7 +278,7 @@ def process_worker(prefect_server: PrefectServer, iqp: RunningEmulator) -> Itera
     """
     from prefect.flows import Flow
 
-    with temporary_settings({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
+    with talking_to({PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}):
         create_process_pool(POOL)
         flow = Flow.from_source(source=str(ROOT), entrypoint="tests/e2e/scenario_flows.py:awaited")
         flow.deploy(name="e2e-worker", work_pool_name=POOL, print_next_steps=False, build=False, push=False)

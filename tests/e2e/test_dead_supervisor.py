@@ -29,7 +29,7 @@ from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
-from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from tests.e2e.conftest import (
@@ -49,6 +49,7 @@ from tests.e2e.conftest import (
     until_awaited,
     worker,
 )
+from tests.prefect_servers import talking_to
 
 pytestmark = pytest.mark.e2e
 
@@ -123,7 +124,7 @@ def setup(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[Setup
     with ThreadPoolExecutor(max_workers=1) as background:
         installing = background.submit(install_three_times, env)
         try:
-            with temporary_settings(settings):
+            with talking_to(settings):
                 flow = Flow.from_source(source=str(ROOT), entrypoint="tests/e2e/scenario_flows.py:awaited")
                 for pool, name in [(DOOMED_POOL, "e2e-zombie"), (IDLE_POOL, "e2e-heartbeating")]:
                     create_process_pool(pool)
@@ -134,7 +135,7 @@ def setup(prefect_server: PrefectServer, iqp: RunningEmulator) -> Iterator[Setup
                 yield Setup(process, env, installing.result())
         finally:
             installing.result()
-            with temporary_settings(settings):
+            with talking_to(settings):
                 asyncio.run(delete_automations())
 
 
@@ -155,7 +156,7 @@ async def heartbeats_of(prefect: PrefectClient, run_id: Any) -> list[datetime]:
 async def seen(setup: Setup, iqp: RunningEmulator, prefect_server: PrefectServer) -> AsyncIterator[Seen]:
     seen = Seen(cli=setup.cli)
     settings = {PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}
-    with temporary_settings(settings):
+    with talking_to(settings):
         async with get_client() as prefect:
             seen.automations = await prefect.read_automations_by_name(AUTOMATION)
             live = await run_deployment("e2e-awaited/e2e-heartbeating", timeout=0)

@@ -28,7 +28,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from prefect_qiskit_jobs import reap_orphaned_jobs
 from prefect_qiskit_jobs.emulator import RunningEmulator
@@ -43,6 +43,7 @@ from tests.e2e.conftest import (
     run_log_lines,
     until_awaited,
 )
+from tests.prefect_servers import talking_to
 
 pytestmark = pytest.mark.e2e
 
@@ -80,7 +81,7 @@ async def endings(
 ) -> AsyncIterator[Endings]:
     seen = Endings()
     settings = {PREFECT_API_URL: prefect_server.url, PREFECT_HOME: str(prefect_server.home)}
-    with temporary_settings(settings), pytest.MonkeyPatch.context() as env:
+    with talking_to(settings), pytest.MonkeyPatch.context() as env:
         for name, value in iqp.environment().items():
             env.setenv(name, value)
         async with get_client() as prefect:

@@ -38,7 +38,6 @@ from prefect.settings import (
     PREFECT_LOCAL_STORAGE_PATH,
     PREFECT_SERVER_ANALYTICS_ENABLED,
     get_current_settings,
-    temporary_settings,
 )
 from prefect.testing.utilities import prefect_test_harness
 from pydantic import SecretStr
@@ -48,6 +47,7 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 from prefect_qiskit_jobs import PollPolicy
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from prefect_qiskit_jobs.emulator.config import DEFAULT_API_KEY
+from tests.prefect_servers import talking_to
 
 SMALL_BACKEND = "ibmq_manila"
 SHOTS = 200
@@ -72,7 +72,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         PREFECT_LOCAL_STORAGE_PATH: home / "storage",
         PREFECT_SERVER_ANALYTICS_ENABLED: False,
     }
-    with temporary_settings(updates=settings), prefect_test_harness(SERVER_STARTUP_STEPS):
+    with talking_to(settings), prefect_test_harness(SERVER_STARTUP_STEPS):
         yield get_current_settings().to_environment_variables(exclude_unset=True)
 
 
