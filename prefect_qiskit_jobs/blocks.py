@@ -65,6 +65,12 @@ class IBMQuantumCredentials(CredentialsBlock):
     global_search_url: str | None = Field(None, description="Global Search service, when not IBM Cloud's.")
     global_catalog_url: str | None = Field(None, description="Global Catalog service, when not IBM Cloud's.")
     verify: bool = Field(True, description="Verify TLS certificates.")
+    max_jobs_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="Submit a job only while fewer of the instance's jobs are queued or running; "
+        "further submits wait. None: no cap.",
+    )
 
     @field_validator("instance")
     @classmethod

@@ -293,6 +293,15 @@ class IQPGateway:
         with self.translated("list jobs"):
             return [snapshot_from_api(job) for job in collect_listing(fetch_page, limit=limit)]
 
+    def count_pending(self, tags: list[str]) -> int:
+        """How many jobs carrying all ``tags`` (none: every job of the instance) are queued or running.
+
+        One request: a listing of one job, whose ``count`` is the number of all that match.
+        """
+        with self.translated("count pending jobs"):
+            answer = self.client().jobs_get(limit=1, pending=True, job_tags=tags or None)
+        return int(answer.get("count", 0))
+
     def list_since(
         self, *, tag: str, backend: str | None, created_after: datetime | None, all_pages: bool
     ) -> tuple[list[JobSnapshot], bool]:
