@@ -92,6 +92,8 @@ class IBMQuantumCredentials(CredentialsBlock):
         """A digest identifying these credentials in memory caches, never shown anywhere."""
         parts = [self.token.get_secret_value(), self.instance, self.url, self.channel]
         parts += [self.iam_url or "", self.global_search_url or "", self.global_catalog_url or ""]
+        # The gateway a submit uses carries the cap it obeys: blocks with other caps get their own.
+        parts.append(str(self.max_jobs_in_flight))
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def endpoint_environment(self) -> dict[str, str]:
