@@ -73,6 +73,12 @@ class IBMQuantumCredentials(CredentialsBlock):
         "PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT (e.g. 5/60, or off) overrides it.",
     )
     rate_window_seconds: float = Field(60.0, gt=0, description="The window of jobs_per_window, in seconds.")
+    max_jobs_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="Submit a job only while fewer of the instance's jobs are queued or running; "
+        "further submits wait. None: no cap.",
+    )
 
     @field_validator("instance")
     @classmethod

@@ -293,6 +293,15 @@ class IQPGateway:
         with self.translated("list jobs"):
             return [snapshot_from_api(job) for job in collect_listing(fetch_page, limit=limit)]
 
+    def count_pending(self, tags: list[str]) -> int:
+        """How many jobs carrying all ``tags`` (none: every job of the instance) are queued or running.
+
+        One request: a listing of one job, whose ``count`` is the number of all that match.
+        """
+        with self.translated("count pending jobs"):
+            answer = self.client().jobs_get(limit=1, pending=True, job_tags=tags or None)
+        return int(answer.get("count", 0))
+
     def list_since(
         self, *, tag: str, backend: str | None, created_after: datetime | None, all_pages: bool
     ) -> tuple[list[JobSnapshot], bool]:
@@ -607,13 +616,18 @@ def isa_problem(circuit: QuantumCircuit, target: Target) -> str:
     return str(is_isa_circuit(circuit, target))
 
 
-_gateways: dict[str, IQPGateway] = {}
+_gateways: dict[tuple[object, ...], IQPGateway] = {}
 _gateways_lock = threading.Lock()
 
 
 def gateway_for(credentials: IBMQuantumCredentials) -> IQPGateway:
-    """The process's gateway for these credentials: one service and one REST client each."""
-    key = credentials.fingerprint()
+    """The process's gateway for these credentials: one service and one REST client each.
+
+    Blocks of one account with other limits get gateways of their own, since a submit obeys the
+    limits of its gateway's credentials.
+    """
+    limits = (credentials.max_jobs_in_flight, credentials.jobs_per_window, credentials.rate_window_seconds)
+    key = (credentials.fingerprint(), *limits)
     with _gateways_lock:
         gateway = _gateways.get(key)
         if gateway is None:

@@ -26,13 +26,13 @@ from typing import Any
 import anyio
 from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_logger
 from qiskit import QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from . import sessions, throttle
+from . import inflight, sessions, throttle
 from . import tags as job_tags
 from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from .calls import QiskitTask
@@ -115,6 +115,7 @@ class SubmitCall:
     flow_run_id: object | None
     task_run_id: object | None
     session: sessions.IBMQuantumSession | None = None
+    deployment_id: object | None = None
 
     @property
     def session_id(self) -> str | None:
@@ -128,6 +129,7 @@ class SubmitCall:
             submit_key=job_key(self.call_key, index),
             detached=self.detached,
             session_id=self.session_id,
+            deployment_id=self.deployment_id,
             user_tags=self.user_tags,
         )
 
@@ -160,6 +162,8 @@ def plan_submit(
         sessions.check_use(session, backend, detached)
     context = TaskRunContext.get()
     task_run = context.task_run if context else None
+    flow_context = FlowRunContext.get()
+    flow_run = flow_context.flow_run if flow_context else None
     return SubmitCall(
         primitive=primitive,
         primitive_api=api,
@@ -172,6 +176,7 @@ def plan_submit(
         flow_run_id=task_run.flow_run_id if task_run else None,
         task_run_id=task_run.id if task_run else None,
         session=session,
+        deployment_id=flow_run.deployment_id if flow_run else None,
     )
 
 
@@ -198,19 +203,20 @@ def _submit_once(
     for ended in earlier:
         log(f"Earlier job {ended.job_id} of this call ended {ended.status.value}; submitting a new one")
     try:
-        job = throttle.create_job(
-            gateway.credentials,
-            lambda: gateway.submit(
-                call.primitive,
-                pubs,
-                call.backend,
-                call.options,
-                tags,
-                call.primitive_api,
-                session_id=call.session_id,
-            ),
-            log,
-        )
+        with inflight.admission(gateway, tags, log):  # below the caps on jobs pending, if any
+            job = throttle.create_job(  # within IBM's creation rate, shared by the account's processes
+                gateway.credentials,
+                lambda: gateway.submit(
+                    call.primitive,
+                    pubs,
+                    call.backend,
+                    call.options,
+                    tags,
+                    call.primitive_api,
+                    session_id=call.session_id,
+                ),
+                log,
+            )
     except IQPUnavailableError:
         # The POST may have created the job (or several) before the error: adopt rather than leak.
         adopted = _adopt(gateway, gateway.list_jobs(tags=[key_tag]), call, key_tag, log)

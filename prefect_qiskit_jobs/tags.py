@@ -3,10 +3,11 @@
 IBM filters the job list by tag, so tags are how any process, long after the submitting one is
 gone, finds the jobs of a flow run (the cancellation hooks and the reaper), the job a retried
 task run already created (idempotent submit), and the jobs that must never be cancelled
-(detached ones, meant for a later flow), and the session a job was submitted in (so that the
-layer cancelling a run's jobs cancels the run's sessions too). A job submitted outside any flow
-run carries its process's tag instead, so that the waits of that process know the job is theirs
-to cancel.
+(detached ones, meant for a later flow), the session a job was submitted in (so that the
+layer cancelling a run's jobs cancels the run's sessions too), and the deployment whose run
+submitted it (so that a cap on a deployment's jobs in flight counts them, see ``inflight``). A
+job submitted outside any flow run carries its process's tag instead, so that the waits of that
+process know the job is theirs to cancel.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ FLOW_RUN_PREFIX = "prefect-flow-run:"
 TASK_RUN_PREFIX = "prefect-task-run:"
 SUBMIT_KEY_PREFIX = "prefect-submit:"
 SESSION_PREFIX = "prefect-session:"
+DEPLOYMENT_PREFIX = "prefect-deployment:"
 DETACHED_TAG = "prefect-detached"
 PROCESS_PREFIX = "prefect-qiskit-process:"
 PROCESS_TAG = f"{PROCESS_PREFIX}{uuid.uuid4().hex}"
@@ -37,6 +39,10 @@ def session_tag(session_id: str) -> str:
     return f"{SESSION_PREFIX}{session_id}"
 
 
+def deployment_tag(deployment_id: object) -> str:
+    return f"{DEPLOYMENT_PREFIX}{deployment_id}"
+
+
 def submit_key_tag(key: str) -> str:
     return f"{SUBMIT_KEY_PREFIX}{key}"
 
@@ -48,9 +54,10 @@ def job_tags(
     submit_key: str,
     detached: bool = False,
     session_id: str | None = None,
+    deployment_id: object | None = None,
     user_tags: tuple[str, ...] | list[str] = (),
 ) -> list[str]:
-    """All tags of a new job: the package's, its run's, its key, its session's, then the user's."""
+    """All tags of a new job: the package's, its run's, its key, its session's, deployment's, user's."""
     tags = [PACKAGE_TAG, submit_key_tag(submit_key)]
     if flow_run_id is not None:
         tags.append(flow_run_tag(flow_run_id))
@@ -62,6 +69,8 @@ def job_tags(
         tags.append(DETACHED_TAG)
     if session_id is not None:
         tags.append(session_tag(session_id))
+    if deployment_id is not None:
+        tags.append(deployment_tag(deployment_id))
     tags.extend(t for t in user_tags if t not in tags)
     return tags
 

@@ -178,6 +178,9 @@ class JobStore:
         self.results: dict[str, str] = {}
         self.sessions: dict[str, SessionRecord] = {}
         self._secrets: dict[str, str] = {}
+        # Jobs queued or running now, and the most there were at once since the last reset_peak.
+        self.pending = 0
+        self.peak_pending = 0
         self._db: sqlite3.Connection | None = None
         if database is not None:
             self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
@@ -190,6 +193,7 @@ class JobStore:
         assert self._db is not None
         for job_id, doc in self._db.execute("SELECT id, doc FROM jobs"):
             self.jobs[job_id] = JobRecord.model_validate_json(doc)
+        self.pending = self.peak_pending = sum(not job.is_final for job in self.jobs.values())
         for job_id, doc in self._db.execute("SELECT id, doc FROM results"):
             self.results[job_id] = doc
         for session_id, doc in self._db.execute("SELECT id, doc FROM sessions"):
@@ -228,8 +232,20 @@ class JobStore:
 
     def put_job(self, job: JobRecord) -> None:
         with self._lock:
+            earlier = self.jobs.get(job.id)
             self.jobs[job.id] = job
+            self._count_pending(earlier, job)
             self._write("jobs", job.id, job.model_dump_json())
+
+    def _count_pending(self, earlier: JobRecord | None, later: JobRecord | None) -> None:
+        self.pending += int(later is not None and not later.is_final)
+        self.pending -= int(earlier is not None and not earlier.is_final)
+        self.peak_pending = max(self.peak_pending, self.pending)
+
+    def reset_peak(self) -> None:
+        """Start counting ``peak_pending`` again from the jobs pending now."""
+        with self._lock:
+            self.peak_pending = self.pending
 
     def update_job(self, job_id: str, **changes: Any) -> JobRecord:
         """Replace fields of a job atomically and persist it."""
@@ -248,7 +264,7 @@ class JobStore:
 
     def delete_job(self, job_id: str) -> None:
         with self._lock:
-            self.jobs.pop(job_id, None)
+            self._count_pending(self.jobs.pop(job_id, None), None)
             self.results.pop(job_id, None)
             self._write("jobs", job_id, None)
             self._write("results", job_id, None)
@@ -284,6 +300,7 @@ class JobStore:
                 for key in list(keys):
                     self._write(table, key, None)
                 keys.clear()
+            self.pending = self.peak_pending = 0
 
     def close(self) -> None:
         if self._db is not None:

@@ -30,7 +30,9 @@ async def health() -> dict[str, bool]:
 
 @router.get("/stats")
 async def stats(emulator: EmulatorDep) -> dict[str, Any]:
-    return emulator.traffic.snapshot()
+    """Request counters, and ``pending`` (jobs queued or running now) with ``peak_pending`` (most at once)."""
+    store = emulator.store
+    return {**emulator.traffic.snapshot(), "pending": store.pending, "peak_pending": store.peak_pending}
 
 
 @router.get("/jobs")
@@ -63,6 +65,7 @@ async def reset(emulator: EmulatorDep, jobs: bool = False) -> dict[str, bool]:
     emulator.traffic.reset()
     if emulator.job_rate_limit is not None:
         emulator.job_rate_limit.reset()
+    emulator.store.reset_peak()
     if jobs:
         for job in list(emulator.store.jobs.values()):
             if not job.is_final:

@@ -15,7 +15,8 @@ import contextlib
 import inspect
 import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -61,6 +62,7 @@ FAST_POLL = PollPolicy(initial=0.2, cap=1.0, jitter=0.1)
 # a fresh SQLite database runs every migration, which takes half a minute on a busy 2-core runner.
 SERVER_STARTUP_STEPS = 600
 STATUS_ROUTES = ("GET /jobs", "GET /jobs/{job_id}")
+GUARD = 120.0  # seconds: only a defect ever reaches this
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -126,6 +128,16 @@ def counts_of(result: Any) -> dict[str, int]:
 def assert_bell(counts: dict[str, int], shots: int = SHOTS) -> None:
     assert sum(counts.values()) == shots
     assert counts.get("00", 0) + counts.get("11", 0) >= 0.85 * shots, counts
+
+
+async def until(condition: Callable[[], Any], what: str) -> Any:
+    """Await ``condition()`` turning truthy (the emulator's counters move as requests arrive)."""
+    deadline = time.monotonic() + GUARD
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.05)
+    return value
 
 
 def status_reads(stats: dict[str, Any]) -> int:

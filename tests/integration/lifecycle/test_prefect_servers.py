@@ -31,7 +31,7 @@ def doubled() -> tuple[str, int]:
 async def test_task_runs_reach_the_harness_after_events_sent_to_another_server() -> None:
     forget_events_worker()  # as in a fresh process: no events worker bound to any server yet
     with talking_to({PREFECT_API_URL: f"http://127.0.0.1:{free_port()}/api"}):
-        emit_event(event="prefect-qiskit-jobs.test.elsewhere", resource={"prefect.resource.id": "test.elsewhere"})
+        emit_event(event="test.elsewhere", resource={"prefect.resource.id": "test.elsewhere"})
 
     flow_run_id, value = doubled()
 

@@ -9,9 +9,7 @@ in a script, where Prefect warns that a task run's logs have no flow run to go t
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from prefect import flow
@@ -29,19 +27,7 @@ from prefect_qiskit_jobs import (
 from prefect_qiskit_jobs.emulator import FaultRule, RunningEmulator
 from prefect_qiskit_jobs.tags import FLOW_RUN_PREFIX, PROCESS_TAG
 
-from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND
-
-GUARD = 120.0  # seconds: only a defect ever reaches this
-
-
-async def until(condition: Callable[[], Any], what: str) -> Any:
-    """Await ``condition()`` turning truthy (the emulator's counters move as requests arrive)."""
-    deadline = time.monotonic() + GUARD
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
+from .conftest import FAST_POLL, GUARD, OPTIONS, SMALL_BACKEND, until
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,218 @@
+"""A cap on the jobs pending on IBM at once: a submit posts only while fewer are queued or running.
+
+The cap counts IBM's own record, not slots held by this package: right before each POST the
+submit asks IBM how many jobs of the cap's scope are pending (one listing of one job, reading its
+``count``), and posts only below the cap. So a job counts from its creation until it is final,
+whoever submitted it (detached jobs, other processes, a person with the same tags), and nothing
+leaks when a submitting process dies: its jobs stop counting as they end.
+
+Two scopes, each off by default (and then a submit makes no extra request):
+
+- ``IBMQuantumCredentials(max_jobs_in_flight=N)`` caps every job of the instance;
+- ``PREFECT_QISKIT_JOBS_MAX_IN_FLIGHT=N`` in the environment caps the jobs of the current
+  deployment (every job a deployment's run submits carries ``prefect-deployment:<id>``), or, in a
+  flow run of no deployment, that flow run's jobs (outside any flow run: this process's jobs).
+
+Count-then-post is made atomic across processes by a one-slot Prefect global concurrency limit
+per scope, ``ibm-quantum-in-flight-<digest>`` (a digest of the instance and the scope, never a
+secret), held with a lease, so the slot of a holder that dies returns when the lease runs out,
+and released as soon as the POST has answered. Within a process one submit per scope counts at a
+time; the others wait behind it on a lock, without requests. At the cap the counting submit lets
+the slot go, pauses (0.5 s growing 1.5 times up to 20 s, with jitter) and counts again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .blocks import IBMQuantumCredentials
+from .exceptions import ConfigurationError
+from .tags import DEPLOYMENT_PREFIX, FLOW_RUN_PREFIX, PROCESS_PREFIX, value_of
+
+if TYPE_CHECKING:
+    from .runtime import IQPGateway
+
+MAX_IN_FLIGHT_VARIABLE = "PREFECT_QISKIT_JOBS_MAX_IN_FLIGHT"
+LIMIT_PREFIX = "ibm-quantum-in-flight-"
+# Prefect's shortest lease; its concurrency context renews it while the count and the POST last.
+LEASE_SECONDS = 60.0
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class InFlightScope:
+    """One cap: at most ``cap`` pending jobs carrying all ``tags`` (none: every job of the instance)."""
+
+    cap: int
+    tags: tuple[str, ...]
+    label: str
+
+    def limit_name(self, credentials: IBMQuantumCredentials) -> str:
+        """The Prefect global concurrency limit that makes this scope's count-then-post atomic.
+
+        Made from the instance (not the API key: two keys of one instance see the same count) and
+        the scope's tags, through a digest, so no name, tag or secret shows in it.
+        """
+        parts = [credentials.url, credentials.channel, credentials.instance, *self.tags]
+        return LIMIT_PREFIX + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def scopes_for(
+    credentials: IBMQuantumCredentials, job_tags: Sequence[str], environ: Mapping[str, str] | None = None
+) -> list[InFlightScope]:
+    """The caps a new job with ``job_tags`` must stay under; empty when none is set."""
+    scopes = []
+    if credentials.max_jobs_in_flight is not None:
+        scopes.append(InFlightScope(credentials.max_jobs_in_flight, (), "the instance"))
+    cap = env_cap(os.environ if environ is None else environ)
+    if cap is not None:
+        for prefix, label in (
+            (DEPLOYMENT_PREFIX, "deployment"),
+            (FLOW_RUN_PREFIX, "flow run"),
+            (PROCESS_PREFIX, "process"),
+        ):
+            value = value_of(list(job_tags), prefix)
+            if value is not None:
+                scopes.append(InFlightScope(cap, (f"{prefix}{value}",), f"{label} {value}"))
+                break
+    return scopes
+
+
+def env_cap(environ: Mapping[str, str]) -> int | None:
+    """The cap ``PREFECT_QISKIT_JOBS_MAX_IN_FLIGHT`` sets, or None when it is unset or empty."""
+    value = environ.get(MAX_IN_FLIGHT_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        cap = int(value)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise ConfigurationError(f"{MAX_IN_FLIGHT_VARIABLE} must be a positive whole number, not {value!r}")
+    return cap
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The pause between counts at the cap: ``initial`` growing ``multiplier`` times up to ``cap``.
+
+    Example:
+        >>> [Backoff(jitter=0).delay(attempt) for attempt in range(4)]
+        [0.5, 0.75, 1.125, 1.6875]
+    """
+
+    initial: float = 0.5
+    multiplier: float = 1.5
+    cap: float = 20.0
+    jitter: float = 0.1
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        base = min(self.cap, self.initial * self.multiplier ** min(attempt, 64))
+        if self.jitter and rng is not None:
+            base *= 1 + rng.uniform(-self.jitter, self.jitter)
+        return base
+
+
+Hold = Callable[[list[str]], contextlib.AbstractContextManager[object]]
+"""Takes the named one-slot limits at once, for the ``with`` block."""
+
+_process_locks: dict[tuple[str, ...], threading.Lock] = {}
+_process_locks_lock = threading.Lock()
+
+
+def _process_lock(names: tuple[str, ...]) -> threading.Lock:
+    with _process_locks_lock:
+        return _process_locks.setdefault(names, threading.Lock())
+
+
+@dataclass
+class InFlightGate:
+    """Lets a POST through only below every cap; the I/O (count, hold, sleep) is injected.
+
+    ``count(scope)`` asks IBM how many jobs of the scope are pending; ``hold(names)`` takes the
+    scopes' global limits (across processes) for the count and the POST.
+    """
+
+    credentials: IBMQuantumCredentials
+    count: Callable[[InFlightScope], int]
+    hold: Hold
+    log: Log
+    backoff: Backoff = field(default_factory=Backoff)
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    @contextlib.contextmanager
+    def admission(self, scopes: Sequence[InFlightScope]) -> Iterator[None]:
+        """Wait until every scope is below its cap, then hold the scopes' limits for the ``with`` body."""
+        if not scopes:
+            yield
+            return
+        names = sorted({scope.limit_name(self.credentials) for scope in scopes})
+        attempt = 0
+        with _process_lock(tuple(names)):
+            while True:
+                with self.hold(names):
+                    full = self._full(scopes)
+                    if full is None:
+                        yield
+                        return
+                if attempt == 0:
+                    scope, pending = full
+                    self.log(
+                        f"Waiting: {pending} of cap {scope.cap} jobs pending on IBM ({scope.label}); "
+                        "the job is submitted when one of them ends"
+                    )
+                self.sleep(self.backoff.delay(attempt, self.rng))
+                attempt += 1
+
+    def _full(self, scopes: Sequence[InFlightScope]) -> tuple[InFlightScope, int] | None:
+        for scope in scopes:
+            pending = self.count(scope)
+            if pending >= scope.cap:
+                return scope, pending
+        return None
+
+
+_created_limits: set[str] = set()
+
+
+def prefect_hold(names: list[str]) -> contextlib.AbstractContextManager[object]:
+    """Prefect's own leased hold on one-slot global concurrency limits, created where missing."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists
+
+    missing = [name for name in names if name not in _created_limits]
+    if missing:
+        with get_client(sync_client=True) as client:
+            for name in missing:
+                with contextlib.suppress(ObjectAlreadyExists):
+                    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+                _created_limits.add(name)
+    return concurrency(names, occupy=1, lease_duration=LEASE_SECONDS, strict=True)
+
+
+def admission(
+    gateway: IQPGateway, job_tags: Sequence[str], log: Log
+) -> contextlib.AbstractContextManager[None]:
+    """The gate a POST of a job tagged ``job_tags`` passes; without caps it does nothing at all."""
+    scopes = scopes_for(gateway.credentials, job_tags)
+    if not scopes:
+        return contextlib.nullcontext()
+    gate = InFlightGate(
+        gateway.credentials,
+        count=lambda scope: gateway.count_pending(list(scope.tags)),
+        hold=prefect_hold,
+        log=log,
+    )
+    return gate.admission(scopes)
