@@ -16,7 +16,8 @@ Two scopes, each off by default (and then a submit makes no extra request):
 Count-then-post is made atomic across processes by a one-slot Prefect global concurrency limit
 per scope, ``ibm-quantum-in-flight-<digest>`` (a digest of the instance and the scope, never a
 secret), held with a lease, so the slot of a holder that dies returns when the lease runs out,
-and released as soon as the POST has answered. Within a process one submit per scope counts at a
+and released as soon as the POST has answered (only with a Prefect server: ``shared_limits``
+says why; without one each process counts alone). Within a process one submit per scope counts at a
 time; the others wait behind it on a lock, without requests. At the cap the counting submit lets
 the slot go, pauses (0.5 s growing 1.5 times up to 20 s, with jitter) and counts again.
 """
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from .blocks import IBMQuantumCredentials
 from .exceptions import ConfigurationError
+from .shared_limits import SHORTEST_LEASE_SECONDS, prefect_server_configured
 from .tags import DEPLOYMENT_PREFIX, FLOW_RUN_PREFIX, PROCESS_PREFIX, value_of
 
 if TYPE_CHECKING:
@@ -42,8 +44,6 @@ if TYPE_CHECKING:
 
 MAX_IN_FLIGHT_VARIABLE = "PREFECT_QISKIT_JOBS_MAX_IN_FLIGHT"
 LIMIT_PREFIX = "ibm-quantum-in-flight-"
-# Prefect's shortest lease; its concurrency context renews it while the count and the POST last.
-LEASE_SECONDS = 60.0
 
 Log = Callable[[str], None]
 
@@ -199,7 +199,13 @@ def prefect_hold(names: list[str]) -> contextlib.AbstractContextManager[object]:
                 with contextlib.suppress(ObjectAlreadyExists):
                     client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
                 _created_limits.add(name)
-    return concurrency(names, occupy=1, lease_duration=LEASE_SECONDS, strict=True)
+    # Prefect's shortest lease; its concurrency context renews it while the count and the POST last.
+    return concurrency(names, occupy=1, lease_duration=SHORTEST_LEASE_SECONDS, strict=True)
+
+
+def process_hold(names: list[str]) -> contextlib.AbstractContextManager[object]:
+    """No hold beyond the gate's own lock: without a Prefect server, each process counts alone."""
+    return contextlib.nullcontext()
 
 
 def admission(
@@ -212,7 +218,7 @@ def admission(
     gate = InFlightGate(
         gateway.credentials,
         count=lambda scope: gateway.count_pending(list(scope.tags)),
-        hold=prefect_hold,
+        hold=prefect_hold if prefect_server_configured() else process_hold,
         log=log,
     )
     return gate.admission(scopes)

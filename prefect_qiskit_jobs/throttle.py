@@ -8,8 +8,9 @@ window:
 
 - a creation takes a slot with a lease before its POST, and gives it back one window (times 1.02,
   plus 0.25 s) *after* IBM answered, from one daemon thread per process (``Releaser``) that releases
-  due leases in order. A burst of N goes at once, as IBM allows; a dead process's slots come back
-  when their leases expire;
+  due leases in order. A burst of N goes at once, as IBM allows. Once IBM answered, the lease is cut
+  to end with the window (Prefect's shortest lease is 60 s), so the slots of a process that exits or
+  dies within a window come back when it ends, at the server's next pass over expired leases;
 - a POST answered 429 created no job: its slot is given back at once and the POST re-sent within
   the same submit after ``Retry-After`` (or a jittered backoff). Any other failure keeps the slot:
   the job may exist.
@@ -19,8 +20,9 @@ decaying limit's clock restarts on every update of the limit, refusals included,
 floored to whole slots, so under contention slots come back late. A lease released one window
 after each creation is exact.
 
-Where no Prefect API can hold the limit (the concurrency API errors or cannot be reached), the
-process falls back to a rolling window of its own, and logs so once.
+Only a Prefect server (``PREFECT_API_URL``) shares the limit (``shared_limits`` says why). Without
+one each process keeps the limit alone, as it does where the concurrency API errors or cannot be
+reached (logged once); IBM's 429s past it are then re-sent as above.
 
 Settings: ``IBMQuantumCredentials.jobs_per_window`` (default IBM's 5; None: no limit) and
 ``rate_window_seconds`` (60); ``PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT=5/60`` (or ``off``) overrides
@@ -45,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from prefect.logging import get_logger
 
 from .exceptions import ConfigurationError, IQPUnavailableError
+from .shared_limits import SHORTEST_LEASE_SECONDS, prefect_server_configured
 
 if TYPE_CHECKING:
     from .blocks import IBMQuantumCredentials
@@ -113,7 +116,8 @@ def limit_name(credentials: IBMQuantumCredentials) -> str:
 
 
 class SlotPool(Protocol):
-    """Where the slots live: ``try_take`` a slot (None when all are taken), ``give_back`` one.
+    """Where the slots live: ``try_take`` a slot (None when all are taken), ``give_back`` one, and
+    ``keep`` one taken for at most ``seconds`` more should this process end before giving it back.
 
     ``shared``: other processes take slots too, so a slot may free before this process's next due.
     """
@@ -121,6 +125,8 @@ class SlotPool(Protocol):
     shared: bool
 
     def try_take(self) -> object | None: ...
+
+    def keep(self, slot: object, seconds: float) -> None: ...
 
     def give_back(self, slot: object) -> None: ...
 
@@ -144,6 +150,9 @@ class LocalSlots:
             self._free -= 1
             return object()
 
+    def keep(self, slot: object, seconds: float) -> None:
+        """Nothing to do: this process's slots end with it."""
+
     def give_back(self, slot: object) -> None:
         with self._lock:
             self._free += 1
@@ -154,14 +163,16 @@ class PrefectSlots:
 
     shared = True
 
-    def __init__(self, name: str, rate: CreationRate) -> None:
+    def __init__(self, name: str, rate: CreationRate, client: Any = None) -> None:
         from prefect.client.orchestration import get_client
 
         self.name, self.rate = name, rate
-        self.lease_seconds = max(60.0, rate.hold_seconds + LEASE_SLACK_SECONDS)
+        self.lease_seconds = max(SHORTEST_LEASE_SECONDS, rate.hold_seconds + LEASE_SLACK_SECONDS)
         # Made here, in the caller's settings context: the releasing thread has none of its own.
-        self._client: Any = get_client(sync_client=True)
-        self._client.__enter__()
+        if client is None:
+            client = get_client(sync_client=True)
+            client.__enter__()
+        self._client: Any = client
         self._lock = threading.Lock()
         self._created = False
 
@@ -195,6 +206,16 @@ class PrefectSlots:
         with contextlib.suppress(ObjectAlreadyExists):  # another process made it meanwhile
             self._client.upsert_global_concurrency_limit_by_name(self.name, self.rate.jobs)
         self._created = True
+
+    def keep(self, slot: object, seconds: float) -> None:
+        """Cut the slot's lease to end ``seconds`` from now (at least Prefect's shortest lease)."""
+        try:
+            with self._lock:
+                self._client.renew_concurrency_lease(
+                    lease_id=slot, lease_duration=max(SHORTEST_LEASE_SECONDS, seconds)
+                )
+        except Exception as exc:  # the lease keeps its first, longer, end
+            _logger.debug("Could not shorten a job-creation lease (%s)", type(exc).__name__)
 
     def give_back(self, slot: object) -> None:
         try:
@@ -305,6 +326,7 @@ class JobCreationThrottle:
         return min(self.rate.window_seconds, 2.0 ** (refusals - 1)) * (0.75 + 0.5 * self._jitter())
 
     def _hold(self, pool: SlotPool, slot: object) -> None:
+        pool.keep(slot, self.rate.hold_seconds)
         self.releaser.schedule(self.releaser.clock() + self.rate.hold_seconds, pool, slot)
 
     def _take(self) -> tuple[SlotPool, object]:
@@ -349,14 +371,22 @@ def throttle_for(credentials: IBMQuantumCredentials) -> JobCreationThrottle | No
     with _throttles_lock:
         throttle = _throttles.get(key)
         if throttle is None:
-            try:
-                pool: SlotPool = PrefectSlots(key[0], rate)
-            except Exception as exc:
-                _logger.warning(
-                    "No Prefect API to hold IBM's job creation limit (%s); this process keeps it alone",
-                    type(exc).__name__,
+            pool: SlotPool
+            if not prefect_server_configured():
+                _logger.info(
+                    "No Prefect server (PREFECT_API_URL) to share IBM's job creation limit; "
+                    "this process keeps it alone"
                 )
                 pool = LocalSlots(rate.jobs)
+            else:
+                try:
+                    pool = PrefectSlots(key[0], rate)
+                except Exception as exc:
+                    _logger.warning(
+                        "No Prefect API to hold IBM's job creation limit (%s); this process keeps it alone",
+                        type(exc).__name__,
+                    )
+                    pool = LocalSlots(rate.jobs)
             throttle = _throttles[key] = JobCreationThrottle(rate, pool, _releaser)
         return throttle
 

@@ -8,16 +8,19 @@ import pytest
 from pydantic import SecretStr
 
 from prefect_qiskit_jobs import IBMQuantumCredentials
+from prefect_qiskit_jobs import throttle as throttle_module
 from prefect_qiskit_jobs.exceptions import ConfigurationError, IQPError, IQPUnavailableError
 from prefect_qiskit_jobs.throttle import (
     JOB_RATE_LIMIT_ENV,
     CreationRate,
     JobCreationThrottle,
     LocalSlots,
+    PrefectSlots,
     Releaser,
     SlotsUnavailable,
     limit_name,
     rate_for,
+    throttle_for,
 )
 
 RATE = CreationRate(jobs=3, window_seconds=10)
@@ -42,7 +45,11 @@ class RecordingPool(LocalSlots):
     def __init__(self, jobs: int) -> None:
         super().__init__(jobs)
         self.given_back: list[object] = []
+        self.kept: list[tuple[object, float]] = []
         self.returned = threading.Event()
+
+    def keep(self, slot: object, seconds: float) -> None:
+        self.kept.append((slot, seconds))
 
     def give_back(self, slot: object) -> None:
         self.given_back.append(slot)
@@ -81,6 +88,46 @@ def test_a_burst_of_n_goes_at_once_then_the_next_waits_a_window_after_the_first_
     assert created[: RATE.jobs] == [1000.0] * RATE.jobs
     assert created[RATE.jobs] == pytest.approx(1000.0 + RATE.hold_seconds)
     assert RATE.hold_seconds == pytest.approx(10 * 1.02 + 0.25)
+
+
+def test_each_answered_creation_keeps_its_slot_for_one_window_should_the_process_end(clock: Clock) -> None:
+    pool = RecordingPool(RATE.jobs)
+    gate = throttle(clock, pool)
+    for _ in range(2):
+        gate.create(lambda: None, print)
+    assert [seconds for _, seconds in pool.kept] == [RATE.hold_seconds] * 2
+    assert pool.given_back == []  # kept for the window, not given back
+
+
+class LeaseClient:
+    """The two lease calls of Prefect's sync client that ``PrefectSlots.keep`` may make."""
+
+    def __init__(self) -> None:
+        self.renewed: list[tuple[object, float]] = []
+
+    def renew_concurrency_lease(self, lease_id: object, lease_duration: float) -> None:
+        self.renewed.append((lease_id, lease_duration))
+
+
+def test_a_shared_slot_is_kept_by_cutting_its_lease_to_the_window_but_never_below_prefects_shortest() -> None:
+    client = LeaseClient()
+    for window in (3.0, 60.0):
+        rate = CreationRate(jobs=5, window_seconds=window)
+        pool = PrefectSlots("ibm-quantum-job-creation-x", rate, client=client)
+        assert pool.lease_seconds > rate.hold_seconds  # a slow POST keeps its slot
+        pool.keep("lease", rate.hold_seconds)
+    assert client.renewed == [("lease", 60.0), ("lease", pytest.approx(60 * 1.02 + 0.25))]
+
+
+def test_without_a_prefect_server_each_process_keeps_the_limit_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.delenv(JOB_RATE_LIMIT_ENV, raising=False)
+    monkeypatch.setattr(throttle_module, "_throttles", {})
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        gate = throttle_for(credentials(jobs_per_window=4))
+    assert gate is not None
+    assert isinstance(gate.pool, LocalSlots)
 
 
 def test_a_refused_post_gives_its_slot_back_at_once_and_is_sent_again_after_retry_after(clock: Clock) -> None:
