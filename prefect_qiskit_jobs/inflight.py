@@ -24,15 +24,19 @@ the slot go, pauses (0.5 s growing 1.5 times up to 20 s, with jitter) and counts
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import anyio
 
 from .blocks import IBMQuantumCredentials
 from .exceptions import ConfigurationError
@@ -134,6 +138,17 @@ def _process_lock(names: tuple[str, ...]) -> threading.Lock:
         return _process_locks.setdefault(names, threading.Lock())
 
 
+_loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_lock(names: tuple[str, ...]) -> asyncio.Lock:
+    """The scopes' lock in the running event loop (an asyncio lock serves one loop only)."""
+    with _process_locks_lock:
+        return _loop_locks.setdefault(asyncio.get_running_loop(), {}).setdefault(names, asyncio.Lock())
+
+
 @dataclass
 class InFlightGate:
     """Lets a POST through only below every cap; the I/O (count, hold, sleep) is injected.
@@ -156,23 +171,45 @@ class InFlightGate:
         if not scopes:
             yield
             return
-        names = sorted({scope.limit_name(self.credentials) for scope in scopes})
+        names = self._names(scopes)
         attempt = 0
-        with _process_lock(tuple(names)):
+        with _process_lock(names):
             while True:
-                with self.hold(names):
+                with self.hold(list(names)):
                     full = self._full(scopes)
                     if full is None:
                         yield
                         return
                 if attempt == 0:
-                    scope, pending = full
-                    self.log(
-                        f"Waiting: {pending} of cap {scope.cap} jobs pending on IBM ({scope.label}); "
-                        "the job is submitted when one of them ends"
-                    )
+                    self._log_waiting(*full)
                 self.sleep(self.backoff.delay(attempt, self.rng))
                 attempt += 1
+
+    @contextlib.asynccontextmanager
+    async def room(self, scopes: Sequence[InFlightScope]) -> AsyncIterator[None]:
+        """Wait on the event loop until every scope is below its cap; for the ``async with`` body,
+        the only submit of these scopes in this loop going on to ``admission``.
+
+        The others wait here, on an asyncio lock or a sleep, so an async flow's many held-back
+        submits keep no thread each; ``admission`` counts again under the cross-process hold.
+        """
+        async with _loop_lock(self._names(scopes)):
+            attempt = 0
+            while (full := await anyio.to_thread.run_sync(self._full, scopes)) is not None:
+                if attempt == 0:
+                    self._log_waiting(*full)
+                await anyio.sleep(self.backoff.delay(attempt, self.rng))
+                attempt += 1
+            yield
+
+    def _names(self, scopes: Sequence[InFlightScope]) -> tuple[str, ...]:
+        return tuple(sorted({scope.limit_name(self.credentials) for scope in scopes}))
+
+    def _log_waiting(self, scope: InFlightScope, pending: int) -> None:
+        self.log(
+            f"Waiting: {pending} of cap {scope.cap} jobs pending on IBM ({scope.label}); "
+            "the job is submitted when one of them ends"
+        )
 
     def _full(self, scopes: Sequence[InFlightScope]) -> tuple[InFlightScope, int] | None:
         for scope in scopes:
@@ -208,6 +245,15 @@ def process_hold(names: list[str]) -> contextlib.AbstractContextManager[object]:
     return contextlib.nullcontext()
 
 
+def _gate(gateway: IQPGateway, log: Log) -> InFlightGate:
+    return InFlightGate(
+        gateway.credentials,
+        count=lambda scope: gateway.count_pending(list(scope.tags)),
+        hold=prefect_hold if prefect_server_configured() else process_hold,
+        log=log,
+    )
+
+
 def admission(
     gateway: IQPGateway, job_tags: Sequence[str], log: Log
 ) -> contextlib.AbstractContextManager[None]:
@@ -215,10 +261,14 @@ def admission(
     scopes = scopes_for(gateway.credentials, job_tags)
     if not scopes:
         return contextlib.nullcontext()
-    gate = InFlightGate(
-        gateway.credentials,
-        count=lambda scope: gateway.count_pending(list(scope.tags)),
-        hold=prefect_hold if prefect_server_configured() else process_hold,
-        log=log,
-    )
-    return gate.admission(scopes)
+    return _gate(gateway, log).admission(scopes)
+
+
+def room(
+    gateway: IQPGateway, job_tags: Sequence[str], log: Log
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """An async submit's wait for room below the caps, before its threaded ``admission``."""
+    scopes = scopes_for(gateway.credentials, job_tags)
+    if not scopes:
+        return contextlib.nullcontext()
+    return _gate(gateway, log).room(scopes)

@@ -182,19 +182,43 @@ def plan_submit(
 
 def perform_submit(gateway: IQPGateway, call: SubmitCall, log: Log) -> list[JobRef]:
     """Check the pubs against the backend, then submit (or adopt) each job of the call; blocking."""
+    check_call(gateway, call)
+    return [
+        _adopt_earlier(gateway, call, index, log) or _create(gateway, call, index, chunk, log)
+        for index, chunk in enumerate(call.chunks)
+    ]
+
+
+async def aperform_submit(gateway: IQPGateway, call: SubmitCall, log: Log) -> list[JobRef]:
+    """``perform_submit`` for the event loop: each request runs in a thread, and a submit held back by
+    an in-flight cap waits on the loop (``inflight.room``), not in a thread of its own."""
+    await anyio.to_thread.run_sync(check_call, gateway, call)
+    refs = []
+    for index, chunk in enumerate(call.chunks):
+        ref = await anyio.to_thread.run_sync(_adopt_earlier, gateway, call, index, log)
+        if ref is None:
+            async with inflight.room(gateway, call.tags(index), log):
+                ref = await anyio.to_thread.run_sync(_create, gateway, call, index, chunk, log)
+        refs.append(ref)
+    return refs
+
+
+def check_call(gateway: IQPGateway, call: SubmitCall) -> None:
+    """The checks that need IBM: the session's account, the backend, and the pubs' ISA against it."""
     if call.session is not None:
         sessions.check_gateway(call.session, gateway)
     target = gateway.backend(call.backend)
     for chunk in call.chunks:
         check_pubs(chunk, target)
-    return [_submit_once(gateway, call, index, chunk, log) for index, chunk in enumerate(call.chunks)]
 
 
-def _submit_once(
-    gateway: IQPGateway, call: SubmitCall, index: int, pubs: list[SamplerPub | EstimatorPub], log: Log
-) -> JobRef:
-    tags = call.tags(index)
-    key_tag = next(tag for tag in tags if tag.startswith(job_tags.SUBMIT_KEY_PREFIX))
+def _key_tag(call: SubmitCall, index: int) -> str:
+    return next(tag for tag in call.tags(index) if tag.startswith(job_tags.SUBMIT_KEY_PREFIX))
+
+
+def _adopt_earlier(gateway: IQPGateway, call: SubmitCall, index: int, log: Log) -> JobRef | None:
+    """The job an earlier run of this call created, if one is worth adopting."""
+    key_tag = _key_tag(call, index)
     earlier = gateway.list_jobs(tags=[key_tag])
     adopted = _adopt(gateway, earlier, call, key_tag, log)
     if adopted is not None:
@@ -202,6 +226,14 @@ def _submit_once(
         return adopted
     for ended in earlier:
         log(f"Earlier job {ended.job_id} of this call ended {ended.status.value}; submitting a new one")
+    return None
+
+
+def _create(
+    gateway: IQPGateway, call: SubmitCall, index: int, pubs: list[SamplerPub | EstimatorPub], log: Log
+) -> JobRef:
+    """POST the job, below the caps and within the rate; adopt it if the POST failed after creating it."""
+    tags, key_tag = call.tags(index), _key_tag(call, index)
     try:
         with inflight.admission(gateway, tags, log):  # below the caps on jobs pending, if any
             job = throttle.create_job(  # within IBM's creation rate, shared by the account's processes
@@ -335,8 +367,7 @@ async def asubmit_jobs(
         primitive_api=primitive_api,
     )
     gateway = gateway_for(await aresolve_credentials(credentials))
-    log = _logger().info
-    return await anyio.to_thread.run_sync(perform_submit, gateway, call, log)
+    return await aperform_submit(gateway, call, _logger().info)
 
 
 def check_primitive_api(primitive: Primitive, primitive_api: PrimitiveApi | str) -> PrimitiveApi:

@@ -7,8 +7,11 @@ submits have filled the cap, so the submits must both stop at the cap and go on 
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import uuid
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -19,14 +22,16 @@ from prefect_qiskit_jobs import (
     JobRef,
     JobStatus,
     afetch_job_results,
+    asubmit_sampler_job,
     submit_sampler_job,
     wait_for_jobs,
 )
+from prefect_qiskit_jobs import submit as submit_module
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from prefect_qiskit_jobs.inflight import MAX_IN_FLIGHT_VARIABLE
 from prefect_qiskit_jobs.tags import PACKAGE_TAG, flow_run_tag
 
-from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND, assert_bell, counts_of, until
+from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND, assert_bell, counts_of, run_log_event, until
 
 JOBS = 10
 CAP = 3
@@ -84,6 +89,50 @@ async def test_a_capped_account_never_has_more_than_three_jobs_pending_and_all_t
     # Without the cap all ten would be queued at once (the control test below).
     assert stats["peak_pending"] == CAP
     assert stats["routes"]["POST /jobs"] == JOBS
+    assert [job["status"] for job in held.jobs()] == ["Completed"] * JOBS
+
+
+def threads_submitting() -> int:
+    """Threads of this process now running the package's submit code (``submit.py``)."""
+    count = 0
+    for frame in sys._current_frames().values():
+        walk: FrameType | None = frame
+        while walk is not None:
+            if walk.f_code.co_filename == submit_module.__file__:
+                count += 1
+                break
+            walk = walk.f_back
+    return count
+
+
+async def test_an_async_flows_held_back_submits_wait_without_a_thread_each(
+    held: RunningEmulator, bell_isa: Any
+) -> None:
+    credentials = capped(held, CAP)
+    seen_submitting: list[int] = []
+
+    async def watch_then_release() -> None:
+        with run_log_event(r"^Waiting: 3 of cap 3") as waiting:
+            await until(lambda: held.stats()["pending"] == CAP, "the cap filled")
+            await waiting.wait()
+        seen_submitting.append(threads_submitting())  # the other seven wait on the event loop
+        await release_one_at_a_time(held, JOBS, CAP, mine=lambda job: True)
+
+    @flow
+    async def ten_jobs() -> list[JobRef]:
+        submits = [
+            asubmit_sampler_job([bell_isa], backend=SMALL_BACKEND, credentials=credentials, options=OPTIONS)
+            for _ in range(JOBS)
+        ]
+        jobs, _ = await asyncio.gather(asyncio.gather(*submits), watch_then_release())
+        return jobs
+
+    jobs = await ten_jobs()
+
+    assert len({job.job_id for job in jobs}) == JOBS
+    assert seen_submitting == [0]  # submitting in a thread each, seven were seen waiting in seven
+    stats = held.stats()
+    assert stats["peak_pending"] == CAP
     assert [job["status"] for job in held.jobs()] == ["Completed"] * JOBS
 
 
