@@ -38,11 +38,12 @@ from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.logging.loggers import flow_run_logger
 
-from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
+from .blocks import CredentialsLike, IBMQuantumCredentials, aresolve_credentials, resolve_credentials
 from .exceptions import IQPError, QiskitJobsError
 from .models import JobSnapshot, JobStatus
 from .monitoring import id_list
 from .runtime import CancelOutcome, IQPGateway, gateway_for
+from .shared_limits import account_limit_name, held_alone
 from .tags import (
     DETACHED_TAG,
     FLOW_RUN_PREFIX,
@@ -301,6 +302,16 @@ def cancel_jobs_on_exit(
 
 # ----- layer 3: the reaper ----------------------------------------------------------------------
 REAPED_STATES = frozenset({StateType.CANCELLED, StateType.CRASHED})
+RUN_CANCELS_LIMIT_PREFIX = "ibm-quantum-run-cancels-"
+
+
+def run_cancels_limit(credentials: IBMQuantumCredentials) -> str:
+    """The one-slot limit under which a reaper or a resumer cancels an ended run's jobs.
+
+    Those layers run in processes of their own, often several at once; each re-lists a run's
+    pending jobs while it holds the slot, so the second finds them cancelled and sends nothing.
+    """
+    return account_limit_name(RUN_CANCELS_LIMIT_PREFIX, credentials)
 
 
 @dataclass(frozen=True)
@@ -338,7 +349,9 @@ async def reap_orphaned_jobs(
 
     Covers what hooks cannot: a SIGKILLed flow process, a dead supervisor, a hook that did not
     fire. Jobs of runs still running or completed, jobs without a flow-run tag, and detached
-    jobs are never touched. Returns the ids of the jobs it cancelled (or would, with ``dry_run``).
+    jobs are never touched. Several reapers (and resumers) may run at once: each run's jobs are
+    re-listed and cancelled under ``run_cancels_limit``, so each job gets one request. Returns the
+    ids of the jobs it cancelled (or would, with ``dry_run``).
 
     Args:
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
@@ -367,13 +380,20 @@ async def reap_orphaned_jobs(
             if dry_run:
                 reaped.extend(ids)
                 continue
-            reports = await anyio.to_thread.run_sync(
-                functools.partial(cancel_jobs, gateway, jobs, Layer.REAPER, logger.info, end_sessions=True)
-            )
+            async with held_alone(client, run_cancels_limit(gateway.credentials)):
+                still = await anyio.to_thread.run_sync(functools.partial(_pending_of_run, gateway, run_id))
+                cancel = functools.partial(cancel_jobs, gateway, still, Layer.REAPER, logger.info)
+                reports = await anyio.to_thread.run_sync(functools.partial(cancel, end_sessions=True))
             for report in reports:
                 reaped.append(report.job_id)
                 _log_to_run(run_id, report.describe(Layer.REAPER))
     return reaped
+
+
+def _pending_of_run(gateway: IQPGateway, run_id: str) -> list[JobSnapshot]:
+    """The run's jobs still pending now (another reaper or a resumer may have just cancelled them)."""
+    pending = gateway.list_jobs(tags=[flow_run_tag(run_id)], pending=True)
+    return [job for job in pending if DETACHED_TAG not in job.tags]
 
 
 async def _run_state(client: Any, run_id: str) -> tuple[StateType | None, float]:

@@ -17,8 +17,9 @@ re-executes from the top, its submits adopt their jobs (same idempotency keys), 
 while suspended (Prefect moves it straight to Cancelled; no hook runs), or failed by its
 suspension's timeout, has its pending jobs cancelled by ``Layer.RESUMER``, once. Each action
 runs under a leased one-slot Prefect concurrency limit per IBM account and re-reads the run's
-state inside it, so two resumers act once; a resumer killed mid-cycle leaves the tag in place
-and the next cycle (of any resumer) finishes the work.
+state and jobs inside it, so two resumers act once (cleaning up shares the reaper's limit, so a
+resumer and a reaper never both cancel a run's jobs); a resumer killed mid-cycle leaves the tag
+in place and the next cycle (of any resumer) finishes the work.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import anyio
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.concurrency.asyncio import concurrency
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.flow_runs import asuspend_flow_run, suspend_flow_run
 from prefect.logging import get_logger
@@ -42,12 +42,13 @@ from prefect.logging.loggers import flow_run_logger
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from .blocks import CredentialsLike, IBMQuantumCredentials, aresolve_credentials
-from .cancellation import Layer, _log_to_run, cancel_jobs
+from .cancellation import Layer, _log_to_run, cancel_jobs, run_cancels_limit
 from .exceptions import ConfigurationError
 from .models import JobRef, JobSnapshot, check_job_id
 from .monitoring import id_list
 from .runtime import IQPGateway, gateway_for
 from .schedule import listing_tag
+from .shared_limits import account_limit_name, held_alone
 from .tags import flow_run_tag, owned_by
 
 DEFERRED_TAG = "prefect-qiskit-deferred"
@@ -55,9 +56,6 @@ AWAITING_LABEL = "prefect-qiskit-jobs.awaiting"
 CREDENTIALS_LABEL = "prefect-qiskit-jobs.credentials"
 CANCEL_ON_TIMEOUT_LABEL = "prefect-qiskit-jobs.cancel-on-timeout"
 RESUME_LIMIT_PREFIX = "ibm-quantum-resumer-resume-"
-CLEAN_UP_LIMIT_PREFIX = "ibm-quantum-resumer-clean-up-"
-# How long a resumer may hold an action's slot before another may take it (its holder died).
-LEASE_SECONDS = 60.0
 RESUMER_EVERY = 10.0
 RUNS_PAGE = 200
 # Runs in these states had their suspension end without a resume: their jobs are cleaned up.
@@ -243,30 +241,17 @@ def awaited_ids(flow_run: FlowRun) -> list[str]:
     return [job_id for job_id in value.split(",") if job_id]
 
 
-def _limit_name(prefix: str, credentials: IBMQuantumCredentials) -> str:
-    """A limit per IBM account, named by a digest of a digest: nothing of the key can be read back."""
-    return prefix + hashlib.sha256(credentials.fingerprint().encode()).hexdigest()[:16]
-
-
 class _Resumer:
     def __init__(self, client: PrefectClient, credentials: CredentialsLike) -> None:
         self.client = client
         self.credentials = credentials
         self._gateways: dict[str, IQPGateway] = {}
-        self._limits: set[str] = set()
 
     async def gateway(self, flow_run: FlowRun) -> IQPGateway:
         name = str((flow_run.labels or {}).get(CREDENTIALS_LABEL) or "")
         if name not in self._gateways:
             self._gateways[name] = gateway_for(await aresolve_credentials(name or self.credentials))
         return self._gateways[name]
-
-    async def slot(self, prefix: str, gateway: IQPGateway) -> Any:
-        name = _limit_name(prefix, gateway.credentials)
-        if name not in self._limits:
-            await self.client.upsert_global_concurrency_limit_by_name(name, 1)
-            self._limits.add(name)
-        return concurrency(name, occupy=1, lease_duration=LEASE_SECONDS, strict=True)
 
     async def fresh(self, flow_run: FlowRun) -> FlowRun | None:
         """The run as it is now, if it is still ours to act on."""
@@ -315,7 +300,7 @@ class _Resumer:
         if not all(job.status.is_final for job in jobs):
             done.waiting.append(str(flow_run.id))
             return
-        async with await self.slot(RESUME_LIMIT_PREFIX, gateway):
+        async with held_alone(self.client, account_limit_name(RESUME_LIMIT_PREFIX, gateway.credentials)):
             current = await self.fresh(flow_run)
             if current is None or current.state is None or not current.state.is_paused():
                 return  # another resumer has resumed it, or it ended meanwhile
@@ -327,7 +312,7 @@ class _Resumer:
 
     async def clean_up(self, flow_run: FlowRun, done: ResumerCycle) -> None:
         gateway = await self.gateway(flow_run)
-        async with await self.slot(CLEAN_UP_LIMIT_PREFIX, gateway):
+        async with held_alone(self.client, run_cancels_limit(gateway.credentials)):
             current = await self.fresh(flow_run)
             if current is None:
                 return  # another resumer has cleaned it up

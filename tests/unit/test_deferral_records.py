@@ -8,7 +8,8 @@ from uuid import uuid4
 from prefect.client.schemas.objects import FlowRun
 
 from prefect_qiskit_jobs import IBMQuantumCredentials
-from prefect_qiskit_jobs.deferral import AWAITING_LABEL, _block_name, _limit_name, awaited_ids, pause_key
+from prefect_qiskit_jobs.cancellation import run_cancels_limit
+from prefect_qiskit_jobs.deferral import AWAITING_LABEL, _block_name, awaited_ids, pause_key
 
 
 def run_with(labels: dict[str, object]) -> FlowRun:
@@ -41,9 +42,9 @@ def test_the_limit_names_an_account_without_its_key() -> None:
     one = IBMQuantumCredentials(token="secret-key", instance="crn:v1:x")
     other = IBMQuantumCredentials(token="other-key", instance="crn:v1:x")
 
-    name = _limit_name("ibm-quantum-resumer-clean-up-", one)
+    name = run_cancels_limit(one)
 
-    assert name.startswith("ibm-quantum-resumer-clean-up-")
+    assert name.startswith("ibm-quantum-run-cancels-")
     assert "secret-key" not in name
     assert one.fingerprint()[:16] not in name  # the fingerprint is a digest of the key: not shown either
-    assert name != _limit_name("ibm-quantum-resumer-clean-up-", other)
+    assert name != run_cancels_limit(other)
