@@ -48,6 +48,7 @@ from .exceptions import (
     QiskitJobsError,
 )
 from .models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi, check_job_id
+from .serializers import DECODING
 
 if TYPE_CHECKING:
     from qiskit.circuit import QuantumCircuit
@@ -455,9 +456,10 @@ def decode_result(raw: str, program_id: str | None) -> Any:
         parsed = json.loads(raw)
         program_id = "executor" if isinstance(parsed, dict) and "schema_version" in parsed else "sampler"
     decoders = DEFAULT_DECODERS.get(program_id, [ResultDecoder])
-    result = functools.reduce(
-        lambda data, decoder: decoder.decode(data) if decoder.is_applicable(data) else data, decoders, raw
-    )
+    with DECODING:
+        result = functools.reduce(
+            lambda data, decoder: decoder.decode(data) if decoder.is_applicable(data) else data, decoders, raw
+        )
     if isinstance(result, PrimitiveResult) and dataclasses.is_dataclass(result.metadata.get("executor")):
         # The executor Sampler keeps the run's chunk timing as a dataclass, which the client's
         # encoder cannot write; as plain data the result is stored and read back as it came.

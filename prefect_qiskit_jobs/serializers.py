@@ -10,9 +10,17 @@ blocks) does not import qiskit.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Literal
 
 from prefect.serializers import Serializer
+
+# One decode at a time in a process. The client's decoder reads each numpy array's header with
+# ``ast.literal_eval``, and CPython 3.11 (3.11.7 seen here) can fail two AST constructions in two
+# threads at once with "SystemError: AST constructor recursion depth mismatch" (CPython issue
+# 106905 and kin): results fetched side by side raised it. Decoding holds the GIL anyway, so
+# taking turns costs next to nothing.
+DECODING = threading.Lock()
 
 
 class RuntimeJSONSerializer(Serializer):  # type: ignore[type-arg]
@@ -28,4 +36,5 @@ class RuntimeJSONSerializer(Serializer):  # type: ignore[type-arg]
     def loads(self, blob: bytes) -> Any:
         from qiskit_ibm_runtime import RuntimeDecoder
 
-        return json.loads(blob.decode("utf-8"), cls=RuntimeDecoder)
+        with DECODING:
+            return json.loads(blob.decode("utf-8"), cls=RuntimeDecoder)
