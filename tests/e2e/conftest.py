@@ -1,6 +1,8 @@
-"""End-to-end fixtures: a real ``prefect server start`` (SQLite), an emulator, and a serve process.
+"""End-to-end fixtures: a real ``prefect server start`` on PostgreSQL, an emulator, and a serve process.
 
-Everything runs as separate OS processes on 127.0.0.1, as in production: the Prefect server, the
+Everything runs as separate OS processes on 127.0.0.1, as in production: PostgreSQL (a throwaway
+cluster of Debian's ``postgresql``, see ``postgres``; without it the server falls back to SQLite
+with a warning, except in CI, where that is an error), the Prefect server on it, the
 emulator (long queue delay, so jobs stay Queued until released or cancelled), and the process
 that serves the scenario flows (``flow.serve``), which launches each flow run as its own child.
 """
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from prefect_qiskit_jobs.emulator.server import free_port
+from tests.e2e.postgres import Postgres, PostgresUnavailable, throwaway_cluster
 from tests.prefect_servers import talking_to
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +48,7 @@ class PrefectServer:
     url: str
     home: Path
     process: subprocess.Popen[bytes]
+    postgres: Postgres | None = None  # None: SQLite
 
     def environment(self) -> dict[str, str]:
         return {
@@ -65,14 +70,36 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """``prefect server start`` on a free port with its own SQLite database."""
-    home = tmp_path_factory.mktemp("prefect-home")
+def postgres() -> Iterator[Postgres | None]:
+    """A throwaway PostgreSQL cluster for the session's Prefect server; None where there is none."""
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        warnings.warn(f"{exc}; the e2e Prefect server runs on SQLite", stacklevel=1)
+        yield None
+
+
+@pytest.fixture(scope="session")
+def prefect_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres: Postgres | None
+) -> Iterator[PrefectServer]:
+    """``prefect server start`` on a free port, on ``postgres`` (else its own SQLite database)."""
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-home"), postgres) as server:
+        yield server
+
+
+@contextmanager
+def running_prefect_server(home: Path, postgres: Postgres | None = None) -> Iterator[PrefectServer]:
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"  # the UI asks the API here, not :4200
     env["PREFECT_API_LOG_RETRYABLE_ERRORS"] = "true"  # a 503 (e.g. SQLite locked) says why in server.log
     env.pop("PREFECT_API_URL", None)
+    if postgres is not None:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = postgres.url
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -81,20 +108,22 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
-    server = PrefectServer(f"http://127.0.0.1:{port}/api", home, process)
+    server = PrefectServer(f"http://127.0.0.1:{port}/api", home, process, postgres)
     deadline = time.monotonic() + 180
     while not _healthy(server.url):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
         time.sleep(0.25)
-    yield server
-    # Send the logs of in-process flow runs now: at interpreter exit the server would be gone.
-    from prefect.logging.handlers import APILogWorker
+    try:
+        yield server
+    finally:
+        # Send the logs of in-process flow runs now: at interpreter exit the server would be gone.
+        from prefect.logging.handlers import APILogWorker
 
-    APILogWorker.drain_all(timeout=5)
-    stop_process(process, timeout=30)
-    log.close()
+        APILogWorker.drain_all(timeout=5)
+        stop_process(process, timeout=30)
+        log.close()
 
 
 @pytest.fixture(autouse=True)
@@ -209,12 +238,21 @@ def start_logged(command: list[str], env: dict[str, str], log_path: Path) -> sub
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_processes([process], timeout)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    """SIGTERM them all at once, wait ``timeout`` in all, then SIGKILL what is left, with its children."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                kill_tree(process.pid)
+            process.wait()
 
 
 POOL = "e2e-process-pool"

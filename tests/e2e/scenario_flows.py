@@ -68,6 +68,17 @@ async def swept(count: int = 30, backend: str = BACKEND) -> None:
 
 
 @cancel_jobs_on_exit
+@flow(name="e2e-bells", persist_result=True)
+async def bells(count: int = 3, backend: str = BACKEND, shots: int = 16) -> list[dict[str, int]]:
+    """A point of a scheduled experiment: ``count`` Bell jobs from one submit task, awaited; their counts."""
+    jobs = submit_sampler_jobs(
+        [bell_for(backend)] * count, backend=backend, max_pubs_per_job=1, options={"default_shots": shots}
+    )
+    await wait_for_jobs(jobs, poll=FAST_POLL)
+    return [result[0].data.meas.get_counts() for result in await afetch_job_results(jobs)]
+
+
+@cancel_jobs_on_exit
 @flow(name="e2e-threaded")
 def threaded(count: int = 3) -> None:
     """Waits in a ``.submit()``ted task on a worker thread, which Prefect does not interrupt: hooks act."""
@@ -83,9 +94,9 @@ def synced(count: int = 3) -> None:
 
 
 @flow(name="e2e-unhooked")
-async def unhooked(count: int = 3, detached: int = 0) -> None:
+async def unhooked(count: int = 3, detached: int = 0, backend: str = BACKEND) -> None:
     """No hooks: when its process dies, only the reaper can cancel its jobs (but not detached ones)."""
-    jobs = submit_bells(count) + submit_bells(detached, detached=True)
+    jobs = submit_bells(count, backend=backend) + submit_bells(detached, detached=True, backend=backend)
     await wait_for_jobs(jobs, poll=FAST_POLL)
 
 
