@@ -170,6 +170,9 @@ def row(settings: Settings, measured: dict[str, Any], key: str) -> Row:
     queued_from, queued_to = min(created), max(running) if running else max(created)
     samples = data["alive"]
     held_queued = _held_seconds(samples, queued_from, queued_to)
+    # A waiting run holds its process all along the queue; a deferred one only until it suspends,
+    # a cost per suspension that a longer queue does not grow.
+    per_queued_hour = held_queued if key == "defers" else held_queued / (queued_to - queued_from) * 3600
     held_all = _held_seconds(samples, samples[0][0], samples[-1][0])
     delay = data["completed_at"] - max(finished) if finished and data["completed_at"] else None
     deferred = key == "defers"
@@ -186,6 +189,15 @@ def row(settings: Settings, measured: dict[str, Any], key: str) -> Row:
                 1,
                 goal=Goal("<=", 0, "none held") if deferred else None,
                 beside=None if deferred else "the baseline",
+            ),
+            Figure(
+                "per_queued_hour",
+                "worker-seconds held per queued hour",
+                per_queued_hour,
+                "s",
+                0,
+                goal=Goal("<=", 0, "none held") if deferred else None,
+                beside=None if deferred else "the baseline: the whole hour",
             ),
             Figure("queued", "jobs queued for", queued_to - queued_from, "s", 1),
             Figure("held_all", "worker-seconds held in all", held_all, "s", 1),
@@ -212,6 +224,9 @@ NOTES = [
     f"{SAMPLE_SECONDS} s from outside (a child of the serve process with the run's id in its "
     "environment). A deferred run still holds its process from its jobs' creation until its "
     "suspension is recorded and the process exits.",
+    "worker-seconds held per queued hour: for the waiting run, the held time scaled to a one-hour "
+    "queue (it holds its process all along); for the deferred run, the held time itself, a fixed "
+    "cost per suspension that does not grow with the queue.",
     "last job ended → run Completed: from the latest `finished` timestamp of the run's jobs on the "
     "emulator to the run's Completed state in the Prefect API. For the deferred run it includes the "
     "resumer's cycle, the runner's poll, a new flow process's start-up and the re-execution (the "
