@@ -251,11 +251,10 @@ def cancel_jobs_hook(credentials: CredentialsLike = None) -> Callable[[Any, Any,
         logger = flow_run_logger(flow_run, flow)
         try:
             gateway = gateway_for(resolve_credentials(_hook_credentials(credentials, flow_run)))
-            pending = gateway.list_jobs(tags=[flow_run_tag(flow_run.id)], pending=True)
+            targets = _pending_of_run(gateway, str(flow_run.id))
         except QiskitJobsError as exc:
             logger.error("Could not list the IBM jobs of this run to cancel them: %s; the reaper will", exc)
             return
-        targets = [job for job in pending if DETACHED_TAG not in job.tags]
         ending = getattr(state, "name", None) or "ended"
         if not targets:
             logger.info("Run %s: no pending IBM jobs to cancel", ending.lower())
@@ -382,8 +381,11 @@ async def reap_orphaned_jobs(
                 continue
             async with held_alone(client, run_cancels_limit(gateway.credentials)):
                 still = await anyio.to_thread.run_sync(functools.partial(_pending_of_run, gateway, run_id))
-                cancel = functools.partial(cancel_jobs, gateway, still, Layer.REAPER, logger.info)
-                reports = await anyio.to_thread.run_sync(functools.partial(cancel, end_sessions=True))
+                reports = await anyio.to_thread.run_sync(
+                    functools.partial(
+                        cancel_jobs, gateway, still, Layer.REAPER, logger.info, end_sessions=True
+                    )
+                )
             for report in reports:
                 reaped.append(report.job_id)
                 _log_to_run(run_id, report.describe(Layer.REAPER))
@@ -391,7 +393,7 @@ async def reap_orphaned_jobs(
 
 
 def _pending_of_run(gateway: IQPGateway, run_id: str) -> list[JobSnapshot]:
-    """The run's jobs still pending now (another reaper or a resumer may have just cancelled them)."""
+    """The run's pending jobs as of now, detached ones left out (another layer may have cancelled some)."""
     pending = gateway.list_jobs(tags=[flow_run_tag(run_id)], pending=True)
     return [job for job in pending if DETACHED_TAG not in job.tags]
 

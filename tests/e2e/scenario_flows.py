@@ -58,19 +58,9 @@ async def awaited(count: int = 3, backend: str = BACKEND) -> None:
 
 
 @cancel_jobs_on_exit
-@flow(name="e2e-swept")
-async def swept(count: int = 30, backend: str = BACKEND) -> None:
-    """A sweep: ``count`` one-pub jobs from one submit task (quicker than one task each), then awaited."""
-    jobs = submit_sampler_jobs(
-        [bell_for(backend)] * count, backend=backend, max_pubs_per_job=1, options={"default_shots": 16}
-    )
-    await wait_for_jobs(jobs, poll=FAST_POLL)
-
-
-@cancel_jobs_on_exit
-@flow(name="e2e-bells", persist_result=True)
-async def bells(count: int = 3, backend: str = BACKEND, shots: int = 16) -> list[dict[str, int]]:
-    """A point of a scheduled experiment: ``count`` Bell jobs from one submit task, awaited; their counts."""
+@flow(name="e2e-swept", persist_result=True)
+async def swept(count: int = 30, backend: str = BACKEND, shots: int = 16) -> list[dict[str, int]]:
+    """A sweep: ``count`` one-pub jobs from one submit task (quicker than a task each); their counts."""
     jobs = submit_sampler_jobs(
         [bell_for(backend)] * count, backend=backend, max_pubs_per_job=1, options={"default_shots": shots}
     )

@@ -70,7 +70,7 @@ SHOTS = 16
 # sweep's jobs are released while the others' must stay queued.
 SWEEP_BACKEND, CANCEL_BACKEND, CRASH_BACKEND, DEFER_BACKEND = "manila", "lima", "belem", "quito"
 DEPLOYMENTS = {
-    "e2e-bells/e2e-scale": "bells",
+    "e2e-swept/e2e-scale": "swept",
     "e2e-unhooked/e2e-scale": "unhooked",
     "e2e-deferred/e2e-scale": "deferred",
 }
@@ -168,8 +168,8 @@ async def _until_polling(workers: list[subprocess.Popen[bytes]]) -> None:
         await eventually(all_polling, timeout=180, what=f"{WORKERS} workers polling {POOL}")
 
 
-async def start_runs(deployment: str, count: int, **parameters: Any) -> list[Any]:
-    return [(await run_deployment(deployment, parameters=parameters, timeout=0)).id for _ in range(count)]
+async def start_runs(deployment: str, runs: int, **parameters: Any) -> list[Any]:
+    return [(await run_deployment(deployment, parameters=parameters, timeout=0)).id for _ in range(runs)]
 
 
 async def release_queued(emulator: RunningEmulator, backend: str) -> None:
@@ -188,7 +188,9 @@ async def results_of(prefect: PrefectClient, run_id: Any) -> Any:
 
 
 async def sweep(prefect: PrefectClient, topology: Topology, ran: Ran) -> None:
-    runs = await start_runs("e2e-bells/e2e-scale", SWEEP_RUNS, backend=f"ibmq_{SWEEP_BACKEND}", shots=SHOTS)
+    runs = await start_runs(
+        "e2e-swept/e2e-scale", SWEEP_RUNS, count=JOBS_PER_RUN, backend=f"ibmq_{SWEEP_BACKEND}", shots=SHOTS
+    )
     for run_id in runs:
         ran.states.append(await final_state(prefect, run_id, timeout=EVERYTHING, every=1))
         ran.jobs.append(jobs_of_run(topology.emulator, run_id))
@@ -196,7 +198,9 @@ async def sweep(prefect: PrefectClient, topology: Topology, ran: Ran) -> None:
 
 
 async def cancelled(prefect: PrefectClient, topology: Topology, ran: Ran, done: asyncio.Event) -> None:
-    runs = await start_runs("e2e-bells/e2e-scale", CANCELLED_RUNS, backend=f"ibmq_{CANCEL_BACKEND}")
+    runs = await start_runs(
+        "e2e-swept/e2e-scale", CANCELLED_RUNS, count=JOBS_PER_RUN, backend=f"ibmq_{CANCEL_BACKEND}"
+    )
 
     async def cancel_once_awaited(run_id: Any) -> None:
         await until_awaited(prefect, topology.emulator, run_id, JOBS_PER_RUN, timeout=EVERYTHING)
@@ -212,7 +216,9 @@ async def cancelled(prefect: PrefectClient, topology: Topology, ran: Ran, done: 
 
 async def crashed(prefect: PrefectClient, topology: Topology, ran: Ran, cancels_done: asyncio.Event) -> None:
     """Two runs killed with no hook, reaped (once the cancelled runs are over, so only these are left)."""
-    runs = await start_runs("e2e-unhooked/e2e-scale", CRASHED_RUNS, backend=f"ibmq_{CRASH_BACKEND}")
+    runs = await start_runs(
+        "e2e-unhooked/e2e-scale", CRASHED_RUNS, count=JOBS_PER_RUN, backend=f"ibmq_{CRASH_BACKEND}"
+    )
 
     async def kill_once_awaited(run_id: Any) -> None:
         await until_awaited(prefect, topology.emulator, run_id, JOBS_PER_RUN, timeout=EVERYTHING)
