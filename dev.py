@@ -33,8 +33,8 @@ COMMANDS = {
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 10):  # noqa: UP036 - this script is what tells an old Python so
-        sys.exit(f"Python 3.10 or newer is needed, not {sys.version.split()[0]}")
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script is what tells an old Python so
+        sys.exit(f"Python 3.11 or newer is needed, not {sys.version.split()[0]}")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if PYTHON.exists() and STAMP.exists() and STAMP.read_text() == wanted:
         return

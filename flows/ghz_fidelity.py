@@ -26,8 +26,8 @@ from prefect_qiskit_jobs import (
     afetch_job_result,
     aget_backend,
     asubmit_sampler_job,
+    await_for_job,
     cancel_jobs_on_exit,
-    wait_for_job,
 )
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -95,7 +95,7 @@ async def ghz_fidelity(
         options={"default_shots": shots},
         tags=["experiment:ghz"],
     )
-    await wait_for_job(job, credentials=credentials)
+    await await_for_job(job, credentials=credentials)
     counts = (await afetch_job_result(job, credentials=credentials))[0].data.meas.get_counts()
     fidelity = population_fidelity(counts, num_qubits)
     logger.info("GHZ-%d population fidelity on %s: %.4f (job %s)", num_qubits, backend, fidelity, job.job_id)

@@ -29,9 +29,9 @@ from prefect_qiskit_jobs import (
     afetch_job_results,
     aget_backend,
     asubmit_estimator_jobs,
+    await_for_jobs,
     cancel_jobs_on_exit,
     read_job_result,
-    wait_for_jobs,
 )
 
 
@@ -118,7 +118,7 @@ async def parameter_sweep(
         tags=["sweep:ry-cx"],
     )
     logger.info("Submitted %d sweep jobs; waiting for them together", len(jobs))
-    await wait_for_jobs(jobs, credentials=credentials)
+    await await_for_jobs(jobs, credentials=credentials)
     await afetch_job_results(jobs, credentials=credentials)
     summary = analyse_sweep(jobs, chunks)
     logger.info("Visibility: %s", summary["visibility"])

@@ -18,7 +18,7 @@ from prefect_qiskit_jobs import (
     afetch_job_result,
     aget_backend,
     asubmit_sampler_job,
-    wait_for_jobs,
+    await_for_jobs,
 )
 
 
@@ -48,7 +48,7 @@ async def quickstart(
         for circuit in circuits
     ]
     logger.info("Submitted %s; waiting while they queue and run", ", ".join(job.job_id for job in jobs))
-    await wait_for_jobs(jobs, credentials=credentials)
+    await await_for_jobs(jobs, credentials=credentials)
     counts: dict[str, dict[str, int]] = {}
     for circuit, job in zip(circuits, jobs, strict=True):
         result = await afetch_job_result(job, credentials=credentials)

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 
-from .exceptions import ConfigurationError
+from prefect_qiskit_jobs.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from .emulator.server import RunningEmulator
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    from prefect_qiskit_jobs.emulator.server import RunningEmulator
 
 IBM_CLOUD_URL = "https://cloud.ibm.com"
 
@@ -108,18 +110,19 @@ class IBMQuantumCredentials(CredentialsBlock):
         pairs["GLOBAL_CATALOG_URL"] = self.global_catalog_url
         return {name: value for name, value in pairs.items() if value}
 
-    def get_client(self) -> Any:
+    def get_client(self) -> QiskitRuntimeService:
         """The ``QiskitRuntimeService`` for these credentials, shared within the process."""
-        from .runtime import gateway_for
+        from prefect_qiskit_jobs.ibm.gateway import gateway_for
 
         return gateway_for(self).service()
 
     @classmethod
     def from_environment(cls) -> IBMQuantumCredentials:
         """Credentials from ``QISKIT_IBM_TOKEN``, ``QISKIT_IBM_INSTANCE`` and friends."""
-        import os
+        from prefect_qiskit_jobs.settings import Settings
 
-        token, instance = os.environ.get("QISKIT_IBM_TOKEN"), os.environ.get("QISKIT_IBM_INSTANCE")
+        settings = Settings.read()
+        token, instance = settings.ibm_token, settings.ibm_instance
         if not token or not instance:
             raise ConfigurationError(
                 "No IBM Quantum credentials: set QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE, "
@@ -128,10 +131,10 @@ class IBMQuantumCredentials(CredentialsBlock):
         return cls(
             token=SecretStr(token),
             instance=instance,
-            url=os.environ.get("QISKIT_IBM_URL") or IBM_CLOUD_URL,
-            iam_url=os.environ.get("IAM_URL"),
-            global_search_url=os.environ.get("GLOBAL_SEARCH_URL"),
-            global_catalog_url=os.environ.get("GLOBAL_CATALOG_URL"),
+            url=settings.ibm_url or IBM_CLOUD_URL,
+            iam_url=settings.iam_url,
+            global_search_url=settings.global_search_url,
+            global_catalog_url=settings.global_catalog_url,
         )
 
     @classmethod
@@ -139,11 +142,11 @@ class IBMQuantumCredentials(CredentialsBlock):
         cls, emulator: RunningEmulator | str, api_key: str | None = None
     ) -> IBMQuantumCredentials:
         """Credentials for a local emulator, given its handle or its base URL (``http://127.0.0.1:8765``)."""
-        from .emulator.config import DEFAULT_API_KEY, DEFAULT_CRN
-        from .emulator.server import client_environment
+        from prefect_qiskit_jobs.emulator.config import DEFAULT_API_KEY, DEFAULT_CRN
+        from prefect_qiskit_jobs.emulator.server import client_environment
 
         if isinstance(emulator, str):
-            from .emulator.config import EmulatorConfig
+            from prefect_qiskit_jobs.emulator.config import EmulatorConfig
 
             # A URL alone says nothing of the emulator's job rate limit: no limit is kept.
             env = client_environment(emulator.rstrip("/"), EmulatorConfig())

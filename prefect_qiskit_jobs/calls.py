@@ -1,5 +1,4 @@
-"""How the package's tasks are called: keys stamped at call time, mapping over what varies, and
-waits that sync and async code both call plainly.
+"""How the package's tasks are called: keys stamped at call time, and mapping over what varies.
 
 ``QiskitTask`` is a Prefect ``Task`` with two habits:
 
@@ -12,10 +11,6 @@ waits that sync and async code both call plainly.
   poll policies are dicts, blocks, lists and pydantic models, all iterable, which Prefect would
   otherwise map over; they are passed whole to every mapped call, as if wrapped in ``unmapped``.
 
-``DispatchingTask`` is an async task that sync code may call plainly: there it runs its sync twin,
-as Prefect's own ``Block.load`` does, so ``wait_for_job(job)`` waits in a sync flow and ``await
-wait_for_job(job)`` in an async one.
-
 Example:
     >>> from prefect_qiskit_jobs import submit_sampler_job
     >>> sorted(submit_sampler_job.static_parameters)
@@ -25,21 +20,19 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from prefect import Task, unmapped
-from prefect.context import FlowRunContext, TaskRunContext
+from prefect import State, Task, unmapped
 from prefect.utilities.annotations import allow_failure, opaque, quote
 from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.callables import get_call_parameters
 from prefect.utilities.collections import isiterable
 from typing_extensions import ParamSpec
 
-from . import sessions
-from .idempotency import call_key, fresh_key
+from prefect_qiskit_jobs.submit import sessions
+from prefect_qiskit_jobs.submit.idempotency import call_key, fresh_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,6 +40,15 @@ T = TypeVar("T")
 
 STATIC_PARAMETERS = ("credentials", "options", "poll", "tags")
 KEY_PARAMETER = "idempotency_key"
+
+
+def qiskit_task(**settings: Any) -> Callable[[Callable[P, R]], QiskitTask[P, R]]:
+    """Make a function a ``QiskitTask`` with Prefect's task ``settings``, keeping its signature."""
+
+    def make(fn: Callable[P, R]) -> QiskitTask[P, R]:
+        return QiskitTask(fn, **settings)
+
+    return make
 
 
 class QiskitTask(Task[P, R]):
@@ -58,44 +60,63 @@ class QiskitTask(Task[P, R]):
         super().__init__(fn, **settings)
         self.stamps_keys = KEY_PARAMETER in inspect.signature(fn).parameters
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return super().__call__(*args, **self._stamped(kwargs))
+    if TYPE_CHECKING:
+        # One signature per way of calling: the function's own parameters give its own return
+        # (a coroutine for an async task). Prefect's overloads would read a return type that a
+        # type checker cannot see (qiskit ships no py.typed) as a coroutine.
+        @overload  # type: ignore[override]
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
-    def submit(self, *args: Any, **kwargs: Any) -> Any:
-        future = super().submit(*args, **self._stamped(kwargs))
-        if self.stamps_keys:
-            sessions.track(future)  # leaving an ibm_batch/ibm_session block waits for it
-        return future
+        @overload
+        def __call__(
+            self, *args: Any, return_state: Literal[True], wait_for: Any = None, **kwargs: Any
+        ) -> State[Any]: ...
 
-    def map(self, *args: Any, **kwargs: Any) -> Any:
-        options = {
-            name: kwargs.pop(name) for name in ("return_state", "wait_for", "deferred") if name in kwargs
-        }
-        parameters = get_call_parameters(self.fn, args, kwargs, apply_defaults=False)
-        for name in self.static_parameters:
-            if name in parameters and not isinstance(parameters[name], unmapped):
-                parameters[name] = unmapped(parameters[name])
-        if self.stamps_keys and parameters.get(KEY_PARAMETER) is None:
-            fresh = parameters.get("fresh")
-            if isinstance(fresh, unmapped):
-                fresh = fresh.value
-            if isiterable(fresh):
-                raise TypeError("fresh= of a mapped submit is one bool for every call")
-            parameters[KEY_PARAMETER] = [
-                fresh_key() if fresh else call_key(self.name) for _ in range(_map_length(parameters))
-            ]
-        futures = super().map(**parameters, **options)
-        if self.stamps_keys:
-            sessions.track(futures)
-        return futures
+        @overload
+        def __call__(self, *args: Any, wait_for: Any, **kwargs: Any) -> R: ...
 
-    def with_options(self, **settings: Any) -> Any:
-        """Prefect's ``with_options``, keeping this class (Prefect's builds a plain ``Task``)."""
-        changed: Any = super().with_options(**settings)
-        changed.__class__ = type(self)
-        changed.static_parameters = self.static_parameters
-        changed.stamps_keys = self.stamps_keys
-        return changed
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return super().__call__(*args, **self._stamped(kwargs))
+
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            future = super().submit(*args, **self._stamped(kwargs))
+            if self.stamps_keys:
+                sessions.track(future)  # leaving an ibm_batch/ibm_session block waits for it
+            return future
+
+        def map(self, *args: Any, **kwargs: Any) -> Any:
+            options = {
+                name: kwargs.pop(name) for name in ("return_state", "wait_for", "deferred") if name in kwargs
+            }
+            parameters = get_call_parameters(self.fn, args, kwargs, apply_defaults=False)
+            for name in self.static_parameters:
+                if name in parameters and not isinstance(parameters[name], unmapped):
+                    parameters[name] = unmapped(parameters[name])
+            if self.stamps_keys and parameters.get(KEY_PARAMETER) is None:
+                fresh = parameters.get("fresh")
+                if isinstance(fresh, unmapped):
+                    fresh = fresh.value
+                if isiterable(fresh):
+                    raise TypeError("fresh= of a mapped submit is one bool for every call")
+                parameters[KEY_PARAMETER] = [
+                    fresh_key() if fresh else call_key(self.name) for _ in range(_map_length(parameters))
+                ]
+            futures = super().map(**parameters, **options)
+            if self.stamps_keys:
+                sessions.track(futures)
+            return futures
+
+        def with_options(self, **settings: Any) -> Any:
+            """Prefect's ``with_options``, keeping this class (Prefect's builds a plain ``Task``)."""
+            changed: Any = super().with_options(**settings)
+            changed.__class__ = type(self)
+            changed.static_parameters = self.static_parameters
+            changed.stamps_keys = self.stamps_keys
+            return changed
 
     def _stamped(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.stamps_keys and kwargs.get(KEY_PARAMETER) is None:
@@ -115,50 +136,6 @@ def _map_length(parameters: dict[str, Any]) -> int:
             parameters[name] = value.rewrap(inner) if wrapped else inner
         return len(inner)
     return 0
-
-
-class DispatchingTask(QiskitTask[P, R]):
-    """An async task whose plain call from sync code runs it as a sync task instead.
-
-    The sync twin runs the same coroutine function on an event loop of its own, in the calling
-    thread (``run_on_own_loop``), under the same signature. ``.submit()`` and ``.map()`` keep the
-    async task: Prefect runs those on worker threads anyway.
-    """
-
-    def __init__(self, fn: Callable[P, R], **settings: Any) -> None:
-        super().__init__(fn, **settings)
-
-        @functools.wraps(fn)
-        def run_synchronously(*args: Any, **kwargs: Any) -> Any:
-            return run_on_own_loop(fn(*args, **kwargs))  # type: ignore[arg-type]
-
-        self.sync_twin: QiskitTask[..., Any] = QiskitTask(run_synchronously, **settings)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if in_async_context():
-            return super().__call__(*args, **kwargs)
-        return self.sync_twin(*args, **kwargs)
-
-    def with_options(self, **settings: Any) -> Any:
-        changed = super().with_options(**settings)
-        changed.sync_twin = self.sync_twin.with_options(**settings)
-        return changed
-
-
-def in_async_context() -> bool:
-    """Whether the caller is async code: an async task or flow run, or else a running event loop.
-
-    The same rule as Prefect's own sync/async dispatch, so a wait behaves as ``Block.load`` does.
-    """
-    run = TaskRunContext.get() or FlowRunContext.get()
-    parent = getattr(run, "task", None) or getattr(run, "flow", None)
-    if parent is not None:
-        return bool(getattr(parent, "isasync", True))
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def run_on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -65,9 +65,9 @@ def emulator_serve(
     """Serve the emulator in the foreground."""
     from pydantic import SecretStr, ValidationError
 
-    from .emulator.catalog import Catalog
-    from .emulator.config import EmulatorConfig, FaultRule
-    from .emulator.server import LOOPBACK_HOSTS, load_config, serve
+    from prefect_qiskit_jobs.emulator.catalog import Catalog
+    from prefect_qiskit_jobs.emulator.config import EmulatorConfig, FaultRule
+    from prefect_qiskit_jobs.emulator.server import LOOPBACK_HOSTS, load_config, serve
 
     if host not in LOOPBACK_HOSTS and not allow_remote:
         raise typer.BadParameter(
@@ -116,8 +116,8 @@ def emulator_env(
     """Print the ``export`` lines after which ``QiskitRuntimeService()`` talks to the emulator."""
     from pydantic import SecretStr
 
-    from .emulator.config import EmulatorConfig, JobRateLimitSpec
-    from .emulator.server import client_environment
+    from prefect_qiskit_jobs.emulator.config import EmulatorConfig, JobRateLimitSpec
+    from prefect_qiskit_jobs.emulator.server import client_environment
 
     try:
         limit = JobRateLimitSpec.parse(job_rate_limit) if job_rate_limit else None
@@ -143,7 +143,7 @@ def reap(
     """Cancel pending IBM jobs whose Prefect flow run was cancelled or crashed, once."""
     import asyncio
 
-    from .cancellation import reap_orphaned_jobs
+    from prefect_qiskit_jobs.cancel.reaper import reap_orphaned_jobs
 
     reaped = asyncio.run(
         reap_orphaned_jobs(
@@ -174,7 +174,7 @@ def automations_crash_zombies(
     """
     import asyncio
 
-    from .automations import crash_zombies_automation, install
+    from prefect_qiskit_jobs.cancel.automations import crash_zombies_automation, install
 
     try:
         automation = crash_zombies_automation(within)
@@ -199,12 +199,11 @@ def resumer(
     once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
 ) -> None:
     """Resume deferred flow runs whose IBM jobs have ended; cancel jobs of runs that ended suspended."""
-    import asyncio
 
-    from .deferral import run_resumer
+    from prefect_qiskit_jobs.wait.deferral import run_resumer
 
     typer.echo(f"Resuming deferred flow runs every {every} s" if not once else "One resumer cycle")
-    asyncio.run(run_resumer(credentials=credentials, every=every, once=once))
+    run_resumer(credentials=credentials, every=every, once=once)
 
 
 if __name__ == "__main__":

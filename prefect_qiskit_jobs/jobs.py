@@ -16,8 +16,8 @@ from typing import Any
 from prefect.blocks.abstract import JobBlock, JobRun
 from pydantic import Field, HttpUrl
 
-from .blocks import IBMQuantumCredentials
-from .models import JobRef, JobSnapshot, PollPolicy, Primitive
+from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, PollPolicy, Primitive
 
 
 class IBMQuantumJobRun(JobRun[Any]):
@@ -31,14 +31,14 @@ class IBMQuantumJobRun(JobRun[Any]):
 
     async def wait_for_completion(self) -> Logger:
         """Wait until the job is final; raise ``JobFailedError``/``JobCancelledError`` unless it is DONE."""
-        from .sensor import wait_for_job
+        from prefect_qiskit_jobs.wait.tasks import await_for_job
 
-        self.final = await wait_for_job(self.job, credentials=self.credentials, poll=self.poll)
+        self.final = await await_for_job(self.job, credentials=self.credentials, poll=self.poll)
         return self.logger  # type: ignore[return-value]
 
     async def fetch_result(self) -> Any:
         """The job's result, from result storage once fetched."""
-        from .results import afetch_job_result
+        from prefect_qiskit_jobs.results.fetch import afetch_job_result
 
         return await afetch_job_result(self.job, credentials=self.credentials)
 
@@ -86,7 +86,7 @@ class IBMQuantumJob(JobBlock[Any]):
 
     async def trigger(self) -> IBMQuantumJobRun:
         """Submit the pubs as one job (adopting the job of an earlier attempt) and return its run."""
-        from .submit import asubmit_estimator_job, asubmit_sampler_job
+        from prefect_qiskit_jobs.submit.tasks import asubmit_estimator_job, asubmit_sampler_job
 
         submit = asubmit_sampler_job if self.primitive is Primitive.SAMPLER else asubmit_estimator_job
         job = await submit(

@@ -15,7 +15,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .exceptions import InvalidJobInputError
+from prefect_qiskit_jobs.errors import InvalidJobInputError
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +149,45 @@ class JobRef(BaseModel):
 
     @property
     def detached(self) -> bool:
-        from .tags import DETACHED_TAG
+        from prefect_qiskit_jobs.ibm.tags import DETACHED_TAG
 
         return DETACHED_TAG in self.tags
+
+    @classmethod
+    def from_snapshot(
+        cls,
+        snapshot: JobSnapshot,
+        *,
+        instance: str | None,
+        primitive: Primitive | None = None,
+        primitive_api: PrimitiveApi | None = None,
+        backend: str | None = None,
+    ) -> JobRef:
+        """The reference of a job IBM reported, as every stage builds it (so two builds compare equal).
+
+        What IBM's record cannot tell is given: the primitive of an ``executor`` job (a Sampler
+        unless said otherwise) and the backend asked for when IBM's record has none.
+        """
+        program = snapshot.primitive
+        api = primitive_api or (PrimitiveApi.EXECUTOR if program == "executor" else PrimitiveApi.V2)
+        known = {p.value: p for p in Primitive}
+        return cls(
+            job_id=snapshot.job_id,
+            backend=snapshot.backend or backend or "",
+            primitive=primitive or known.get(program or "", Primitive.SAMPLER),
+            primitive_api=api,
+            instance=instance,
+            tags=snapshot.tags,
+            created_at=snapshot.created,
+            session_id=snapshot.session_id,
+        )
+
+
+def job_id_of(job: JobRef | JobSnapshot | str) -> str:
+    """The id of a job given as a reference, a snapshot or an id; an id is checked first."""
+    if isinstance(job, (JobRef, JobSnapshot)):
+        return job.job_id
+    return check_job_id(job)
 
 
 class JobSnapshot(BaseModel):
@@ -179,7 +215,7 @@ class JobSnapshot(BaseModel):
 
     def raise_for_outcome(self) -> JobSnapshot:
         """Return this snapshot if DONE; raise the typed error, with IBM's reason, for ERROR and CANCELLED."""
-        from .exceptions import JobCancelledError, JobFailedError
+        from prefect_qiskit_jobs.errors import JobCancelledError, JobFailedError
 
         if self.status is JobStatus.ERROR:
             raise JobFailedError(f"Job {self.job_id} failed: {self.describe()}", self)

@@ -12,7 +12,12 @@ from prefect import flow
 
 from benchmarks.harness.client import bell_for
 from benchmarks.harness.emulator import BACKEND
-from prefect_qiskit_jobs import cancel_jobs_on_exit, get_backend, submit_sampler_jobs, wait_for_jobs
+from prefect_qiskit_jobs import (
+    await_for_jobs,
+    cancel_jobs_on_exit,
+    get_backend,
+    submit_sampler_jobs,
+)
 
 FLOW_NAME = "benchmark-cancel"
 DEPLOYMENT_NAME = "benchmark"
@@ -26,7 +31,7 @@ async def many_jobs(count: int = 100, shots: int = 16) -> None:
     jobs = submit_sampler_jobs(
         [bell] * count, backend=BACKEND, options={"default_shots": shots}, max_pubs_per_job=1
     )
-    await wait_for_jobs(jobs)
+    await await_for_jobs(jobs)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ from prefect_qiskit_jobs import (
     JobRef,
     afetch_job_results,
     asuspend_until_final,
+    await_for_jobs,
     get_backend,
     submit_sampler_jobs,
-    wait_for_jobs,
 )
 
 DEPLOYMENT_NAME = "benchmark"
@@ -44,7 +44,7 @@ async def _counts(jobs: list[JobRef]) -> list[Any]:
 @flow(name=WAITS)
 async def waits(count: int = 2) -> list[Any]:
     jobs = _submit(count)
-    await wait_for_jobs(jobs)
+    await await_for_jobs(jobs)
     return await _counts(jobs)
 
 

@@ -35,7 +35,7 @@ def prepare_await_jobs(refs: list[dict[str, Any]]) -> Wait:
     from prefect.logging import get_logger
 
     from prefect_qiskit_jobs import JobRef, JobSnapshot, PollPolicy, await_jobs, get_backend
-    from prefect_qiskit_jobs.monitoring import WaitMonitor
+    from prefect_qiskit_jobs.wait.display import WaitMonitor
 
     jobs = [JobRef.model_validate(job) for job in refs]
     # A submit task would already have built this process's client and fetched an IAM token.
@@ -51,7 +51,7 @@ def prepare_await_jobs(refs: list[dict[str, Any]]) -> Wait:
             await super().observe(snapshot)
 
     def wait(deadline: float) -> Outcome:
-        monitor = TimedMonitor(jobs, get_logger("prefect_qiskit_jobs.sensor"), None, None)
+        monitor = TimedMonitor(jobs, get_logger("prefect_qiskit_jobs.wait.sensor"), None, None)
         errors: list[str] = []
         try:
             asyncio.run(

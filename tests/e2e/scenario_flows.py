@@ -17,6 +17,7 @@ from prefect_qiskit_jobs import (
     PollPolicy,
     afetch_job_results,
     asuspend_until_final,
+    await_for_jobs,
     cancel_jobs_on_exit,
     fetch_job_results,
     get_backend,
@@ -54,7 +55,7 @@ def submit_bells(count: int, detached: bool = False, backend: str = BACKEND) -> 
 async def awaited(count: int = 3, backend: str = BACKEND) -> None:
     """Waits in the flow's own event loop: the sensor layer cancels on interrupt."""
     jobs = submit_bells(count, backend=backend)
-    await wait_for_jobs(jobs, poll=FAST_POLL)
+    await await_for_jobs(jobs, poll=FAST_POLL)
 
 
 @cancel_jobs_on_exit
@@ -64,7 +65,7 @@ async def swept(count: int = 30, backend: str = BACKEND, shots: int = 16) -> lis
     jobs = submit_sampler_jobs(
         [bell_for(backend)] * count, backend=backend, max_pubs_per_job=1, options={"default_shots": shots}
     )
-    await wait_for_jobs(jobs, poll=FAST_POLL)
+    await await_for_jobs(jobs, poll=FAST_POLL)
     return [result[0].data.meas.get_counts() for result in await afetch_job_results(jobs)]
 
 
@@ -87,7 +88,7 @@ def synced(count: int = 3) -> None:
 async def unhooked(count: int = 3, detached: int = 0, backend: str = BACKEND) -> None:
     """No hooks: when its process dies, only the reaper can cancel its jobs (but not detached ones)."""
     jobs = submit_bells(count, backend=backend) + submit_bells(detached, detached=True, backend=backend)
-    await wait_for_jobs(jobs, poll=FAST_POLL)
+    await await_for_jobs(jobs, poll=FAST_POLL)
 
 
 @flow(name="e2e-detached")

@@ -11,10 +11,10 @@ import pytest
 from prefect import flow
 
 from prefect_qiskit_jobs import IBMQuantumCredentials, JobStatus, Primitive, fetch_job_result
-from prefect_qiskit_jobs.cancellation import Layer, cancel_jobs
+from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
 from prefect_qiskit_jobs.emulator import RunningEmulator
-from prefect_qiskit_jobs.runtime import CancelOutcome, gateway_for
-from prefect_qiskit_jobs.submit import submit_jobs
+from prefect_qiskit_jobs.ibm.gateway import CancelOutcome, gateway_for
+from prefect_qiskit_jobs.submit.call import submit_jobs
 from tests.e2e.conftest import cancel_requests, eventually
 from tests.e2e.scenario_flows import BACKEND, bell_for
 

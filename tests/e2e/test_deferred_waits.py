@@ -22,8 +22,8 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
-from prefect_qiskit_jobs.deferral import DEFERRED_TAG
 from prefect_qiskit_jobs.emulator import RunningEmulator
+from prefect_qiskit_jobs.wait.deferral import DEFERRED_TAG
 from tests.e2e.conftest import (
     PrefectServer,
     cancel_requests,

@@ -37,7 +37,7 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
-from prefect_qiskit_jobs.tags import SUBMIT_KEY_PREFIX
+from prefect_qiskit_jobs.ibm.tags import SUBMIT_KEY_PREFIX
 from tests.e2e.conftest import (
     ROOT,
     PrefectServer,

@@ -10,10 +10,10 @@ import threading
 import uuid
 from typing import Any
 
-from prefect_qiskit_jobs.cancellation import Layer, cancel_jobs
+from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
+from prefect_qiskit_jobs.ibm.gateway import CancelOutcome
+from prefect_qiskit_jobs.ibm.tags import flow_run_tag
 from prefect_qiskit_jobs.models import JobSnapshot, JobStatus
-from prefect_qiskit_jobs.runtime import CancelOutcome
-from prefect_qiskit_jobs.tags import flow_run_tag
 
 JOBS = 10
 GUARD = 30  # seconds: only requests sent one at a time ever reach this

@@ -10,7 +10,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.quantum_info import SparsePauliOp
 
 from prefect_qiskit_jobs import InvalidJobInputError, Primitive
-from prefect_qiskit_jobs.submit import coerce_pubs
+from prefect_qiskit_jobs.submit.call import coerce_pubs
 
 
 def bell() -> QuantumCircuit:

@@ -13,7 +13,7 @@ from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.server.events.schemas.automations import EventTrigger as ServerEventTrigger
 from typer.testing import CliRunner
 
-from prefect_qiskit_jobs.automations import DEFAULT_WITHIN_SECONDS, crash_zombies_automation
+from prefect_qiskit_jobs.cancel.automations import DEFAULT_WITHIN_SECONDS, crash_zombies_automation
 from prefect_qiskit_jobs.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def test_a_window_replaces_the_files_and_must_be_longer_than_the_heartbeat_floor
 
 
 def test_the_deployments_copy_is_the_packaged_definition() -> None:
-    packaged = ROOT / "prefect_qiskit_jobs" / "crash-zombie-runs.yaml"
+    packaged = ROOT / "prefect_qiskit_jobs" / "cancel" / "crash-zombie-runs.yaml"
     shipped = ROOT / "deployments" / "automations" / "crash-zombie-runs.yaml"
     assert yaml.safe_load(shipped.read_text()) == yaml.safe_load(packaged.read_text())
 

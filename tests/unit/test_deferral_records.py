@@ -8,8 +8,8 @@ from uuid import uuid4
 from prefect.client.schemas.objects import FlowRun
 
 from prefect_qiskit_jobs import IBMQuantumCredentials
-from prefect_qiskit_jobs.cancellation import run_cancels_limit
-from prefect_qiskit_jobs.deferral import AWAITING_LABEL, _block_name, awaited_ids, pause_key
+from prefect_qiskit_jobs.cancel.reaper import run_cancels_limit
+from prefect_qiskit_jobs.wait.deferral import AWAITING_LABEL, _block_name, awaited_ids, pause_key
 
 
 def run_with(labels: dict[str, object]) -> FlowRun:

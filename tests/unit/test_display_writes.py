@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive
-from prefect_qiskit_jobs.monitoring import ARTIFACT_MIN_INTERVAL, JobBoard, Rows, TableDisplay
+from prefect_qiskit_jobs.wait.display import ARTIFACT_MIN_INTERVAL, JobBoard, Rows, TableDisplay
 
 RETURNED = "flush returned"
 JOB_A = JobRef(job_id="d1aaaaaaaaaaaaaaaaa0", backend="ibm_brisbane", primitive=Primitive.SAMPLER)

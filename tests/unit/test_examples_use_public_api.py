@@ -55,6 +55,6 @@ def test_examples_import_only_public_names(where: str, source: str) -> None:
 
 
 def test_the_check_sees_a_private_import() -> None:
-    assert private_uses("from prefect_qiskit_jobs.runtime import gateway_for") == [
-        "prefect_qiskit_jobs.runtime.gateway_for"
+    assert private_uses("from prefect_qiskit_jobs.ibm.gateway import gateway_for") == [
+        "prefect_qiskit_jobs.ibm.gateway.gateway_for"
     ]

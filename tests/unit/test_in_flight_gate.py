@@ -10,8 +10,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from prefect_qiskit_jobs import IBMQuantumCredentials
-from prefect_qiskit_jobs.exceptions import ConfigurationError
-from prefect_qiskit_jobs.inflight import (
+from prefect_qiskit_jobs.errors import ConfigurationError
+from prefect_qiskit_jobs.ibm.tags import PROCESS_TAG, deployment_tag, flow_run_tag, job_tags
+from prefect_qiskit_jobs.limits.inflight import (
     LIMIT_PREFIX,
     MAX_IN_FLIGHT_VARIABLE,
     Backoff,
@@ -19,7 +20,6 @@ from prefect_qiskit_jobs.inflight import (
     InFlightScope,
     scopes_for,
 )
-from prefect_qiskit_jobs.tags import PROCESS_TAG, deployment_tag, flow_run_tag, job_tags
 
 TOKEN = "very-secret-api-key"
 CRN = "crn:v1:bluemix:public:quantum-computing:us-east:a/abc::"

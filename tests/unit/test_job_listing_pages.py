@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from prefect_qiskit_jobs import IBMQuantumCredentials
-from prefect_qiskit_jobs.runtime import PAGE_SIZE, IQPGateway, collect_listing
-from prefect_qiskit_jobs.tags import FLOW_RUN_PREFIX
+from prefect_qiskit_jobs.ibm.gateway import PAGE_SIZE, IQPGateway
+from prefect_qiskit_jobs.ibm.listing import collect_listing
+from prefect_qiskit_jobs.ibm.tags import FLOW_RUN_PREFIX
 
 TAG = f"{FLOW_RUN_PREFIX}run-1"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect_qiskit_jobs import tags
+from prefect_qiskit_jobs.ibm import tags
 
 
 def test_a_job_carries_the_package_its_key_its_runs_then_the_users_tags() -> None:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from prefect_qiskit_jobs import InvalidJobInputError, Primitive, PrimitiveApi
-from prefect_qiskit_jobs.submit import check_primitive_api
+from prefect_qiskit_jobs.submit.call import check_primitive_api
 
 
 @pytest.mark.parametrize("primitive", list(Primitive))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prefect.client.schemas.objects import StateType
 
-from prefect_qiskit_jobs.cancellation import decide
+from prefect_qiskit_jobs.cancel.reaper import decide
 
 
 @pytest.mark.parametrize("state", [StateType.CANCELLED, StateType.CRASHED])

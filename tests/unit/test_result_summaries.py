@@ -8,7 +8,8 @@ import numpy as np
 from qiskit.primitives import BitArray, DataBin, PrimitiveResult, PubResult, SamplerPubResult
 
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive
-from prefect_qiskit_jobs.monitoring import artifact_key, counts_markdown, expectation_rows, job_row
+from prefect_qiskit_jobs.results.summaries import counts_markdown, expectation_rows
+from prefect_qiskit_jobs.wait.display import artifact_key, job_row
 
 JOB = JobRef(
     job_id="d1x2c3v4b5n6m7q8w9e0",

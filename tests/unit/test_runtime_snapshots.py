@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from prefect_qiskit_jobs import JobStatus
-from prefect_qiskit_jobs.runtime import apply_metrics, snapshot_from_api
+from prefect_qiskit_jobs.ibm.mapping import apply_metrics, snapshot_from_api
 
 
 def job_json(**changes: Any) -> dict[str, Any]:

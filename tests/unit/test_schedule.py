@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from prefect_qiskit_jobs.exceptions import IQPError, IQPUnavailableError
+from prefect_qiskit_jobs.errors import IQPError, IQPUnavailableError
+from prefect_qiskit_jobs.ibm.tags import PROCESS_TAG, flow_run_tag
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolicy, Primitive
-from prefect_qiskit_jobs.schedule import (
+from prefect_qiskit_jobs.wait.schedule import (
     CLOCK_MARGIN,
     COALESCE_SECONDS,
     SWEEP_SECONDS,
@@ -19,7 +20,6 @@ from prefect_qiskit_jobs.schedule import (
     ReadPosition,
     Schedule,
 )
-from prefect_qiskit_jobs.tags import PROCESS_TAG, flow_run_tag
 
 POLICY = PollPolicy(initial=1.0, growth=0.1, cap=30, jitter=0, error_budget=2, queue_position_every=None)
 POSITIONS = POLICY.model_copy(update={"queue_position_every": 10.0})

@@ -8,9 +8,9 @@ import pytest
 from pydantic import SecretStr
 
 from prefect_qiskit_jobs import IBMQuantumCredentials
-from prefect_qiskit_jobs import throttle as throttle_module
-from prefect_qiskit_jobs.exceptions import ConfigurationError, IQPError, IQPUnavailableError
-from prefect_qiskit_jobs.throttle import (
+from prefect_qiskit_jobs.errors import ConfigurationError, IQPError, IQPUnavailableError
+from prefect_qiskit_jobs.limits import rate as throttle_module
+from prefect_qiskit_jobs.limits.rate import (
     JOB_RATE_LIMIT_ENV,
     CreationRate,
     JobCreationThrottle,
@@ -247,7 +247,7 @@ def test_without_a_prefect_api_the_process_keeps_the_limit_alone_and_says_so_onc
         RATE, unreachable, clock.releaser, sleep=clock.sleep, wait_for_slot=clock.sleep, jitter=lambda: 0.5
     )
     created: list[float] = []
-    with caplog.at_level("WARNING", logger="prefect_qiskit_jobs.throttle"):
+    with caplog.at_level("WARNING", logger="prefect_qiskit_jobs.limits.rate"):
         for _ in range(RATE.jobs + 1):
             gate.create(lambda: created.append(clock.now), print)
     assert unreachable.asked == 1

@@ -9,7 +9,8 @@ import asyncio
 import logging
 
 from prefect_qiskit_jobs import JobRef, JobSnapshot, JobStatus, Primitive
-from prefect_qiskit_jobs.monitoring import LOG_EACH_JOB_UP_TO, WaitMonitor, id_list
+from prefect_qiskit_jobs.logs import id_list
+from prefect_qiskit_jobs.wait.display import LOG_EACH_JOB_UP_TO, WaitMonitor
 
 
 class Lines(logging.Handler):

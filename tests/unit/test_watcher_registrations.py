@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolicy, Primitive
-from prefect_qiskit_jobs.watcher import JobWatcher
+from prefect_qiskit_jobs.wait.watcher import JobWatcher
 
 JOB_ID = "d1late0reply0job"
 QUICK = PollPolicy(initial=0.01, growth=0, cap=0.01, jitter=0, queue_position_every=None)

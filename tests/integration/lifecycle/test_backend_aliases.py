@@ -5,7 +5,12 @@ from __future__ import annotations
 from prefect import flow
 from qiskit import QuantumCircuit
 
-from prefect_qiskit_jobs import aread_job_result, fetch_job_result, submit_sampler_job, wait_for_job
+from prefect_qiskit_jobs import (
+    aread_job_result,
+    await_for_job,
+    fetch_job_result,
+    submit_sampler_job,
+)
 from tests.conftest import EmulatorFactory
 
 from .conftest import FAST_POLL, OPTIONS, assert_bell, counts_of
@@ -24,7 +29,7 @@ async def test_a_flow_naming_ibms_device_runs_on_its_alias(
             for options in (OPTIONS, {**OPTIONS, "environment": {"private": True}})
         ]
         for job in jobs:
-            await wait_for_job(job, poll=FAST_POLL)
+            await await_for_job(job, poll=FAST_POLL)
         return [counts_of(fetch_job_result(job)) for job in jobs]
 
     for counts in await on_ibm_brisbane():

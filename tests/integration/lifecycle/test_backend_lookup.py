@@ -10,7 +10,7 @@ import pytest
 
 from prefect_qiskit_jobs import IBMQuantumCredentials, InvalidJobInputError
 from prefect_qiskit_jobs.emulator import RunningEmulator
-from prefect_qiskit_jobs.runtime import IQPGateway
+from prefect_qiskit_jobs.ibm.gateway import IQPGateway
 
 from .conftest import SMALL_BACKEND
 

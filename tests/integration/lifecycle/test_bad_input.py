@@ -19,11 +19,11 @@ from prefect_qiskit_jobs import (
     InvalidJobInputError,
     IQPAuthenticationError,
     JobRef,
+    await_for_job,
+    await_for_jobs,
     fetch_job_result,
     submit_estimator_job,
     submit_sampler_job,
-    wait_for_job,
-    wait_for_jobs,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
 
@@ -148,9 +148,9 @@ async def test_a_malformed_job_id_is_refused_before_any_request(emulator: Runnin
         with pytest.raises(InvalidJobInputError, match=JOB_ID_MESSAGE):
             fetch_job_result(MALFORMED)
         with pytest.raises(InvalidJobInputError, match=JOB_ID_MESSAGE):
-            await wait_for_job(MALFORMED)
+            await await_for_job(MALFORMED)
         with pytest.raises(InvalidJobInputError, match=JOB_ID_MESSAGE):
-            await wait_for_jobs([MALFORMED])
+            await await_for_jobs([MALFORMED])
 
     await malformed()
     with pytest.raises(pydantic.ValidationError, match=JOB_ID_MESSAGE):
@@ -194,7 +194,7 @@ async def test_a_wrong_api_key_fails_a_wait_with_an_authentication_error(emulato
 
     @flow
     async def wait_with_a_wrong_key() -> None:
-        await wait_for_job("d0000000000000000000", credentials=credentials)
+        await await_for_job("d0000000000000000000", credentials=credentials)
 
     with pytest.raises(IQPAuthenticationError, match="IBM refused the credentials") as raised:
         await wait_with_a_wrong_key()

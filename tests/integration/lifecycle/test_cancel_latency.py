@@ -11,7 +11,7 @@ import time
 from qiskit import QuantumCircuit
 
 from prefect_qiskit_jobs import JobStatus, Primitive, resolve_credentials
-from prefect_qiskit_jobs.runtime import CancelOutcome, gateway_for
+from prefect_qiskit_jobs.ibm.gateway import CancelOutcome, gateway_for
 
 from .conftest import OPTIONS, SMALL_BACKEND
 

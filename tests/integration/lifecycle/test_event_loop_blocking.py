@@ -29,9 +29,9 @@ from prefect_qiskit_jobs import (
     arun_sampler,
     asubmit_sampler_job,
     asubmit_sampler_jobs,
+    await_for_job,
+    await_for_jobs,
     submit_sampler_job,
-    wait_for_job,
-    wait_for_jobs,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
 
@@ -123,8 +123,8 @@ async def test_the_async_paths_never_block_the_event_loop(saved_block: str, bell
             credentials=saved_block,
             options=OPTIONS,
         )
-        await wait_for_job(one, credentials=saved_block, poll=FAST_POLL)
-        await wait_for_jobs(many, credentials=saved_block, poll=FAST_POLL)
+        await await_for_job(one, credentials=saved_block, poll=FAST_POLL)
+        await await_for_jobs(many, credentials=saved_block, poll=FAST_POLL)
         results = [await afetch_job_result(one, credentials=saved_block)]
         results += await afetch_job_results(many, credentials=saved_block)
         results.append(

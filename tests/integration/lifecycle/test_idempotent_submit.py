@@ -16,13 +16,14 @@ from qiskit import QuantumCircuit
 from prefect_qiskit_jobs import (
     JobRef,
     JobStatus,
+    await_for_job,
     resolve_credentials,
     submit_sampler_job,
     submit_sampler_jobs,
     wait_for_job,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
-from prefect_qiskit_jobs.runtime import gateway_for
+from prefect_qiskit_jobs.ibm.gateway import gateway_for
 
 from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND
 
@@ -60,7 +61,7 @@ async def test_a_retried_task_adopts_the_job_its_first_attempt_submitted(
     @flow
     async def retried() -> dict[str, Any]:
         job = submit_then_crash_once.submit([bell_isa]).result()
-        final = await wait_for_job(job, poll=FAST_POLL)
+        final = await await_for_job(job, poll=FAST_POLL)
         return {"job": job, "final": final}
 
     out = await retried()

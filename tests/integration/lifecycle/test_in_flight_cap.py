@@ -23,13 +23,13 @@ from prefect_qiskit_jobs import (
     JobStatus,
     afetch_job_results,
     asubmit_sampler_job,
+    await_for_jobs,
     submit_sampler_job,
-    wait_for_jobs,
 )
-from prefect_qiskit_jobs import submit as submit_module
 from prefect_qiskit_jobs.emulator import RunningEmulator
-from prefect_qiskit_jobs.inflight import MAX_IN_FLIGHT_VARIABLE
-from prefect_qiskit_jobs.tags import PACKAGE_TAG, flow_run_tag
+from prefect_qiskit_jobs.ibm.tags import PACKAGE_TAG, flow_run_tag
+from prefect_qiskit_jobs.limits.inflight import MAX_IN_FLIGHT_VARIABLE
+from prefect_qiskit_jobs.submit import call as submit_module
 
 from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND, assert_bell, counts_of, run_log_event, until
 
@@ -76,7 +76,7 @@ async def test_a_capped_account_never_has_more_than_three_jobs_pending_and_all_t
         )
         await release_one_at_a_time(held, JOBS, CAP, mine=lambda job: True)
         jobs: list[JobRef] = futures.result()
-        finals = await wait_for_jobs(jobs, credentials=credentials, poll=FAST_POLL)
+        finals = await await_for_jobs(jobs, credentials=credentials, poll=FAST_POLL)
         assert {final.status for final in finals} == {JobStatus.DONE}
         return [counts_of(result) for result in await afetch_job_results(jobs, credentials=credentials)]
 

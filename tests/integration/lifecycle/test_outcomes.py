@@ -16,6 +16,7 @@ from prefect_qiskit_jobs import (
     JobNotFoundError,
     JobOutcomeError,
     JobStatus,
+    await_for_job,
     fetch_job_result,
     submit_sampler_job,
     wait_for_job,
@@ -38,8 +39,8 @@ async def test_a_failed_job_raises_job_failed_error_with_ibms_reason_and_code(
             [bell_isa], backend=SMALL_BACKEND, options=OPTIONS, tags=["emulator:fail=boom"]
         )
         with pytest.raises(JobFailedError) as raised:
-            await wait_for_job(job, poll=FAST_POLL)
-        snapshot = await wait_for_job(job, poll=FAST_POLL, raise_on_failure=False)
+            await await_for_job(job, poll=FAST_POLL)
+        snapshot = await await_for_job(job, poll=FAST_POLL, raise_on_failure=False)
         with pytest.raises(JobFailedError) as fetched:
             fetch_job_result(job)
         return {"job": job, "raised": raised.value, "snapshot": snapshot, "fetched": fetched.value}
@@ -71,7 +72,7 @@ async def test_a_job_cancelled_while_awaited_raises_job_cancelled_error_with_ibm
         await asyncio.to_thread(lambda: QiskitRuntimeService().job(job.job_id).cancel())
         with pytest.raises(JobCancelledError) as raised:
             await waiting
-        snapshot = await wait_for_job(job, poll=FAST_POLL, raise_on_failure=False)
+        snapshot = await await_for_job(job, poll=FAST_POLL, raise_on_failure=False)
         return {"job": job, "raised": raised.value, "snapshot": snapshot}
 
     out = await cancelled()

@@ -15,7 +15,7 @@ import pytest
 from prefect import flow
 from qiskit import QuantumCircuit
 
-from prefect_qiskit_jobs import JobStatus, PollPolicy, submit_sampler_job, wait_for_job
+from prefect_qiskit_jobs import JobStatus, PollPolicy, await_for_job, submit_sampler_job, wait_for_job
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 
 from .conftest import (
@@ -129,7 +129,7 @@ async def test_a_result_fetched_from_async_code_leaves_its_counts_summary(
     @flow
     async def fetched_async() -> str:
         job = await asubmit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
-        await wait_for_job(job, poll=PollPolicy(initial=0.2, cap=1.0))
+        await await_for_job(job, poll=PollPolicy(initial=0.2, cap=1.0))
         await afetch_job_result(job)
         return job.job_id
 

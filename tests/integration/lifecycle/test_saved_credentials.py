@@ -19,6 +19,7 @@ from prefect_qiskit_jobs import (
     IBMQuantumCredentials,
     JobStatus,
     asubmit_sampler_job,
+    await_for_jobs,
     cancel_jobs_on_exit,
     fetch_job_result,
     reap_orphaned_jobs,
@@ -46,7 +47,7 @@ async def test_an_async_flow_uses_a_saved_block_by_name(saved_block: str, bell_i
     @flow
     async def by_name() -> tuple[list[JobStatus], dict[str, int]]:
         job = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, credentials=saved_block, options=OPTIONS)
-        finals = await wait_for_jobs([job], credentials=saved_block, poll=FAST_POLL)
+        finals = await await_for_jobs([job], credentials=saved_block, poll=FAST_POLL)
         return [f.status for f in finals], counts_of(fetch_job_result(job, credentials=saved_block))
 
     statuses, counts = await by_name()

@@ -22,10 +22,10 @@ from prefect_qiskit_jobs import (
     IQPAuthenticationError,
     JobFailedError,
     JobStatus,
+    await_for_job,
+    await_for_jobs,
     fetch_job_result,
     submit_sampler_job,
-    wait_for_job,
-    wait_for_jobs,
 )
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 
@@ -94,13 +94,13 @@ async def test_the_api_key_appears_nowhere_a_run_leaves_a_trace(
             options=OPTIONS,
             tags=["emulator:fail=boom"],
         )
-        finals = await wait_for_jobs(
+        finals = await await_for_jobs(
             [good, failing], credentials=credentials, poll=FAST_POLL, raise_on_failure=False
         )
         counts = counts_of(fetch_job_result(good, credentials=credentials))
         errors: list[BaseException] = []
         with pytest.raises(JobFailedError) as failed_wait:
-            await wait_for_job(failing, credentials=credentials, poll=FAST_POLL)
+            await await_for_job(failing, credentials=credentials, poll=FAST_POLL)
         errors.append(failed_wait.value)
         with pytest.raises(JobFailedError) as failed_fetch:
             fetch_job_result(failing, credentials=credentials)

@@ -18,13 +18,13 @@ from prefect_qiskit_jobs import (
     JobFailedError,
     JobRef,
     asubmit_sampler_job,
+    await_for_job,
     cancel_jobs_on_exit,
     ibm_batch,
     ibm_session,
     reap_orphaned_jobs,
     submit_sampler_job,
     submit_sampler_jobs,
-    wait_for_job,
     wait_for_jobs,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
@@ -79,9 +79,9 @@ async def test_jobs_submitted_inside_an_async_session_carry_its_id(
     async def iterative() -> tuple[str, list[JobRef]]:
         async with ibm_session(SMALL_BACKEND, max_time=600) as session:
             first = await asubmit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
-            await wait_for_job(first, poll=FAST_POLL)
+            await await_for_job(first, poll=FAST_POLL)
             second = await asubmit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
-            await wait_for_job(second, poll=FAST_POLL)
+            await await_for_job(second, poll=FAST_POLL)
         return session.session_id, [first, second]
 
     session_id, jobs = await iterative()
@@ -193,7 +193,7 @@ async def test_a_job_queued_when_its_session_expires_fails_its_wait_with_a_clear
         async with ibm_session(SMALL_BACKEND, max_time=2) as session:
             job = await asubmit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
         with pytest.raises(JobFailedError) as failed:
-            await wait_for_job(job, poll=FAST_POLL)
+            await await_for_job(job, poll=FAST_POLL)
         return session.session_id, str(failed.value)
 
     session_id, message = await too_long()

@@ -25,7 +25,7 @@ from prefect_qiskit_jobs import (
     wait_for_jobs,
 )
 from prefect_qiskit_jobs.emulator import FaultRule, RunningEmulator
-from prefect_qiskit_jobs.tags import FLOW_RUN_PREFIX, PROCESS_TAG
+from prefect_qiskit_jobs.ibm.tags import FLOW_RUN_PREFIX, PROCESS_TAG
 
 from .conftest import FAST_POLL, GUARD, OPTIONS, SMALL_BACKEND, until
 

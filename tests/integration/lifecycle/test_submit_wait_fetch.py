@@ -17,13 +17,14 @@ from prefect_qiskit_jobs import (
     JobRef,
     JobStatus,
     Primitive,
+    await_for_job,
     fetch_job_result,
     read_job_result,
     submit_sampler_job,
     wait_for_job,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
-from prefect_qiskit_jobs.runtime import gateway_for
+from prefect_qiskit_jobs.ibm.gateway import gateway_for
 from tests.conftest import EmulatorFactory
 
 from .conftest import (
@@ -46,7 +47,7 @@ async def test_submit_returns_a_plain_json_reference_while_the_job_is_still_queu
         job = future.result()
         status_at_return = held.job(job.job_id)["status"]
         held.release(job.job_id)
-        final = await wait_for_job(job, poll=FAST_POLL)
+        final = await await_for_job(job, poll=FAST_POLL)
         result = fetch_job_result(job)
         return {
             "job": job,
@@ -177,7 +178,7 @@ async def test_two_instances_in_one_process_each_get_their_own_jobs_and_tokens(
         ]
         held.release()
         for job, c in zip(jobs, credentials, strict=True):
-            await wait_for_job(job, credentials=c, poll=FAST_POLL)
+            await await_for_job(job, credentials=c, poll=FAST_POLL)
         pairs = zip(jobs, credentials, strict=True)
         return [counts_of(fetch_job_result(job, credentials=c)) for job, c in pairs]
 

@@ -10,6 +10,7 @@ from prefect_qiskit_jobs import (
     JobSnapshot,
     JobStatus,
     arun_sampler,
+    await_for_job,
     fetch_job_result,
     run_sampler,
     submit_sampler_job,
@@ -26,7 +27,7 @@ async def test_an_async_flow_awaits_the_wait_in_its_own_event_loop(
     @flow
     async def awaiting() -> tuple[JobSnapshot, dict[str, int]]:
         job = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
-        final = await wait_for_job(job, poll=FAST_POLL)
+        final = await await_for_job(job, poll=FAST_POLL)
         return final, counts_of(fetch_job_result(job))
 
     final, counts = await awaiting()

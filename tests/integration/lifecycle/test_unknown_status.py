@@ -9,9 +9,9 @@ from qiskit import QuantumCircuit
 
 from prefect_qiskit_jobs import IBMQuantumCredentials, JobRef, JobSnapshot, JobStatus, Primitive
 from prefect_qiskit_jobs.emulator import RunningEmulator
-from prefect_qiskit_jobs.monitoring import WaitMonitor
-from prefect_qiskit_jobs.runtime import gateway_for
-from prefect_qiskit_jobs.sensor import await_jobs
+from prefect_qiskit_jobs.ibm.gateway import gateway_for
+from prefect_qiskit_jobs.wait.display import WaitMonitor
+from prefect_qiskit_jobs.wait.sensor import await_jobs
 
 from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND
 

@@ -17,15 +17,15 @@ from prefect_qiskit_jobs import (
     JobSnapshot,
     JobWaitTimeoutError,
     Primitive,
+    await_for_job,
     resolve_credentials,
     submit_sampler_job,
-    wait_for_job,
     wait_for_jobs,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
-from prefect_qiskit_jobs.monitoring import WaitMonitor
-from prefect_qiskit_jobs.runtime import gateway_for
-from prefect_qiskit_jobs.sensor import await_jobs
+from prefect_qiskit_jobs.ibm.gateway import gateway_for
+from prefect_qiskit_jobs.wait.display import WaitMonitor
+from prefect_qiskit_jobs.wait.sensor import await_jobs
 
 from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND, run_log_event
 
@@ -73,7 +73,7 @@ async def test_a_timed_out_wait_leaves_a_job_of_another_run_running(
     @flow
     async def waiter(job_id: str) -> str:
         with pytest.raises(JobWaitTimeoutError) as raised:
-            await wait_for_job(job_id, poll=FAST_POLL, timeout=0.5)
+            await await_for_job(job_id, poll=FAST_POLL, timeout=0.5)
         return str(raised.value)
 
     job = await submitter()
@@ -91,7 +91,7 @@ async def test_a_timed_out_wait_cancels_the_job_its_own_run_submitted(
     async def impatient() -> tuple[str, str]:
         job = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
         with pytest.raises(JobWaitTimeoutError) as raised:
-            await wait_for_job(job, poll=FAST_POLL, timeout=0.5)
+            await await_for_job(job, poll=FAST_POLL, timeout=0.5)
         return job.job_id, str(raised.value)
 
     job_id, message = await impatient()

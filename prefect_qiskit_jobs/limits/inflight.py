@@ -38,15 +38,15 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .blocks import IBMQuantumCredentials
-from .exceptions import ConfigurationError
-from .shared_limits import SHORTEST_LEASE_SECONDS, prefect_server_configured
-from .tags import DEPLOYMENT_PREFIX, FLOW_RUN_PREFIX, PROCESS_PREFIX, value_of
+from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
+from prefect_qiskit_jobs.ibm.tags import DEPLOYMENT_PREFIX, FLOW_RUN_PREFIX, PROCESS_PREFIX, value_of
+from prefect_qiskit_jobs.limits.slots import SHORTEST_LEASE_SECONDS, prefect_server_configured
+from prefect_qiskit_jobs.settings import Settings
 
 if TYPE_CHECKING:
-    from .runtime import IQPGateway
+    from prefect_qiskit_jobs.ibm.gateway import IQPGateway
 
-MAX_IN_FLIGHT_VARIABLE = "PREFECT_QISKIT_JOBS_MAX_IN_FLIGHT"
+MAX_IN_FLIGHT_VARIABLE = Settings.variables()["max_in_flight"]
 LIMIT_PREFIX = "ibm-quantum-in-flight-"
 
 Log = Callable[[str], None]
@@ -93,16 +93,7 @@ def scopes_for(
 
 def env_cap(environ: Mapping[str, str]) -> int | None:
     """The cap ``PREFECT_QISKIT_JOBS_MAX_IN_FLIGHT`` sets, or None when it is unset or empty."""
-    value = environ.get(MAX_IN_FLIGHT_VARIABLE, "").strip()
-    if not value:
-        return None
-    try:
-        cap = int(value)
-    except ValueError:
-        cap = 0
-    if cap < 1:
-        raise ConfigurationError(f"{MAX_IN_FLIGHT_VARIABLE} must be a positive whole number, not {value!r}")
-    return cap
+    return Settings.read(environ).max_in_flight
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 Transport and API failures are kept apart from job outcomes: the first say IBM could not be asked,
 the second say what IBM answered about a job. qiskit-ibm-runtime's exceptions are translated in one
-place, ``runtime.py``, with ``raise ... from``.
+place, ``ibm/gateway.py``, with ``raise ... from``. Each message says what to do next.
 
 ```
 QiskitJobsError
 ├── ConfigurationError        credentials or settings are missing or unusable
 ├── InvalidJobInputError      bad input found before anything was sent
+├── SessionUsageError         an ibm_session/ibm_batch used outside its block, or opened twice
+├── ResultNotStoredError      no stored result for a job (also a KeyError)
 ├── IQPError                  IBM Quantum Platform could not be asked, or refused
 │   ├── IQPAuthenticationError    the API key or token was refused
 │   ├── JobNotFoundError          no job with that id on this instance
@@ -24,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .models import JobSnapshot
+    from prefect_qiskit_jobs.models import JobSnapshot
 
 
 class QiskitJobsError(Exception):
@@ -37,6 +39,27 @@ class ConfigurationError(QiskitJobsError):
 
 class InvalidJobInputError(QiskitJobsError, ValueError):
     """Raised before any request when pubs, backend, options or a job id cannot be right."""
+
+
+class SessionUsageError(QiskitJobsError):
+    """Raised when an ``ibm_session``/``ibm_batch`` is used before its block opened it, or opened twice."""
+
+
+class ResultNotStoredError(QiskitJobsError, KeyError):
+    """Raised by ``read_job_result`` when no result of the job is in the result storage.
+
+    It is a ``KeyError`` too, as the lookup by key it is. ``fetch_job_result`` fetches and stores it.
+    """
+
+    def __init__(self, job_id: str, storage: object) -> None:
+        super().__init__(
+            f"No stored result for job {job_id} in {storage}: fetch it first with "
+            "fetch_job_result(job), which stores it under the job id"
+        )
+        self.job_id = job_id
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 class IQPError(QiskitJobsError):

@@ -41,15 +41,17 @@ from prefect.logging import get_logger
 from prefect.logging.loggers import flow_run_logger
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from .blocks import CredentialsLike, IBMQuantumCredentials, aresolve_credentials
-from .cancellation import Layer, _log_to_run, cancel_jobs, run_cancels_limit
-from .exceptions import ConfigurationError
-from .models import JobRef, JobSnapshot, check_job_id
-from .monitoring import id_list
-from .runtime import IQPGateway, gateway_for
-from .schedule import listing_tag
-from .shared_limits import account_limit_name, held_alone
-from .tags import flow_run_tag, owned_by
+from prefect_qiskit_jobs.blocks import CredentialsLike, IBMQuantumCredentials, aresolve_credentials
+from prefect_qiskit_jobs.calls import run_on_own_loop
+from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
+from prefect_qiskit_jobs.cancel.reaper import run_cancels_limit
+from prefect_qiskit_jobs.errors import ConfigurationError
+from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
+from prefect_qiskit_jobs.ibm.tags import flow_run_tag, owned_by
+from prefect_qiskit_jobs.limits.slots import account_limit_name, held_alone
+from prefect_qiskit_jobs.logs import id_list, log_to_run
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, job_id_of
+from prefect_qiskit_jobs.wait.schedule import listing_tag
 
 DEFERRED_TAG = "prefect-qiskit-deferred"
 AWAITING_LABEL = "prefect-qiskit-jobs.awaiting"
@@ -82,7 +84,7 @@ def _suspendable_run() -> Any:
 
 
 def _ids_of(jobs: Sequence[JobRef | str]) -> list[str]:
-    return list(dict.fromkeys(job.job_id if isinstance(job, JobRef) else check_job_id(job) for job in jobs))
+    return list(dict.fromkeys(job_id_of(job) for job in jobs))
 
 
 def _block_name(credentials: CredentialsLike) -> str:
@@ -307,7 +309,7 @@ class _Resumer:
             response = await self.client.resume_flow_run(flow_run.id)
         said = f"Resumer: all {len(jobs)} awaited job(s) are final; resume {response.status.value}"
         logger.info("Flow run %s: %s", flow_run.id, said)
-        _log_to_run(str(flow_run.id), said)
+        log_to_run(str(flow_run.id), said)
         done.resumed.append(str(flow_run.id))
 
     async def clean_up(self, flow_run: FlowRun, done: ResumerCycle) -> None:
@@ -329,7 +331,7 @@ class _Resumer:
                 )
                 done.cancelled_jobs += [report.job_id for report in reports]
                 for report in reports:
-                    _log_to_run(str(current.id), report.describe(Layer.RESUMER))
+                    log_to_run(str(current.id), report.describe(Layer.RESUMER), also=logger)
             await self.forget(current)
         logger.info(
             "Resumer: flow run %s ended %s while suspended; cleaned up", flow_run.id, state and state.value
@@ -337,13 +339,18 @@ class _Resumer:
         done.cleaned.append(str(flow_run.id))
 
 
-async def resume_cycle(credentials: CredentialsLike = None) -> ResumerCycle:
+async def aresume_cycle(credentials: CredentialsLike = None) -> ResumerCycle:
     """One pass of the resumer: resume what is ready, clean up what ended suspended."""
     async with get_client() as client:
         return await _Resumer(client, credentials).cycle()
 
 
-async def run_resumer(
+def resume_cycle(credentials: CredentialsLike = None) -> ResumerCycle:
+    """One pass of the resumer, for sync code; ``aresume_cycle`` is its awaitable twin."""
+    return run_on_own_loop(aresume_cycle(credentials))
+
+
+async def arun_resumer(
     credentials: CredentialsLike = None, every: float = RESUMER_EVERY, once: bool = False
 ) -> None:
     """Resume deferred runs whose jobs have ended, every ``every`` seconds (or ``once``).
@@ -356,7 +363,7 @@ async def run_resumer(
         once: Run one cycle and return.
     """
     while True:
-        cycle = await resume_cycle(credentials)
+        cycle = await aresume_cycle(credentials)
         if cycle.resumed or cycle.cleaned:
             logger.info(
                 "Resumer cycle: resumed %d run(s), cleaned up %d, %d still waiting",
@@ -367,3 +374,16 @@ async def run_resumer(
         if once:
             return
         await asyncio.sleep(every)
+
+
+def run_resumer(
+    credentials: CredentialsLike = None, every: float = RESUMER_EVERY, once: bool = False
+) -> None:
+    """Resume deferred runs whose jobs have ended (blocking); ``arun_resumer`` is its awaitable twin.
+
+    Args:
+        credentials: The credentials for runs that recorded no saved block (default: the environment).
+        every: Seconds between cycles.
+        once: Run one cycle and return.
+    """
+    run_on_own_loop(arun_resumer(credentials, every, once))

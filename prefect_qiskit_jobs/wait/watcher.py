@@ -25,10 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .exceptions import IQPError
-from .models import JobRef, JobSnapshot, PollPolicy
-from .runtime import IQPGateway, apply_metrics
-from .schedule import ListGroup, Member, Read, ReadJob, ReadPosition, Schedule, Update
+from prefect_qiskit_jobs.errors import IQPError
+from prefect_qiskit_jobs.ibm.gateway import IQPGateway
+from prefect_qiskit_jobs.ibm.mapping import apply_metrics
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, PollPolicy
+from prefect_qiskit_jobs.wait.schedule import ListGroup, Member, Read, ReadJob, ReadPosition, Schedule, Update
 
 logger = logging.getLogger(__name__)
 

@@ -10,15 +10,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
+from qiskit.providers import BackendV2
 
-from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
-from .runtime import gateway_for
+from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials, resolve_credentials
+from prefect_qiskit_jobs.ibm.gateway import gateway_for
 
 
-def get_backend(name: str, *, credentials: CredentialsLike = None) -> Any:
+def get_backend(name: str, *, credentials: CredentialsLike = None) -> BackendV2:
     """The backend called ``name`` (a qiskit ``BackendV2`` with its ``target``), looked up once per process.
 
     Raises ``InvalidJobInputError`` listing the available backends when ``name`` is not one of them.
@@ -26,7 +25,7 @@ def get_backend(name: str, *, credentials: CredentialsLike = None) -> Any:
     return gateway_for(resolve_credentials(credentials)).backend(name)
 
 
-async def aget_backend(name: str, *, credentials: CredentialsLike = None) -> Any:
-    """``get_backend`` for async code, off the event loop: ``backend = await aget_backend(name)``."""
+async def aget_backend(name: str, *, credentials: CredentialsLike = None) -> BackendV2:
+    """The awaitable twin of ``get_backend``, off the event loop: ``backend = await aget_backend(name)``."""
     gateway = gateway_for(await aresolve_credentials(credentials))
     return await anyio.to_thread.run_sync(gateway.backend, name)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .exceptions import IQPUnavailableError
-from .models import JobRef, JobSnapshot, JobStatus, PollPolicy
-from .tags import FLOW_RUN_PREFIX, PROCESS_PREFIX
+from prefect_qiskit_jobs.errors import IQPUnavailableError
+from prefect_qiskit_jobs.ibm.tags import FLOW_RUN_PREFIX, PROCESS_PREFIX
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolicy
 
 # Registrations arriving within this window are read together (many waits start at once).
 COALESCE_SECONDS = 0.05

@@ -35,7 +35,6 @@ import contextlib
 import hashlib
 import heapq
 import itertools
-import os
 import random
 import re
 import threading
@@ -46,16 +45,17 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prefect.logging import get_logger
 
-from .exceptions import ConfigurationError, IQPUnavailableError
-from .shared_limits import SHORTEST_LEASE_SECONDS, prefect_server_configured
+from prefect_qiskit_jobs.errors import ConfigurationError, IQPUnavailableError
+from prefect_qiskit_jobs.limits.slots import SHORTEST_LEASE_SECONDS, prefect_server_configured
+from prefect_qiskit_jobs.settings import Settings
 
 if TYPE_CHECKING:
-    from .blocks import IBMQuantumCredentials
+    from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
 
 T = TypeVar("T")
 Log = Callable[[str], None]
 
-JOB_RATE_LIMIT_ENV = "PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT"
+JOB_RATE_LIMIT_ENV = Settings.variables()["job_rate_limit"]
 LIMIT_PREFIX = "ibm-quantum-job-creation-"
 # A slot comes back this much later than IBM's window: clocks and request times differ a little.
 WINDOW_FACTOR, WINDOW_MARGIN = 1.02, 0.25
@@ -66,7 +66,7 @@ LEASE_SLACK_SECONDS = 180.0
 MAX_REFUSALS = 8  # 429s re-sent within one submit before it fails (to the task's retries)
 _OFF = re.compile(r"\s*(off|none|0)\s*", re.IGNORECASE)
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*")
-_logger = get_logger("prefect_qiskit_jobs.throttle")
+_logger = get_logger("prefect_qiskit_jobs.limits.rate")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class CreationRate:
 
 def rate_for(credentials: IBMQuantumCredentials) -> CreationRate | None:
     """The limit that applies to ``credentials``: the environment's, else the block's."""
-    text = os.environ.get(JOB_RATE_LIMIT_ENV)
+    text = Settings.read().job_rate_limit
     if text is not None:
         return CreationRate.parse(text)
     if credentials.jobs_per_window is None:

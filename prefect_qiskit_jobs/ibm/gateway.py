@@ -12,33 +12,25 @@ become this package's here, with the token scrubbed from every message.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
-import importlib
-import json
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-import qiskit_ibm_runtime
 import requests
-from dateutil import parser as dateparser
 from qiskit.primitives import PrimitiveResult
-from qiskit_ibm_runtime import Batch, EstimatorV2, QiskitRuntimeService, SamplerV2, Session
+from qiskit.providers import BackendV2
+from qiskit_ibm_runtime import Batch, QiskitRuntimeService, Session
 from qiskit_ibm_runtime.accounts.exceptions import AccountsError
 from qiskit_ibm_runtime.api.client import RuntimeClient
 from qiskit_ibm_runtime.api.client_parameters import ClientParameters
 from qiskit_ibm_runtime.api.exceptions import RequestsApiError
-from qiskit_ibm_runtime.decoders.defaults import DEFAULT_DECODERS
-from qiskit_ibm_runtime.decoders.result_decoder import ResultDecoder
 from qiskit_ibm_runtime.exceptions import IBMNotAuthorizedError, IBMRuntimeError
-from qiskit_ibm_runtime.utils.utils import is_isa_circuit
 
-from .exceptions import (
+from prefect_qiskit_jobs.errors import (
     ConfigurationError,
     InvalidJobInputError,
     IQPAuthenticationError,
@@ -47,24 +39,21 @@ from .exceptions import (
     JobNotFoundError,
     QiskitJobsError,
 )
-from .models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi, check_job_id
-from .serializers import DECODING
+from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE, collect_listing
+from prefect_qiskit_jobs.ibm.mapping import decode_result, primitive_class, snapshot_from_api
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, Primitive, PrimitiveApi, check_job_id
+from prefect_qiskit_jobs.settings import Settings
 
 if TYPE_CHECKING:
-    from qiskit.circuit import QuantumCircuit
-    from qiskit.transpiler import Target
-
-    from .blocks import IBMQuantumCredentials
+    from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
 
 TRANSIENT_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504, 520, 521, 522, 524})
 # What IAM and the instance directory answer when they refuse an API key (IAM says 400 for an unknown key).
 REFUSED_STATUS = frozenset({400, 401, 403})
-PAGE_SIZE = 100
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
-READ_TIMEOUT_VARIABLE = "PREFECT_QISKIT_JOBS_READ_TIMEOUT"
+READ_TIMEOUT_VARIABLE = Settings.variables()["read_timeout"]
 # Readings of a listing whose pending set shrank while it was paged (see ``collect_listing``).
-LISTING_PASSES = 3
 
 _environment_lock = threading.Lock()
 
@@ -98,14 +87,7 @@ def read_timeout() -> float:
     The client retries a read that timed out (up to 5 times), so a hung read gives up after at
     most six of these.
     """
-    value = os.environ.get(READ_TIMEOUT_VARIABLE)
-    try:
-        seconds = float(value) if value else READ_TIMEOUT
-    except ValueError:
-        seconds = -1.0
-    if seconds <= 0:
-        raise ConfigurationError(f"{READ_TIMEOUT_VARIABLE} must be a positive number of seconds: {value!r}")
-    return seconds
+    return Settings.read().read_timeout
 
 
 class CancelOutcome(str, Enum):
@@ -165,7 +147,7 @@ class IQPGateway:
                 self._client._session._timeout = (CONNECT_TIMEOUT, read_timeout())
             return self._client
 
-    def backend(self, name: str) -> Any:
+    def backend(self, name: str) -> BackendV2:
         """The backend by name, with its target; unknown names fail listing the ones that exist.
 
         The instance's backends are listed once per gateway, however many submits ask at once,
@@ -430,44 +412,6 @@ class IQPGateway:
         return text.replace(self._secret, "***") if self._secret else text
 
 
-def primitive_class(primitive: Primitive, primitive_api: PrimitiveApi) -> type[Any]:
-    """The client's class that submits ``primitive`` jobs through ``primitive_api``.
-
-    Raises ``InvalidJobInputError`` when the installed client has no executor-based primitives.
-    """
-    if primitive_api is PrimitiveApi.V2:
-        v2: type[Any] = SamplerV2 if primitive is Primitive.SAMPLER else EstimatorV2
-        return v2
-    module_name = f"qiskit_ibm_runtime.executor_{primitive.value}"
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        raise InvalidJobInputError(
-            f"primitive_api='executor' needs qiskit-ibm-runtime 0.50 or later, whose {module_name} "
-            f"this one (qiskit-ibm-runtime {qiskit_ibm_runtime.__version__}) lacks; use primitive_api='v2'"
-        ) from None
-    cls: type[Any] = getattr(module, primitive.value.title())
-    return cls
-
-
-def decode_result(raw: str, program_id: str | None) -> Any:
-    """A job's result body, through the client's decoders for ``program_id`` (see ``result``)."""
-    if program_id is None:
-        parsed = json.loads(raw)
-        program_id = "executor" if isinstance(parsed, dict) and "schema_version" in parsed else "sampler"
-    decoders = DEFAULT_DECODERS.get(program_id, [ResultDecoder])
-    with DECODING:
-        result = functools.reduce(
-            lambda data, decoder: decoder.decode(data) if decoder.is_applicable(data) else data, decoders, raw
-        )
-    if isinstance(result, PrimitiveResult) and dataclasses.is_dataclass(result.metadata.get("executor")):
-        # The executor Sampler keeps the run's chunk timing as a dataclass, which the client's
-        # encoder cannot write; as plain data the result is stored and read back as it came.
-        metadata = {**result.metadata, "executor": dataclasses.asdict(result.metadata["executor"])}
-        result = PrimitiveResult(list(result), metadata=metadata)
-    return result
-
-
 def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc.__cause__, "response", None)
     value = response.headers.get("Retry-After") if response is not None else None
@@ -475,147 +419,6 @@ def _retry_after(exc: BaseException) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
-
-
-def collect_listing(
-    fetch_page: Callable[[int, int], dict[str, Any]],
-    *,
-    limit: int | None = None,
-    page_size: int = PAGE_SIZE,
-    passes: int = LISTING_PASSES,
-) -> list[dict[str, Any]]:
-    """Every job of IBM's newest-first listing, read page by page with ``fetch_page(skip, limit)``.
-
-    The listing changes while it is read. A job created meanwhile is prepended and pushes the rest
-    down, so a job is seen twice (kept once). A job that leaves the listed set (a pending job that
-    ends) pulls every later job up one place, and the one that crosses the cursor is never seen; an
-    orphan, to the cancellation hooks and the reaper. Only that can make a later page's ``count``
-    smaller than an earlier one's, so then the whole listing is read again, up to ``passes`` times
-    in all, until a pass sees no shrinking. The answer is the union of the passes: each job once,
-    as last seen, newest first (a job that ended between passes keeps the entry it had).
-
-    Pure apart from ``fetch_page``, which answers as IBM does: ``{"jobs": [...], "count": N}``.
-
-    Example:
-        >>> jobs = [{"id": f"job-{n}"} for n in range(5)]
-        >>> fetch = lambda skip, size: {"jobs": jobs[skip : skip + size], "count": len(jobs)}
-        >>> [job["id"] for job in collect_listing(fetch, page_size=2)]
-        ['job-0', 'job-1', 'job-2', 'job-3', 'job-4']
-    """
-    latest: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
-    for _ in range(max(passes, 1)):
-        seen, shrank = _read_pass(fetch_page, limit, page_size)
-        order = _merge_newest_first(order, [job_id for job_id, _job in seen])
-        latest.update(seen)
-        if not shrank:
-            break
-    jobs = [latest[job_id] for job_id in order]
-    return jobs if limit is None else jobs[:limit]
-
-
-def _read_pass(
-    fetch_page: Callable[[int, int], dict[str, Any]], limit: int | None, page_size: int
-) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
-    """One pass over the pages: what it saw, in order, and whether ``count`` shrank on the way."""
-    seen: list[tuple[str, dict[str, Any]]] = []
-    highest_count: int | None = None
-    shrank = False
-    while True:
-        size = page_size if limit is None else min(page_size, limit - len(seen))
-        answer = fetch_page(len(seen), size)
-        page = answer.get("jobs") or []
-        count = int(answer.get("count", 0))
-        shrank = shrank or (highest_count is not None and count < highest_count)
-        highest_count = count if highest_count is None else max(highest_count, count)
-        seen.extend((job["id"], job) for job in page)
-        if not page or len(seen) >= count or (limit is not None and len(seen) >= limit):
-            return seen, shrank
-
-
-def _merge_newest_first(earlier: list[str], later: list[str]) -> list[str]:
-    """The ids of two readings of one newest-first listing, each once, in that order.
-
-    ``later``'s order stands; an id only ``earlier`` holds goes right after the nearest id before
-    it there that ``later`` holds too (or first, when there is none).
-    """
-    in_later = set(later)
-    after: dict[str | None, list[str]] = {}
-    anchor: str | None = None
-    for job_id in earlier:
-        if job_id in in_later:
-            anchor = job_id
-        else:
-            after.setdefault(anchor, []).append(job_id)
-    merged = list(after.get(None, []))
-    for job_id in dict.fromkeys(later):
-        merged.append(job_id)
-        merged.extend(after.get(job_id, []))
-    return merged
-
-
-def snapshot_from_api(job: dict[str, Any]) -> JobSnapshot:
-    """A ``JobSnapshot`` from IBM's job JSON (``GET /jobs/{id}`` or an entry of ``GET /jobs``)."""
-    state = job.get("state") or {}
-    reason_code = state.get("reason_code") or state.get("reasonCode")
-    usage = job.get("usage") or {}
-    wire_status = str(state.get("status") or job.get("status") or "")
-    status = JobStatus.from_api(wire_status, reason_code)
-    return JobSnapshot(
-        job_id=job["id"],
-        backend=job.get("backend"),
-        primitive=(job.get("program") or {}).get("id"),
-        status=status,
-        unrecognised_status=wire_status if status is JobStatus.UNKNOWN else None,
-        reason=state.get("reason"),
-        reason_code=reason_code,
-        created=_parse_time(job.get("created")),
-        finished=_parse_time(job.get("ended")),
-        quantum_seconds=_quantum_seconds(usage),
-        tags=tuple(job.get("tags") or ()),
-        session_id=job.get("session_id") or None,
-    )
-
-
-def apply_metrics(snapshot: JobSnapshot, metrics: dict[str, Any]) -> JobSnapshot:
-    """Add what only ``/metrics`` tells: queue position, estimated start, run timestamps, usage."""
-    stamps = metrics.get("timestamps") or {}
-    usage = metrics.get("usage") or {}
-    position = metrics.get("position_in_queue")
-    return snapshot.model_copy(
-        update={
-            "position_in_queue": position if snapshot.status is JobStatus.QUEUED else None,
-            "estimated_start": _parse_time(metrics.get("estimated_start_time")),
-            "running": _parse_time(stamps.get("running")) or snapshot.running,
-            "finished": _parse_time(stamps.get("finished")) or snapshot.finished,
-            "quantum_seconds": _quantum_seconds(usage, snapshot.quantum_seconds),
-        }
-    )
-
-
-def _quantum_seconds(usage: dict[str, Any], default: float | None = None) -> float | None:
-    """QPU time as IBM reports it now (``qpu_charge_time_seconds``) or did (``quantum_seconds``)."""
-    for name in ("qpu_charge_time_seconds", "quantum_seconds"):
-        if usage.get(name) is not None:
-            return float(usage[name])
-    return default
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not value:
-        return None
-    try:
-        parsed: datetime = dateparser.isoparse(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def isa_problem(circuit: QuantumCircuit, target: Target) -> str:
-    """Why ``circuit`` is not ISA for ``target`` (the client's own check), or ``""``."""
-    return str(is_isa_circuit(circuit, target))
 
 
 _gateways: dict[tuple[object, ...], IQPGateway] = {}

@@ -19,27 +19,28 @@ and ISA.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from prefect import get_run_logger
-from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_logger
 from qiskit import QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from . import inflight, sessions, throttle
-from . import tags as job_tags
-from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
-from .calls import QiskitTask
-from .exceptions import InvalidJobInputError, IQPError, IQPUnavailableError, is_transient
-from .idempotency import check_idempotency_key, job_key
-from .models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi
-from .runtime import IQPGateway, gateway_for, isa_problem, primitive_class
+from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials, resolve_credentials
+from prefect_qiskit_jobs.errors import InvalidJobInputError, IQPError, IQPUnavailableError
+from prefect_qiskit_jobs.ibm import tags as job_tags
+from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
+from prefect_qiskit_jobs.ibm.mapping import isa_problem, primitive_class
+from prefect_qiskit_jobs.limits import inflight
+from prefect_qiskit_jobs.limits import rate as throttle
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi
+from prefect_qiskit_jobs.submit import sessions
+from prefect_qiskit_jobs.submit.idempotency import check_idempotency_key, job_key
 
 Log = Callable[[str], None]
 DEFAULT_MAX_PUBS_PER_JOB = 100
@@ -139,7 +140,7 @@ def plan_submit(
     pubs: Iterable[Any] | Any,
     *,
     backend: str,
-    options: dict[str, Any] | None,
+    options: Mapping[str, Any] | None,
     tags: Sequence[str] | None,
     detached: bool,
     idempotency_key: str | None,
@@ -283,15 +284,12 @@ def _adopt(
 
 
 def _ref(snapshot: JobSnapshot, call: SubmitCall, gateway: IQPGateway) -> JobRef:
-    return JobRef(
-        job_id=snapshot.job_id,
-        backend=snapshot.backend or call.backend,
+    return JobRef.from_snapshot(
+        snapshot,
+        instance=gateway.credentials.instance,
         primitive=call.primitive,
         primitive_api=call.primitive_api,
-        instance=gateway.credentials.instance,
-        tags=snapshot.tags,
-        created_at=snapshot.created,
-        session_id=snapshot.session_id,
+        backend=call.backend,
     )
 
 
@@ -310,7 +308,7 @@ def _cancel_duplicates(
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     if TaskRunContext.get() is not None:
         return get_run_logger()  # type: ignore[return-value]
-    return get_logger("prefect_qiskit_jobs.submit")
+    return get_logger("prefect_qiskit_jobs.submit.call")
 
 
 def submit_jobs(
@@ -319,7 +317,7 @@ def submit_jobs(
     *,
     backend: str,
     credentials: CredentialsLike = None,
-    options: dict[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
     tags: Sequence[str] | None = None,
     detached: bool = False,
     idempotency_key: str | None = None,
@@ -347,7 +345,7 @@ async def asubmit_jobs(
     *,
     backend: str,
     credentials: CredentialsLike = None,
-    options: dict[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
     tags: Sequence[str] | None = None,
     detached: bool = False,
     idempotency_key: str | None = None,
@@ -381,8 +379,8 @@ def check_primitive_api(primitive: Primitive, primitive_api: PrimitiveApi | str)
     return api
 
 
-def _check_options(primitive: Primitive, options: dict[str, Any]) -> None:
-    if not isinstance(options, dict):
+def _check_options(primitive: Primitive, options: Mapping[str, Any]) -> None:
+    if not isinstance(options, Mapping):
         raise InvalidJobInputError(
             "options must be a dict of primitive options, e.g. {'default_shots': 1000}"
         )
@@ -392,191 +390,3 @@ def _check_options(primitive: Primitive, options: dict[str, Any]) -> None:
     precision = options.get("default_precision")
     if primitive is Primitive.ESTIMATOR and precision is not None and not precision > 0:
         raise InvalidJobInputError(f"default_precision must be positive, not {precision!r}")
-
-
-_SUBMIT_SETTINGS: dict[str, Any] = {
-    "retries": 2,
-    "retry_delay_seconds": [5, 30],
-    "retry_condition_fn": is_transient,
-    "cache_policy": NO_CACHE,
-}
-
-
-_ARGS_DOC = """
-    Args:
-        pubs: {pubs}
-        backend: Backend name, e.g. ``"ibm_brisbane"``.
-        credentials: An ``IBMQuantumCredentials`` block, a saved block's name, or None for the
-            ``QISKIT_IBM_*`` environment.
-        options: {options}
-        tags: Extra IBM job tags.
-        detached: The job is meant for a later flow: no cancellation layer will ever cancel it.
-        fresh: Submit a new job even when this call already has one from an earlier attempt or
-            retry of the flow run (a task retry still adopts the job of its own call).
-        idempotency_key: Set by the call itself (the flow run, the task and the call's place in
-            the run); give your own to make one job per key across flow runs.
-        primitive_api: ``"v2"`` (default) submits through ``{v2}``; ``"executor"`` through
-            the executor-based ``{executor}`` (program ``executor``, qiskit-ibm-runtime 0.50+).
-            Either way the stored result is a ``PrimitiveResult``.
-"""
-_PUBS = {
-    Primitive.SAMPLER: "ISA circuits, or ``(circuit, parameter_values, shots)`` tuples; one circuit or one\n"
-    "            tuple is one pub.",
-    Primitive.ESTIMATOR: "``(circuit, observables[, parameter_values[, precision]])`` tuples; one tuple is\n"
-    "            one pub.",
-}
-_OPTIONS = {
-    Primitive.SAMPLER: "``SamplerV2`` options, e.g. ``{'default_shots': 1000}``.",
-    Primitive.ESTIMATOR: "``EstimatorV2`` options, e.g. ``{'default_precision': 0.01}``.",
-}
-_EXAMPLE = """
-    Example:
-        >>> @flow
-        ... def bell(credentials: str = "ibm-quantum"):
-        ...     job = submit_sampler_job([isa_circuit], backend="ibm_brisbane", credentials=credentials)
-        ...     return job.job_id  # doctest: +SKIP
-"""
-
-
-def _submit_tasks(primitive: Primitive) -> tuple[Any, Any, Any, Any]:
-    """The four submit tasks of a primitive: one job or many, sync or async; one body each."""
-    name = primitive.value
-
-    def one(
-        pubs: Iterable[Any] | Any,
-        *,
-        backend: str,
-        credentials: CredentialsLike = None,
-        options: dict[str, Any] | None = None,
-        tags: Sequence[str] | None = None,
-        detached: bool = False,
-        fresh: bool = False,
-        idempotency_key: str | None = None,
-        primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
-    ) -> JobRef:
-        (job,) = submit_jobs(
-            primitive,
-            pubs,
-            backend=backend,
-            credentials=credentials,
-            options=options,
-            tags=tags,
-            detached=detached,
-            idempotency_key=idempotency_key,
-            primitive_api=primitive_api,
-        )
-        return job
-
-    async def aone(
-        pubs: Iterable[Any] | Any,
-        *,
-        backend: str,
-        credentials: CredentialsLike = None,
-        options: dict[str, Any] | None = None,
-        tags: Sequence[str] | None = None,
-        detached: bool = False,
-        fresh: bool = False,
-        idempotency_key: str | None = None,
-        primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
-    ) -> JobRef:
-        (job,) = await asubmit_jobs(
-            primitive,
-            pubs,
-            backend=backend,
-            credentials=credentials,
-            options=options,
-            tags=tags,
-            detached=detached,
-            idempotency_key=idempotency_key,
-            primitive_api=primitive_api,
-        )
-        return job
-
-    def many(
-        pubs: Iterable[Any],
-        *,
-        backend: str,
-        max_pubs_per_job: int = DEFAULT_MAX_PUBS_PER_JOB,
-        credentials: CredentialsLike = None,
-        options: dict[str, Any] | None = None,
-        tags: Sequence[str] | None = None,
-        detached: bool = False,
-        fresh: bool = False,
-        idempotency_key: str | None = None,
-        primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
-    ) -> list[JobRef]:
-        return submit_jobs(
-            primitive,
-            pubs,
-            backend=backend,
-            credentials=credentials,
-            options=options,
-            tags=tags,
-            detached=detached,
-            idempotency_key=idempotency_key,
-            max_pubs_per_job=max_pubs_per_job,
-            primitive_api=primitive_api,
-        )
-
-    async def amany(
-        pubs: Iterable[Any],
-        *,
-        backend: str,
-        max_pubs_per_job: int = DEFAULT_MAX_PUBS_PER_JOB,
-        credentials: CredentialsLike = None,
-        options: dict[str, Any] | None = None,
-        tags: Sequence[str] | None = None,
-        detached: bool = False,
-        fresh: bool = False,
-        idempotency_key: str | None = None,
-        primitive_api: PrimitiveApi | str = PrimitiveApi.V2,
-    ) -> list[JobRef]:
-        return await asubmit_jobs(
-            primitive,
-            pubs,
-            backend=backend,
-            credentials=credentials,
-            options=options,
-            tags=tags,
-            detached=detached,
-            idempotency_key=idempotency_key,
-            max_pubs_per_job=max_pubs_per_job,
-            primitive_api=primitive_api,
-        )
-
-    args = _ARGS_DOC.format(
-        pubs=_PUBS[primitive],
-        options=_OPTIONS[primitive],
-        v2=f"{name.title()}V2",
-        executor=f"executor_{name}.{name.title()}",
-    )
-    many_args = args.replace(
-        "        backend:",
-        "        max_pubs_per_job: Pubs per job at most; the pubs are split in order.\n        backend:",
-    )
-    docs = {
-        one: f"Submit {name.title()} pubs to ``backend`` and return the job's reference at once.\n{args}",
-        aone: f"``submit_{name}_job`` for async flows: ``job = await asubmit_{name}_job(...)``.\n{args}",
-        many: f"Submit many {name.title()} pubs as jobs of at most ``max_pubs_per_job`` pubs each, in\n"
-        f"    one task run; every pub is checked before the first job is sent.\n{many_args}",
-        amany: f"``submit_{name}_jobs`` for async flows.\n{many_args}",
-    }
-    if primitive is Primitive.SAMPLER:
-        docs[one] += _EXAMPLE
-    tasks = []
-    for fn, suffix, label in ((one, "job", ""), (aone, "job", "a"), (many, "jobs", ""), (amany, "jobs", "a")):
-        fn.__doc__ = docs[fn]
-        fn.__name__ = fn.__qualname__ = f"{label}submit_{name}_{suffix}"
-        fn.__module__ = __name__
-        run_name = f"submit-{name}-{{backend}}" if suffix == "job" else f"submit-{name}-jobs-{{backend}}"
-        task_name = f"submit-{name}-{suffix}"
-        tasks.append(QiskitTask(fn, name=task_name, task_run_name=run_name, **_SUBMIT_SETTINGS))
-    return tasks[0], tasks[1], tasks[2], tasks[3]
-
-
-submit_sampler_job, asubmit_sampler_job, submit_sampler_jobs, asubmit_sampler_jobs = _submit_tasks(
-    Primitive.SAMPLER
-)
-submit_estimator_job, asubmit_estimator_job, submit_estimator_jobs, asubmit_estimator_jobs = _submit_tasks(
-    Primitive.ESTIMATOR
-)

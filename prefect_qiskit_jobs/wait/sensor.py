@@ -1,4 +1,4 @@
-"""The wait tasks: sensors that hand their jobs to the process's watcher and report changes.
+"""The sensor under the wait tasks: hand the jobs to the process's watcher and report changes.
 
 A wait never sleeps in a thread and never polls on its own: it registers with ``JobWatcher`` and
 awaits the snapshots the watcher delivers, logging status changes and keeping its artifacts
@@ -8,10 +8,10 @@ in time, and lets the interruption go on. It owns the jobs its own flow run subm
 any run: the jobs its process submitted), never a job handed to it by id from elsewhere, never a
 detached one. Any other exception leaves every job alone.
 
-``wait_for_job`` and ``wait_for_jobs`` are awaited in async flows and called plainly in sync
-flows, where they run the same sensor on an event loop of their own in the flow's thread, so an
-interrupted sync wait cancels its jobs too. Tasks run with ``.submit()`` or ``.map()`` sit on
-worker threads that Prefect does not interrupt (the flow hooks and the reaper cover those).
+``await_for_job`` awaits ``wait_one`` in the flow's event loop; ``wait_for_job`` runs it on an
+event loop of its own in the flow's thread, so an interrupted sync wait cancels its jobs too.
+Tasks run with ``.submit()`` or ``.map()`` sit on worker threads that Prefect does not interrupt
+(the flow hooks and the reaper cover those).
 """
 
 from __future__ import annotations
@@ -25,20 +25,19 @@ from typing import Any
 
 import anyio
 from prefect import get_run_logger
-from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.exceptions import TerminationSignal
 from prefect.logging import get_logger
 
-from .blocks import CredentialsLike, aresolve_credentials
-from .calls import DispatchingTask
-from .cancellation import Layer, cancel_jobs
-from .exceptions import JobWaitTimeoutError
-from .models import JobRef, JobSnapshot, JobStatus, PollPolicy, Primitive, check_job_id
-from .monitoring import ARTIFACT_MIN_INTERVAL, WaitMonitor, id_list
-from .runtime import IQPGateway, gateway_for
-from .tags import owned_by
-from .watcher import JobWatcher
+from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials
+from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
+from prefect_qiskit_jobs.errors import JobWaitTimeoutError
+from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
+from prefect_qiskit_jobs.ibm.tags import owned_by
+from prefect_qiskit_jobs.logs import id_list
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolicy, job_id_of
+from prefect_qiskit_jobs.wait.display import ARTIFACT_MIN_INTERVAL, WaitMonitor
+from prefect_qiskit_jobs.wait.watcher import JobWatcher
 
 CANCEL_TIME_CAP = 60.0
 # The last artifact update of an ending wait, shielded from its interruption, gets this long.
@@ -73,7 +72,7 @@ async def await_jobs(
     """
     policy = poll or PollPolicy()
     gateway = gateway_for(await aresolve_credentials(credentials))
-    monitor = monitor or WaitMonitor(list(jobs), get_logger("prefect_qiskit_jobs.sensor"), None, None)
+    monitor = monitor or WaitMonitor(list(jobs), get_logger("prefect_qiskit_jobs.wait.sensor"), None, None)
     owner = _current_flow_run_id()
     watcher = JobWatcher.shared()
     loop = asyncio.get_running_loop()
@@ -189,7 +188,7 @@ def _monitor_for(jobs: list[JobRef]) -> WaitMonitor:
     task_run = context.task_run if context else None
     return WaitMonitor(
         jobs,
-        get_run_logger() if context else get_logger("prefect_qiskit_jobs.sensor"),
+        get_run_logger() if context else get_logger("prefect_qiskit_jobs.wait.sensor"),
         str(task_run.flow_run_id) if task_run and task_run.flow_run_id else None,
         str(task_run.id) if task_run else None,
     )
@@ -201,7 +200,7 @@ async def resolve_jobs(jobs: Sequence[JobRef | str], credentials: CredentialsLik
     The reads run side by side, at most ``RESOLVE_READS_AT_ONCE`` at a time: a wait handed many
     ids from elsewhere starts after a few round trips, not one per id.
     """
-    ids = [check_job_id(job) for job in jobs if not isinstance(job, JobRef)]
+    ids = [job_id_of(job) for job in jobs if not isinstance(job, JobRef)]
     if not ids:
         return [job for job in jobs if isinstance(job, JobRef)]
     gateway = gateway_for(await aresolve_credentials(credentials))
@@ -210,35 +209,14 @@ async def resolve_jobs(jobs: Sequence[JobRef | str], credentials: CredentialsLik
 
     async def resolve(job_id: str) -> None:
         snapshot = await anyio.to_thread.run_sync(gateway.read, job_id, limiter=limiter)
-        known = snapshot.primitive in {p.value for p in Primitive}
-        refs[job_id] = JobRef(
-            job_id=job_id,
-            backend=snapshot.backend or "",
-            primitive=Primitive(snapshot.primitive) if known else Primitive.SAMPLER,
-            instance=gateway.credentials.instance,
-            tags=snapshot.tags,
-            created_at=snapshot.created,
-        )
+        refs[job_id] = JobRef.from_snapshot(snapshot, instance=gateway.credentials.instance)
 
     # gather, not a task group: the first error (an unknown id) is raised as itself.
     await asyncio.gather(*(resolve(job_id) for job_id in dict.fromkeys(ids)))
     return [job if isinstance(job, JobRef) else refs[job] for job in jobs]
 
 
-def _job_id_of(job: object) -> str:
-    return job.job_id if isinstance(job, JobRef) else str(job)
-
-
-def _wait_one_run_name(parameters: dict[str, Any] | None = None) -> str:
-    return f"wait-for-{_job_id_of((parameters or {}).get('job', 'job'))}"
-
-
-def _wait_run_name(parameters: dict[str, Any] | None = None) -> str:
-    jobs = (parameters or {}).get("jobs") or []
-    return f"wait-for-{len(jobs)}-jobs"
-
-
-async def _wait_for_job(
+async def wait_one(
     job: JobRef | str,
     *,
     credentials: CredentialsLike = None,
@@ -248,8 +226,6 @@ async def _wait_for_job(
     cancel_on_timeout: bool = True,
 ) -> JobSnapshot:
     """Wait, without blocking anything, until IBM reports the job final; return its final snapshot.
-
-    In an async flow ``await wait_for_job(job)``; in a sync flow call ``wait_for_job(job)``.
 
     Args:
         job: What a submit task returned, or a job id.
@@ -261,12 +237,6 @@ async def _wait_for_job(
             reason code) when the job ends ERROR or CANCELLED; with False, return the snapshot.
         cancel_on_timeout: Cancel the job, if this run owns it, when ``timeout`` passes.
 
-    Example:
-        >>> @flow
-        ... async def bell():
-        ...     job = submit_sampler_job([isa_circuit], backend="ibm_brisbane")
-        ...     final = await wait_for_job(job)
-        ...     return fetch_job_result(job)  # doctest: +SKIP
     """
     refs = await resolve_jobs([job], credentials)
     (snapshot,) = await await_jobs(
@@ -280,7 +250,7 @@ async def _wait_for_job(
     return snapshot.raise_for_outcome() if raise_on_failure else snapshot
 
 
-async def _wait_for_jobs(
+async def wait_many(
     jobs: Sequence[JobRef | str],
     *,
     credentials: CredentialsLike = None,
@@ -307,17 +277,3 @@ async def _wait_for_jobs(
         for snapshot in snapshots:
             snapshot.raise_for_outcome()
     return snapshots
-
-
-wait_for_job: DispatchingTask[..., Any] = DispatchingTask(
-    _wait_for_job,
-    name="wait-for-job",
-    task_run_name=_wait_one_run_name,
-    cache_policy=NO_CACHE,
-)
-wait_for_jobs: DispatchingTask[..., Any] = DispatchingTask(
-    _wait_for_jobs,
-    name="wait-for-jobs",
-    task_run_name=_wait_run_name,
-    cache_policy=NO_CACHE,
-)

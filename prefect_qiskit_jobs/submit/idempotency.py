@@ -25,7 +25,7 @@ from collections import OrderedDict
 
 from prefect.context import FlowRunContext, TaskRunContext
 
-from .exceptions import InvalidJobInputError
+from prefect_qiskit_jobs.errors import InvalidJobInputError
 
 _KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Counters of finished flow-run attempts are dropped oldest first beyond this many.

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
 
-    from .blocks import IBMQuantumCredentials
+    from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
 
 SHORTEST_LEASE_SECONDS = 60.0  # Prefect refuses shorter leases
 

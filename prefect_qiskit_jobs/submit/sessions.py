@@ -38,11 +38,11 @@ import anyio
 from prefect.futures import PrefectFuture
 from prefect.logging import get_logger
 
-from .blocks import CredentialsLike, aresolve_credentials, resolve_credentials
-from .exceptions import InvalidJobInputError, QiskitJobsError
+from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials, resolve_credentials
+from prefect_qiskit_jobs.errors import InvalidJobInputError, QiskitJobsError, SessionUsageError
 
 if TYPE_CHECKING:
-    from .runtime import IQPGateway
+    from prefect_qiskit_jobs.ibm.gateway import IQPGateway
 
 # How long leaving a block waits for its close request when the block is being interrupted.
 CLOSE_TIME_CAP = 30.0
@@ -50,7 +50,7 @@ CLOSE_TIME_CAP = 30.0
 _current: contextvars.ContextVar[IBMQuantumSession | None] = contextvars.ContextVar(
     "prefect_qiskit_jobs_session", default=None
 )
-logger = get_logger("prefect_qiskit_jobs.sessions")
+logger = get_logger("prefect_qiskit_jobs.submit.sessions")
 
 
 class IBMQuantumSession:
@@ -96,7 +96,7 @@ class IBMQuantumSession:
     def session_id(self) -> str:
         """IBM's id of the session; set once the block is entered."""
         if self._session_id is None:
-            raise QiskitJobsError(
+            raise SessionUsageError(
                 f"The {self.kind} on {self.backend} is not open: enter its with block first"
             )
         return self._session_id
@@ -114,7 +114,7 @@ class IBMQuantumSession:
 
     # ----- sync ------------------------------------------------------------------------------
     def __enter__(self) -> IBMQuantumSession:
-        from .runtime import gateway_for
+        from prefect_qiskit_jobs.ibm.gateway import gateway_for
 
         self._open(gateway_for(resolve_credentials(self._credentials)))
         return self
@@ -129,7 +129,7 @@ class IBMQuantumSession:
 
     # ----- async -----------------------------------------------------------------------------
     async def __aenter__(self) -> IBMQuantumSession:
-        from .runtime import gateway_for
+        from prefect_qiskit_jobs.ibm.gateway import gateway_for
 
         gateway = gateway_for(await aresolve_credentials(self._credentials))
         await anyio.to_thread.run_sync(self._open_on_ibm, gateway)
@@ -153,7 +153,7 @@ class IBMQuantumSession:
 
     def _open_on_ibm(self, gateway: IQPGateway) -> None:
         if self._session_id is not None:
-            raise QiskitJobsError(f"The {self.kind} {self._session_id} was already opened; make a new one")
+            raise SessionUsageError(f"The {self.kind} {self._session_id} was already opened; make a new one")
         self._session_id = gateway.open_session(self.batch, self.backend, self.max_time)
         self._gateway = gateway
         limit = f", at most {self.max_time} s" if self.max_time is not None else ""
@@ -208,7 +208,7 @@ def ibm_session(
         ... async def vqe(credentials: str = "ibm-quantum"):
         ...     async with ibm_session("ibm_brisbane", credentials=credentials, max_time=3600):
         ...         job = await asubmit_estimator_job(pubs, backend="ibm_brisbane", credentials=credentials)
-        ...         await wait_for_job(job, credentials=credentials)  # doctest: +SKIP
+        ...         await await_for_job(job, credentials=credentials)  # doctest: +SKIP
     """
     return IBMQuantumSession(backend, batch=False, credentials=credentials, max_time=max_time)
 

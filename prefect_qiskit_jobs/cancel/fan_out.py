@@ -1,0 +1,213 @@
+"""Cancelling jobs exactly once, whichever layer asks: the sensor, a flow hook or the reaper.
+
+Three layers, because no single one sees every ending: the sensor cancels what it awaits when it
+is interrupted; flow hooks (``on_cancellation``/``on_crashed``, opt-in ``on_failure``) cancel what
+the run's tag finds pending; the reaper cancels pending jobs of runs that Prefect shows
+Cancelled or Crashed, which covers SIGKILL and dead supervisors.
+
+A layer cancels only jobs it has just seen non-final; a job that another layer of this process is
+cancelling, or has already had an answer for, is skipped; IBM's 409 ("already final") counts as
+success and leaves the result readable. A layer sends its cancels side by side, then confirms
+them together by listing each run's jobs until they are seen final (a failed read leaves a job
+unconfirmed, never resent), and reports each with the job id and the layer that sent it.
+
+Sessions and batches (see ``sessions``) end with the run: a layer cancelling because the run is
+ending also cancels every pending job of each session its jobs are in (found by the
+``prefect-session:<id>`` tag), once each, then the session itself, once per process; across
+processes, a later layer finds a session only through jobs still pending in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+
+from prefect_qiskit_jobs.errors import IQPError
+from prefect_qiskit_jobs.ibm.gateway import CancelOutcome, IQPGateway
+from prefect_qiskit_jobs.ibm.tags import (
+    DETACHED_TAG,
+    FLOW_RUN_PREFIX,
+    SESSION_PREFIX,
+    flow_run_tag,
+    session_tag,
+    value_of,
+)
+from prefect_qiskit_jobs.models import JobSnapshot, JobStatus
+
+# Cancels one layer sends side by side; IBM takes seconds to answer each.
+CANCELS_AT_ONCE = 16
+CONFIRM_FIRST_PAUSE = 0.1
+CONFIRM_MAX_PAUSE = 2.0
+# How long a layer confirms its cancels: IBM takes seconds to stop a running job.
+CONFIRM_SECONDS = 30.0
+
+
+class Layer(str, Enum):
+    """Who cancelled: named in every log line about a cancel."""
+
+    SENSOR = "sensor"
+    HOOK = "flow hook"
+    REAPER = "reaper"
+    RESUMER = "resumer"
+
+
+@dataclass(frozen=True)
+class CancelReport:
+    """What happened to one job: ``sent`` says whether this call sent the cancel request."""
+
+    job_id: str
+    sent: bool
+    outcome: str
+    final_status: JobStatus | None
+
+    def describe(self, layer: Layer) -> str:
+        final = self.final_status.value if self.final_status else "not yet confirmed"
+        return f"job {self.job_id}: {self.outcome} by the {layer.value} (now {final})"
+
+
+# Jobs a layer of this process is cancelling right now, and jobs IBM has already answered for
+# (cancel accepted, or 409): no layer of this process asks IBM about those again. A job seen
+# pending by a later layer may just not look cancelled yet; a second request would be redundant.
+_in_flight: set[str] = set()
+_answered: set[str] = set()
+_in_flight_lock = threading.Lock()
+# Sessions a layer of this process has taken on to cancel: none is cancelled twice.
+_sessions_claimed: set[str] = set()
+
+
+def cancel_jobs(
+    gateway: IQPGateway,
+    jobs: Iterable[JobSnapshot],
+    layer: Layer,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+    end_sessions: bool = False,
+) -> list[CancelReport]:
+    """Cancel each non-final job once, all at once, then confirm them; blocking (async callers use a thread).
+
+    IBM takes seconds to answer a cancel and more to stop a running job, so the requests go out
+    side by side (at most ``CANCELS_AT_ONCE``), and the ends are confirmed together: one listing
+    per flow run of the jobs (a job without a run tag is read alone), repeated with growing pauses
+    for at most ``CONFIRM_SECONDS``. With ``end_sessions`` (the run is ending), the pending jobs
+    of the sessions the jobs are in are cancelled too, then each session.
+    """
+    claimed = _claim([job for job in jobs if not job.status.is_final])
+    session_ids = _claim_sessions(claimed) if end_sessions else []
+    if session_ids:
+        claimed += _claim(_pending_in(gateway, session_ids, log))
+    if not claimed and not session_ids:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(CANCELS_AT_ONCE, len(claimed)))) as pool:
+        outcomes = list(pool.map(lambda job: _send(gateway, job, layer, log), claimed))
+        for session_id in session_ids:
+            _end_session(gateway, session_id, layer, log)
+    sent = {
+        job.job_id: outcome for job, outcome in zip(claimed, outcomes, strict=True) if outcome is not None
+    }
+    finals = _confirm_all(gateway, [job for job in claimed if job.job_id in sent], sleep)
+    reports = []
+    for job in claimed:
+        outcome = sent.get(job.job_id)
+        if outcome is None:
+            continue
+        text = "cancel sent" if outcome is CancelOutcome.CANCELLED else "already final, nothing to cancel"
+        report = CancelReport(job.job_id, outcome is CancelOutcome.CANCELLED, text, finals.get(job.job_id))
+        log(report.describe(layer))
+        reports.append(report)
+    return reports
+
+
+def _claim(jobs: list[JobSnapshot]) -> list[JobSnapshot]:
+    """The jobs no other layer of this process is cancelling or has had an answer for; now ours."""
+    unique = list({job.job_id: job for job in jobs}.values())
+    with _in_flight_lock:
+        mine = [job for job in unique if job.job_id not in _in_flight and job.job_id not in _answered]
+        _in_flight.update(job.job_id for job in mine)
+    return mine
+
+
+def _claim_sessions(jobs: list[JobSnapshot]) -> list[str]:
+    """The sessions of ``jobs`` that no layer of this process has taken on yet; now ours."""
+    found = {value_of(job.tags, SESSION_PREFIX) for job in jobs}
+    with _in_flight_lock:
+        mine = sorted(
+            session_id for session_id in found if session_id and session_id not in _sessions_claimed
+        )
+        _sessions_claimed.update(mine)
+    return mine
+
+
+def _pending_in(gateway: IQPGateway, session_ids: list[str], log: Callable[[str], None]) -> list[JobSnapshot]:
+    """The pending jobs of these sessions: they end with the session, each with its own cancel."""
+    pending: list[JobSnapshot] = []
+    for session_id in session_ids:
+        try:
+            pending += gateway.list_jobs(tags=[session_tag(session_id)], pending=True)
+        except IQPError as exc:
+            log(f"Could not list the jobs of session {session_id}: {exc}; cancelling the session ends them")
+    return [job for job in pending if DETACHED_TAG not in job.tags]
+
+
+def _end_session(gateway: IQPGateway, session_id: str, layer: Layer, log: Callable[[str], None]) -> None:
+    """Cancel a session once its jobs' cancels are sent: no job can join it after."""
+    try:
+        outcome = gateway.cancel_session(session_id)
+    except IQPError as exc:
+        log(f"Could not cancel session {session_id} ({layer.value}): {exc}; it ends at its maximum TTL")
+        return
+    done = "cancelled" if outcome is CancelOutcome.CANCELLED else "already ended"
+    log(f"session {session_id}: {done} by the {layer.value}")
+
+
+def _send(
+    gateway: IQPGateway, job: JobSnapshot, layer: Layer, log: Callable[[str], None]
+) -> CancelOutcome | None:
+    answered = False
+    try:
+        outcome = gateway.cancel(job.job_id)
+        answered = True
+        return outcome
+    except IQPError as exc:
+        log(f"Could not cancel job {job.job_id} ({layer.value}): {exc}; the next layer will retry")
+        return None
+    finally:
+        with _in_flight_lock:  # one step, so no other layer finds the job in neither set
+            _in_flight.discard(job.job_id)
+            if answered:
+                _answered.add(job.job_id)
+
+
+def _confirm_all(
+    gateway: IQPGateway, jobs: list[JobSnapshot], sleep: Callable[[float], None]
+) -> dict[str, JobStatus]:
+    """The statuses of ``jobs`` once seen final (or as last seen, when the time runs out).
+
+    A failed read only leaves a job unconfirmed; it never makes anyone send a cancel again.
+    """
+    seen: dict[str, JobStatus] = {}
+    pause, waited = CONFIRM_FIRST_PAUSE, 0.0
+    while True:
+        open_jobs = [job for job in jobs if not (job.job_id in seen and seen[job.job_id].is_final)]
+        if not open_jobs:
+            return seen
+        groups: dict[str | None, list[JobSnapshot]] = {}
+        for job in open_jobs:
+            groups.setdefault(value_of(job.tags, FLOW_RUN_PREFIX), []).append(job)
+        for run_id, members in groups.items():
+            with contextlib.suppress(IQPError):
+                if run_id is not None and len(members) > 1:
+                    listed = {s.job_id: s.status for s in gateway.list_jobs(tags=[flow_run_tag(run_id)])}
+                    seen.update({job.job_id: listed[job.job_id] for job in members if job.job_id in listed})
+                else:
+                    for job in members:
+                        seen[job.job_id] = gateway.read(job.job_id).status
+        if waited >= CONFIRM_SECONDS:
+            return seen
+        sleep(pause)
+        waited += pause
+        pause = min(pause * 2, CONFIRM_MAX_PAUSE)

@@ -1,0 +1,144 @@
+"""Layer 3: the reaper, which cancels pending jobs of runs that ended Cancelled or Crashed.
+
+It covers what hooks cannot: a SIGKILLed flow process, a dead supervisor, a hook that did not fire.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+import anyio
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
+
+from prefect_qiskit_jobs.blocks import (
+    IBMQuantumCredentials,
+    aresolve_credentials,
+)
+from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
+from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
+from prefect_qiskit_jobs.ibm.tags import (
+    DETACHED_TAG,
+    FLOW_RUN_PREFIX,
+    PACKAGE_TAG,
+    flow_run_tag,
+    value_of,
+)
+from prefect_qiskit_jobs.limits.slots import account_limit_name, held_alone
+from prefect_qiskit_jobs.logs import id_list, log_to_run
+from prefect_qiskit_jobs.models import JobSnapshot
+
+REAPED_STATES = frozenset({StateType.CANCELLED, StateType.CRASHED})
+RUN_CANCELS_LIMIT_PREFIX = "ibm-quantum-run-cancels-"
+
+
+def run_cancels_limit(credentials: IBMQuantumCredentials) -> str:
+    """The one-slot limit under which a reaper or a resumer cancels an ended run's jobs.
+
+    Those layers run in processes of their own, often several at once; each re-lists a run's
+    pending jobs while it holds the slot, so the second finds them cancelled and sends nothing.
+    """
+    return account_limit_name(RUN_CANCELS_LIMIT_PREFIX, credentials)
+
+
+@dataclass(frozen=True)
+class ReapDecision:
+    """Whether the reaper may cancel a flow run's jobs, and why (pure, so it is tested alone)."""
+
+    cancel: bool
+    why: str
+
+
+def decide(
+    state_type: StateType | None, state_age_seconds: float, include_failed: bool, grace_seconds: float
+) -> ReapDecision:
+    """Cancel only for runs that are over and did not end well, once their hooks had their chance."""
+    if state_type is None:
+        return ReapDecision(False, "flow run unknown to this Prefect API (another server's?)")
+    wanted = REAPED_STATES | ({StateType.FAILED} if include_failed else frozenset())
+    if state_type not in wanted:
+        return ReapDecision(False, f"flow run is {state_type.value}")
+    if state_age_seconds < grace_seconds:
+        return ReapDecision(
+            False, f"flow run became {state_type.value} {state_age_seconds:.0f} s ago; hooks go first"
+        )
+    return ReapDecision(True, f"flow run is {state_type.value}")
+
+
+@flow(name="qiskit-job-reaper", log_prints=False)
+async def reap_orphaned_jobs(
+    credentials: str | None = None,
+    include_failed: bool = False,
+    grace_seconds: float = 30.0,
+    dry_run: bool = False,
+) -> list[str]:
+    """Cancel pending IBM jobs whose flow run was cancelled or crashed (opt in: failed).
+
+    Covers what hooks cannot: a SIGKILLed flow process, a dead supervisor, a hook that did not
+    fire. Jobs of runs still running or completed, jobs without a flow-run tag, and detached
+    jobs are never touched. Several reapers (and resumers) may run at once: each run's jobs are
+    re-listed and cancelled under ``run_cancels_limit``, so each job gets one request. Returns the
+    ids of the jobs it cancelled (or would, with ``dry_run``).
+
+    Args:
+        credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
+        include_failed: Also reap jobs of Failed runs (a timed-out flow run is Failed).
+        grace_seconds: Leave runs that ended more recently than this to their hooks.
+        dry_run: Report, cancel nothing.
+    """
+    logger = get_run_logger()
+    gateway = gateway_for(await aresolve_credentials(credentials))
+    pending = await anyio.to_thread.run_sync(lambda: gateway.list_jobs(tags=[PACKAGE_TAG], pending=True))
+    by_run: dict[str, list[JobSnapshot]] = {}
+    for job in pending:
+        run_id = value_of(job.tags, FLOW_RUN_PREFIX)
+        if run_id is not None and DETACHED_TAG not in job.tags:
+            by_run.setdefault(run_id, []).append(job)
+    logger.info("%d pending IBM job(s) across %d flow run(s)", len(pending), len(by_run))
+    reaped: list[str] = []
+    async with get_client() as client:
+        for run_id, jobs in by_run.items():
+            state_type, age = await _run_state(client, run_id)
+            decision = decide(state_type, age, include_failed, grace_seconds)
+            if not decision.cancel:
+                continue
+            ids = [job.job_id for job in jobs]
+            logger.info("Flow run %s: %s; cancelling %s", run_id, decision.why, id_list(ids))
+            if dry_run:
+                reaped.extend(ids)
+                continue
+            async with held_alone(client, run_cancels_limit(gateway.credentials)):
+                still = await anyio.to_thread.run_sync(functools.partial(pending_of_run, gateway, run_id))
+                reports = await anyio.to_thread.run_sync(
+                    functools.partial(
+                        cancel_jobs, gateway, still, Layer.REAPER, logger.info, end_sessions=True
+                    )
+                )
+            for report in reports:
+                reaped.append(report.job_id)
+                log_to_run(run_id, report.describe(Layer.REAPER), also=logger)
+    return reaped
+
+
+def pending_of_run(gateway: IQPGateway, run_id: str) -> list[JobSnapshot]:
+    """The run's pending jobs as of now, detached ones left out (another layer may have cancelled some)."""
+    pending = gateway.list_jobs(tags=[flow_run_tag(run_id)], pending=True)
+    return [job for job in pending if DETACHED_TAG not in job.tags]
+
+
+async def _run_state(client: Any, run_id: str) -> tuple[StateType | None, float]:
+    try:
+        flow_run = await client.read_flow_run(UUID(run_id))
+    except (ObjectNotFound, ValueError):
+        return None, 0.0
+    state = flow_run.state
+    if state is None:
+        return None, 0.0
+    age = (datetime.now(timezone.utc) - state.timestamp).total_seconds() if state.timestamp else 0.0
+    return state.type, age

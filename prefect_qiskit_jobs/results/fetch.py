@@ -1,0 +1,190 @@
+"""Results in Prefect result storage, keyed by job id: fetched from IBM once, read anywhere after.
+
+``fetch_job_result`` caches under ``qiskit-result-<job id>``: Prefect looks that key up in result
+storage before running the task, so a second fetch of the same job, in this flow run or any later
+one, in this process or another, reads storage and sends IBM nothing. Records are serialised with
+``RuntimeJSONSerializer`` (``serializers.py``), which registers itself when this package is
+imported, as every reader does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+from prefect.filesystems import WritableFileSystem
+from prefect.results import ResultStore, aget_default_result_storage, get_default_result_storage
+from qiskit.primitives import PrimitiveResult
+
+from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials, resolve_credentials
+from prefect_qiskit_jobs.calls import qiskit_task
+from prefect_qiskit_jobs.errors import (
+    IQPAuthenticationError,
+    IQPError,
+    IQPUnavailableError,
+    ResultNotStoredError,
+    is_transient,
+)
+from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
+from prefect_qiskit_jobs.models import JobRef, JobStatus, job_id_of
+from prefect_qiskit_jobs.results.serializer import RuntimeJSONSerializer
+from prefect_qiskit_jobs.results.summaries import summarize_result
+
+RESULT_KEY_PREFIX = "qiskit-result-"
+
+
+def result_key(job: JobRef | str) -> str:
+    """The storage key of a job's result: the same in every process and flow run."""
+    return f"{RESULT_KEY_PREFIX}{job_id_of(job)}"
+
+
+def _cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    return result_key(parameters["job"])
+
+
+def _fetch_run_name(parameters: dict[str, Any] | None = None) -> str:
+    job = (parameters or {}).get("job")
+    return f"fetch-result-{getattr(job, 'job_id', job) or 'job'}"
+
+
+def _fetch(gateway: IQPGateway, job: JobRef | str) -> PrimitiveResult[Any]:
+    """The job's result from IBM (blocking); for a job without one, the typed reason why."""
+    job_id = job_id_of(job)
+    try:
+        result = gateway.result(job_id, job.program_id if isinstance(job, JobRef) else None)
+    except (IQPAuthenticationError, IQPUnavailableError):
+        raise
+    except IQPError:
+        # No result: the job failed, was cancelled or has not ended (or does not exist: read raises).
+        snapshot = gateway.read(job_id)
+        if snapshot.status is JobStatus.DONE:
+            raise
+        snapshot.raise_for_outcome()
+        raise IQPError(
+            f"Job {job_id} has no result yet: it is {snapshot.status.value}; wait for it first"
+        ) from None
+    summarize_result(job_id, job.primitive.value if isinstance(job, JobRef) else None, result)
+    return result
+
+
+_FETCH_SETTINGS: dict[str, Any] = {
+    "name": "fetch-job-result",
+    "task_run_name": _fetch_run_name,
+    "cache_key_fn": _cache_key,
+    "persist_result": True,
+    "result_serializer": RuntimeJSONSerializer(),
+    "retries": 2,
+    "retry_delay_seconds": [5, 30],
+    "retry_condition_fn": is_transient,
+}
+
+
+@qiskit_task(**_FETCH_SETTINGS)
+def fetch_job_result(job: JobRef | str, *, credentials: CredentialsLike = None) -> PrimitiveResult[Any]:
+    """The job's ``PrimitiveResult``, fetched from IBM once and persisted under a key made from its id.
+
+    Only ``IQPUnavailableError`` (IBM unreachable or rate limiting) is retried.
+
+    Args:
+        job: A ``JobRef`` or a job id.
+        credentials: An ``IBMQuantumCredentials`` block, a saved block's name, or None (environment).
+
+    Returns:
+        The job's result, from result storage when an earlier fetch stored it.
+
+    Raises:
+        JobFailedError: The job ended ERROR (IBM's reason attached).
+        JobCancelledError: The job was cancelled.
+        IQPError: The job has not ended yet; wait for it first.
+
+    Example:
+        >>> counts = fetch_job_result(job)[0].data.meas.get_counts()  # doctest: +SKIP
+    """
+    return _fetch(gateway_for(resolve_credentials(credentials)), job)
+
+
+@qiskit_task(**_FETCH_SETTINGS)
+async def afetch_job_result(
+    job: JobRef | str, *, credentials: CredentialsLike = None
+) -> PrimitiveResult[Any]:
+    """The awaitable twin of ``fetch_job_result``, off the event loop: ``await afetch_job_result(job)``.
+
+    It shares ``fetch_job_result``'s storage key, so either reads what the other stored.
+
+    Args:
+        job: A ``JobRef`` or a job id.
+        credentials: A block, a saved block's name, or None (environment).
+
+    Returns:
+        The job's result.
+    """
+    gateway = gateway_for(await aresolve_credentials(credentials))
+    return await anyio.to_thread.run_sync(_fetch, gateway, job)
+
+
+@qiskit_task(name="fetch-job-results", cache_policy=NO_CACHE)
+def fetch_job_results(
+    jobs: Sequence[JobRef | str], *, credentials: CredentialsLike = None
+) -> list[PrimitiveResult[Any]]:
+    """The results of many jobs, in order: one ``fetch_job_result`` task run (and stored result) each.
+
+    Args:
+        jobs: ``JobRef``s or job ids.
+        credentials: A block, a saved block's name, or None (environment).
+
+    Returns:
+        The results, in the order of ``jobs``.
+
+    Example:
+        >>> results = fetch_job_results(jobs, credentials="ibm-quantum")  # doctest: +SKIP
+    """
+    return [fetch_job_result(job, credentials=credentials) for job in jobs]
+
+
+@qiskit_task(name="fetch-job-results", cache_policy=NO_CACHE)
+async def afetch_job_results(
+    jobs: Sequence[JobRef | str], *, credentials: CredentialsLike = None
+) -> list[PrimitiveResult[Any]]:
+    """The awaitable twin of ``fetch_job_results``: the fetches run side by side, off the event loop.
+
+    Args:
+        jobs: ``JobRef``s or job ids.
+        credentials: A block, a saved block's name, or None (environment).
+
+    Returns:
+        The results, in the order of ``jobs``.
+    """
+    return list(await asyncio.gather(*(afetch_job_result(job, credentials=credentials) for job in jobs)))
+
+
+def read_job_result(
+    job: JobRef | str, result_storage: WritableFileSystem | None = None
+) -> PrimitiveResult[Any]:
+    """Read a stored result by job id, without asking IBM.
+
+    Raises:
+        ResultNotStoredError: No result of this job is in ``result_storage`` (it was never fetched,
+            or it was deleted); ``fetch_job_result`` fetches and stores it.
+    """
+    storage = result_storage or get_default_result_storage()
+    store = ResultStore(result_storage=storage, serializer=RuntimeJSONSerializer())
+    key = result_key(job)
+    if not store.exists(key):
+        raise ResultNotStoredError(job_id_of(job), storage)
+    return store.read(key).result
+
+
+async def aread_job_result(
+    job: JobRef | str, result_storage: WritableFileSystem | None = None
+) -> PrimitiveResult[Any]:
+    """The awaitable twin of ``read_job_result``."""
+    storage = result_storage or await aget_default_result_storage()
+    store = ResultStore(result_storage=storage, serializer=RuntimeJSONSerializer())
+    key = result_key(job)
+    if not await store.aexists(key):
+        raise ResultNotStoredError(job_id_of(job), storage)
+    return (await store.aread(key)).result
