@@ -34,8 +34,9 @@ def prepare_await_jobs(refs: list[dict[str, Any]]) -> Wait:
 
     from prefect.logging import get_logger
 
-    from prefect_qiskit_jobs import JobRef, JobSnapshot, PollPolicy, await_jobs, get_backend
+    from prefect_qiskit_jobs import JobRef, JobSnapshot, PollPolicy, get_backend
     from prefect_qiskit_jobs.wait.display import WaitMonitor
+    from prefect_qiskit_jobs.wait.sensor import await_jobs
 
     jobs = [JobRef.model_validate(job) for job in refs]
     # A submit task would already have built this process's client and fetched an IAM token.

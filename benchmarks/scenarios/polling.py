@@ -202,7 +202,8 @@ def figures(
 
 def notes(settings: Settings, problems: list[str]) -> list[str]:
     return [
-        "await_jobs: `prefect_qiskit_jobs.await_jobs(jobs, poll=PollPolicy())` in one process, the jobs "
+        "await_jobs: `prefect_qiskit_jobs.wait.sensor.await_jobs(jobs, poll=PollPolicy())` in one process, "
+        "the jobs "
         "tagged as one flow run's (as the submit task tags them). per-job 0.5 s: one thread per job "
         f"running `RuntimeJobV2.wait_for_final_state(poll_interval={settings.poll_interval})`, the "
         "loop of `job.result()`.",

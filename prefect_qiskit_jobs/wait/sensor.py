@@ -225,19 +225,7 @@ async def wait_one(
     raise_on_failure: bool = True,
     cancel_on_timeout: bool = True,
 ) -> JobSnapshot:
-    """Wait, without blocking anything, until IBM reports the job final; return its final snapshot.
-
-    Args:
-        job: What a submit task returned, or a job id.
-        credentials: An ``IBMQuantumCredentials`` block, a saved block's name, or None (environment).
-        poll: Backoff, jitter and error budget of the status reads.
-        timeout: Seconds to wait at most; then ``JobWaitTimeoutError`` (the job is cancelled if
-            this flow run submitted it, unless ``cancel_on_timeout=False``).
-        raise_on_failure: Raise ``JobFailedError``/``JobCancelledError`` (with IBM's reason and
-            reason code) when the job ends ERROR or CANCELLED; with False, return the snapshot.
-        cancel_on_timeout: Cancel the job, if this run owns it, when ``timeout`` passes.
-
-    """
+    """The body of ``wait_for_job``/``await_for_job`` (see them): the job's final snapshot."""
     refs = await resolve_jobs([job], credentials)
     (snapshot,) = await await_jobs(
         refs,
@@ -259,11 +247,7 @@ async def wait_many(
     raise_on_failure: bool = True,
     cancel_on_timeout: bool = True,
 ) -> list[JobSnapshot]:
-    """Wait for many jobs together (their statuses are read in batches); return final snapshots in order.
-
-    Arguments are those of ``wait_for_job``. With ``raise_on_failure``, the first job found ERROR or
-    CANCELLED (in the order of ``jobs``) raises once all have ended.
-    """
+    """The body of ``wait_for_jobs``/``await_for_jobs``: the final snapshots, in the order of ``jobs``."""
     job_list = await resolve_jobs(list(jobs), credentials)
     snapshots = await await_jobs(
         job_list,

@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, unmapped
 from qiskit import QuantumCircuit
 
-from prefect_qiskit_jobs import JobStatus, fetch_job_result, submit_sampler_job, wait_for_jobs
+from prefect_qiskit_jobs import JobStatus, await_for_jobs, fetch_job_result, submit_sampler_job
 from prefect_qiskit_jobs.emulator import FaultRule, RunningEmulator
 
 from .conftest import (
@@ -40,7 +40,7 @@ async def test_fifty_jobs_of_a_flow_run_are_read_in_batches_not_one_by_one(
         jobs = futures.result()
         before = emulator.stats()
         with run_log_event(f"on {SMALL_BACKEND} is QUEUED", count=MANY) as all_queued:
-            waiting = asyncio.ensure_future(wait_for_jobs(jobs, poll=FAST_POLL))
+            waiting = asyncio.ensure_future(await_for_jobs(jobs, poll=FAST_POLL))
             await all_queued.wait()
         # Let the jobs sit in the queue for a few polling cycles, then let them all run.
         await asyncio.sleep(QUEUED_SECONDS)
@@ -76,7 +76,7 @@ async def test_waits_and_fetches_finish_with_right_results_when_a_fifth_of_reads
     async def flaky() -> list[dict[str, int]]:
         jobs = [submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS) for _ in range(FEW)]
         with run_log_event(f"on {SMALL_BACKEND} is QUEUED", count=FEW) as all_queued:
-            waiting = asyncio.ensure_future(wait_for_jobs(jobs, poll=FAST_POLL))
+            waiting = asyncio.ensure_future(await_for_jobs(jobs, poll=FAST_POLL))
             await all_queued.wait()
         await asyncio.sleep(QUEUED_SECONDS)  # poll through the faults a while
         held.release()

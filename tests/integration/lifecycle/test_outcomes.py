@@ -19,7 +19,6 @@ from prefect_qiskit_jobs import (
     await_for_job,
     fetch_job_result,
     submit_sampler_job,
-    wait_for_job,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
 
@@ -67,7 +66,7 @@ async def test_a_job_cancelled_while_awaited_raises_job_cancelled_error_with_ibm
     async def cancelled() -> dict[str, Any]:
         job = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
         with run_log_event(f"Job {job.job_id} on {SMALL_BACKEND} is QUEUED") as queued:
-            waiting = asyncio.ensure_future(wait_for_job(job, poll=FAST_POLL))
+            waiting = asyncio.ensure_future(await_for_job(job, poll=FAST_POLL))
             await queued.wait()
         await asyncio.to_thread(lambda: QiskitRuntimeService().job(job.job_id).cancel())
         with pytest.raises(JobCancelledError) as raised:
@@ -97,7 +96,7 @@ async def test_a_job_deleted_on_ibm_fails_only_its_own_wait(
     async def two_waits() -> dict[str, Any]:
         gone, kept = (submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS) for _ in "ab")
         with run_log_event(f"on {SMALL_BACKEND} is QUEUED", count=2) as both_queued:
-            waits = [asyncio.ensure_future(wait_for_job(job, poll=FAST_POLL)) for job in (gone, kept)]
+            waits = [asyncio.ensure_future(await_for_job(job, poll=FAST_POLL)) for job in (gone, kept)]
             await both_queued.wait()
         await asyncio.to_thread(lambda: QiskitRuntimeService().delete_job(gone.job_id))
         with pytest.raises(JobNotFoundError) as raised:

@@ -15,7 +15,7 @@ import pytest
 from prefect import flow
 from qiskit import QuantumCircuit
 
-from prefect_qiskit_jobs import JobStatus, PollPolicy, await_for_job, submit_sampler_job, wait_for_job
+from prefect_qiskit_jobs import JobStatus, PollPolicy, await_for_job, submit_sampler_job
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 
 from .conftest import (
@@ -85,7 +85,7 @@ async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_ar
     async def watched() -> dict[str, Any]:
         job = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
         with run_log_event(f"Job {job.job_id} on {SMALL_BACKEND} is QUEUED") as queued:
-            waiting = asyncio.ensure_future(wait_for_job(job, poll=POLL, return_state=True))
+            waiting = asyncio.ensure_future(await_for_job(job, poll=POLL, return_state=True))
             await queued.wait()
         # Several polls find it still queued; none of them may add a line.
         await asyncio.sleep(QUEUED_SECONDS)

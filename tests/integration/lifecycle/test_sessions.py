@@ -19,6 +19,7 @@ from prefect_qiskit_jobs import (
     JobRef,
     asubmit_sampler_job,
     await_for_job,
+    await_for_jobs,
     cancel_jobs_on_exit,
     ibm_batch,
     ibm_session,
@@ -120,7 +121,7 @@ async def test_an_interrupted_wait_cancels_the_sessions_jobs_and_the_session_onc
             ]
             with run_log_event(f"on {SMALL_BACKEND} is QUEUED", count=2) as queued:
                 # The wait awaits two of the three: the session's third job is cancelled too.
-                waiting = asyncio.ensure_future(wait_for_jobs(jobs[:2], poll=FAST_POLL))
+                waiting = asyncio.ensure_future(await_for_jobs(jobs[:2], poll=FAST_POLL))
                 await queued.wait()
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):

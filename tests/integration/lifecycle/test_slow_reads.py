@@ -19,10 +19,10 @@ from qiskit import QuantumCircuit
 from prefect_qiskit_jobs import (
     JobRef,
     JobStatus,
+    await_for_job,
+    await_for_jobs,
     submit_sampler_job,
     submit_sampler_jobs,
-    wait_for_job,
-    wait_for_jobs,
 )
 from prefect_qiskit_jobs.emulator import FaultRule, RunningEmulator
 from prefect_qiskit_jobs.ibm.tags import FLOW_RUN_PREFIX, PROCESS_TAG
@@ -50,9 +50,9 @@ async def test_a_hung_listing_of_one_group_does_not_delay_another_groups_job_rea
     stuck, moving = await submit_one(), await submit_one()  # two flow runs: two groups
     held.set_faults(FaultRule(route="GET /jobs", query=f"*{run_id_of(stuck)}*", hang=1.0, limit=1))
 
-    stuck_wait = asyncio.ensure_future(wait_for_job(stuck, poll=FAST_POLL))
+    stuck_wait = asyncio.ensure_future(await_for_job(stuck, poll=FAST_POLL))
     await until(lambda: held.stats()["hanging"] == 1, "the stuck group's listing to hang")
-    moving_wait = asyncio.ensure_future(wait_for_job(moving, poll=FAST_POLL))
+    moving_wait = asyncio.ensure_future(await_for_job(moving, poll=FAST_POLL))
     held.release()  # both run (the queue is first in, first out) and end DONE
 
     try:
@@ -76,7 +76,7 @@ async def test_a_hundred_jobs_submitted_outside_a_flow_run_are_awaited_with_list
     assert all(PROCESS_TAG in job.tags for job in jobs)
     held.reset()  # count from here
 
-    waiting = asyncio.ensure_future(wait_for_jobs(jobs, poll=FAST_POLL))
+    waiting = asyncio.ensure_future(await_for_jobs(jobs, poll=FAST_POLL))
     await until(lambda: held.stats()["routes"].get("GET /jobs", 0) >= 3, "three rounds of listings")
     held.release()
     finals = await asyncio.wait_for(waiting, GUARD)

@@ -18,9 +18,9 @@ from prefect_qiskit_jobs import (
     JobWaitTimeoutError,
     Primitive,
     await_for_job,
+    await_for_jobs,
     resolve_credentials,
     submit_sampler_job,
-    wait_for_jobs,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from prefect_qiskit_jobs.ibm.gateway import gateway_for
@@ -49,7 +49,7 @@ async def test_an_interrupted_wait_cancels_its_runs_job_and_leaves_one_handed_ov
     async def interrupted() -> str:
         own = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
         with run_log_event(f"on {SMALL_BACKEND} is QUEUED", count=2) as both_queued:
-            waiting = asyncio.ensure_future(wait_for_jobs([own, foreign], poll=FAST_POLL))
+            waiting = asyncio.ensure_future(await_for_jobs([own, foreign], poll=FAST_POLL))
             await both_queued.wait()
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
