@@ -16,14 +16,13 @@ from prefect_qiskit_jobs.emulator.ratelimit import JobRateLimit
 from prefect_qiskit_jobs.emulator.store import JobRecord, JobStore
 from prefect_qiskit_jobs.emulator.traffic import Traffic
 
-# IBM's codes (https://quantum.cloud.ibm.com/docs/errors); 1291/1292/1293/1217 are the emulator's own choices.
+# IBM's codes (https://quantum.cloud.ibm.com/docs/errors); 1291/1292/1217 are the emulator's own choices.
 CODE_INVALID_JOB = 1002
 CODE_BACKEND_NOT_FOUND = 1007
 CODE_NOT_AUTHORIZED = 1200
 CODE_INVALID_CREDENTIALS = 1201
 CODE_JOB_NOT_FOUND = 1291
 CODE_CALIBRATION_NOT_FOUND = 1292
-CODE_RESULT_GONE = 1293
 CODE_SESSION_CLOSED = 1217
 CODE_INVALID_STATE = 1300
 CODE_TOO_MANY_REQUESTS = 1202

@@ -21,7 +21,6 @@ from .common import (
     CODE_INVALID_JOB,
     CODE_INVALID_STATE,
     CODE_JOB_NOT_FOUND,
-    CODE_RESULT_GONE,
     CODE_SESSION_CLOSED,
     CODE_TOO_MANY_REQUESTS,
     ApiError,
@@ -187,12 +186,11 @@ async def delete_job(job_id: str, emulator: EmulatorDep) -> Response:
 @router.get("/jobs/{job_id}/results")
 async def job_results(job_id: str, emulator: EmulatorDep) -> Response:
     job = emulator.job(job_id)
-    # A private job's result can be read once: the read removes it, as IBM deletes it.
+    # A private job's result can be read once: the read removes it, as IBM deletes it, and later
+    # reads get an empty body, for which the client's ``result()`` returns None.
     body = emulator.store.take_result(job_id) if job.private else emulator.store.results.get(job_id)
     if body is None and job.private and job.status == "Completed":
-        raise ApiError(
-            404, f"The result of private job {job_id} was read once and is deleted", CODE_RESULT_GONE
-        )
+        return Response(b"", media_type="application/json")
     if body is None:
         # A job that ended without a result answers with its error text, as IBM does: the client
         # reads it for the message of a Failed job and of one cancelled for running too long (1305).

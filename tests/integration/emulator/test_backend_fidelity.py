@@ -5,14 +5,27 @@ And private jobs: their inputs are never returned and their result is served onc
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
 import pytest
 from qiskit.providers.exceptions import QiskitBackendNotFoundError
 from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
-from qiskit_ibm_runtime.api.exceptions import RequestsApiError
 
 from prefect_qiskit_jobs.emulator import RunningEmulator
 
-from .conftest import SMALL_BACKEND, bell_for, http, iam_token, post_job, runtime_headers, sampler_body
+from .conftest import (
+    SMALL_BACKEND,
+    EmulatorFactory,
+    bell_for,
+    http,
+    iam_token,
+    post_job,
+    runtime_headers,
+    sampler_body,
+)
 
 
 def test_list_entries_carry_the_physical_qubit_count(service: QiskitRuntimeService) -> None:
@@ -68,9 +81,32 @@ def test_a_private_job_hides_its_params_and_serves_its_result_once(
     listing = http().get(f"{emulator.runtime_url}/jobs", headers=headers, timeout=30).json()["jobs"]
     assert [j["id"] for j in listing] == [job.job_id()]
     assert "params" not in listing[0]
-    with pytest.raises(RequestsApiError) as gone:
-        job.result()
-    assert gone.value.status_code == 404
+    # Read without exclude_params, as no client method does: still no params.
+    raw = http().get(f"{emulator.runtime_url}/jobs/{job.job_id()}", headers=headers, timeout=30).json()
+    assert "params" not in raw
+    # IBM answers a second read with an empty body, and the client's result() gives None.
+    assert job.result() is None
+    second = http().get(f"{emulator.runtime_url}/jobs/{job.job_id()}/results", headers=headers, timeout=30)
+    assert (second.status_code, second.text) == (200, "")
+
+
+def test_a_private_job_s_params_are_deleted_once_it_ends(
+    make_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    database = tmp_path / "iqp.db"
+    make_emulator(database=database)
+    backend = QiskitRuntimeService().backend(SMALL_BACKEND)
+    private = SamplerV2(mode=backend, options={"default_shots": 10, "environment": {"private": True}})
+    public = SamplerV2(mode=backend, options={"default_shots": 10})
+    kept, dropped = public.run([bell_for(backend)]), private.run([bell_for(backend)])
+    kept.result()
+    dropped.result()
+
+    # What the emulator keeps is what its database holds: the private job's inputs are gone.
+    with closing(sqlite3.connect(database)) as db:
+        docs = {job_id: json.loads(doc) for job_id, doc in db.execute("SELECT id, doc FROM jobs")}
+    assert docs[dropped.job_id()]["params"] is None
+    assert "pubs" in json.loads(docs[kept.job_id()]["params"])
 
 
 def test_a_job_that_is_not_private_shows_its_params_and_serves_its_result_again(
