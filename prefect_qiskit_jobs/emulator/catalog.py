@@ -124,6 +124,15 @@ class Device:
             return self.calibration
         return next((c for c in self.calibrations if c.id == calibration_id), None)
 
+    def calibration_before(self, moment: datetime, among: Calibration | None = None) -> Calibration | None:
+        """The latest calibration taken strictly before ``moment`` (only ``among``, if given).
+
+        IBM answers ``updated_before`` with the properties "closest to, but older than" that time.
+        """
+        candidates = [among] if among is not None else self.calibrations
+        earlier = [c for c in candidates if c.taken < moment]
+        return max(earlier, key=lambda c: c.taken, default=None)
+
     @property
     def configuration(self) -> dict[str, Any]:
         return {**self.fake.configuration, "backend_name": self.name}

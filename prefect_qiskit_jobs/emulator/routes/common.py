@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
+from dateutil import parser as dateparser
 from fastapi import Depends, Request
 
 from prefect_qiskit_jobs.emulator.auth import TokenIssuer
@@ -98,3 +100,16 @@ def json_object(raw: bytes, empty: bytes | None = None) -> dict[str, Any]:
 def flag(value: str | None) -> bool:
     """A query flag as IBM reads it: only ``true`` (any case) is true."""
     return (value or "false").lower() == "true"
+
+
+def as_utc(text: str | None, name: str) -> datetime | None:
+    """A query's date-time (ISO 8601, naive taken as UTC); None when absent, 400 when malformed."""
+    if text is None:
+        return None
+    try:
+        moment: datetime = dateparser.isoparse(text)
+    except ValueError:
+        raise ApiError(
+            400, f"'{name}' must be an ISO 8601 date-time, not {text!r}", CODE_INVALID_JOB
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

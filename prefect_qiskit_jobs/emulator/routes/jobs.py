@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Annotated, Any
 
 import anyio
-from dateutil import parser as dateparser
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from qiskit import __version__ as QISKIT_VERSION
@@ -26,6 +25,7 @@ from .common import (
     ApiError,
     Emulator,
     EmulatorDep,
+    as_utc,
     flag,
     json_object,
     require_token,
@@ -125,18 +125,6 @@ async def _create_job(request: Request, emulator: Emulator) -> dict[str, Any]:
     return {"id": job.id, "backend": job.backend, "session_id": job.session_id}
 
 
-def _as_utc(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment: datetime = dateparser.isoparse(text)
-    except ValueError:
-        raise ApiError(
-            400, f"'{name}' must be an ISO 8601 date-time, not {text!r}", CODE_INVALID_JOB
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 @router.get("/jobs")
 async def list_jobs(
     emulator: EmulatorDep,
@@ -158,8 +146,8 @@ async def list_jobs(
         program=program,
         tags=tuple(tags or ()),
         session_id=session_id,
-        created_after=_as_utc(created_after, "created_after"),
-        created_before=_as_utc(created_before, "created_before"),
+        created_after=as_utc(created_after, "created_after"),
+        created_before=as_utc(created_before, "created_before"),
         ascending=(sort or "DESC").upper() == "ASC",
         offset=offset,
         limit=limit,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,30 @@ def test_properties_keep_their_date_until_a_recalibration(
 
     emulator.recalibrate(SMALL_BACKEND)
     assert backend.properties(refresh=True).last_update_date > first
+
+
+def test_properties_as_of_a_time_are_the_last_calibration_taken_before_it(
+    service: QiskitRuntimeService, emulator: RunningEmulator
+) -> None:
+    backend = service.backend(SMALL_BACKEND)
+    first = datetime.fromisoformat(emulator.calibration(SMALL_BACKEND)["last_update_date"])
+    emulator.recalibrate(SMALL_BACKEND)
+    second = datetime.fromisoformat(emulator.calibration(SMALL_BACKEND)["last_update_date"])
+
+    def as_of(moment: datetime) -> datetime | None:
+        properties = backend.properties(datetime=moment)
+        return None if properties is None else properties.last_update_date
+
+    assert as_of(second + timedelta(seconds=1)) == second
+    assert as_of(second) == first  # strictly before
+    assert as_of(first + (second - first) / 2) == first
+    # Before any calibration IBM has no properties: an empty answer, which the client gives as None.
+    assert as_of(first - timedelta(days=1)) is None
+    assert as_of(datetime(2020, 1, 1, tzinfo=timezone.utc)) is None
+    url = f"{emulator.runtime_url}/backends/{SMALL_BACKEND}/properties"
+    headers = runtime_headers(emulator, iam_token(emulator))
+    malformed = http().get(url, params={"updated_before": "yesterday"}, headers=headers, timeout=30)
+    assert malformed.status_code == 400
 
 
 def test_an_unknown_calibration_id_is_an_error(
