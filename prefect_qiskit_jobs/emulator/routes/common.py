@@ -28,6 +28,9 @@ CODE_CALIBRATION_NOT_FOUND = 1292
 CODE_SESSION_CLOSED = 1217
 CODE_INVALID_STATE = 1300
 CODE_TOO_MANY_REQUESTS = 1202
+# The ``IBM-API-Version`` dates served: qiskit-ibm-runtime 0.51's, and the older one tools with their
+# own HTTP clients still send (prefect-qiskit 0.2.1). Both answer alike here: no route differs by version.
+API_VERSIONS = ("2025-01-01", "2026-04-15")
 
 
 class ApiError(Exception):
@@ -78,12 +81,20 @@ EmulatorDep = Annotated[Emulator, Depends(_emulator)]
 
 
 def require_token(request: Request, emulator: EmulatorDep) -> None:
-    """IBM's runtime API answers 401 without a valid IAM token, 403 for another instance's CRN."""
+    """IBM's runtime API answers 401 without a valid IAM token, 403 for another instance's CRN,
+    400 for an ``IBM-API-Version`` it does not serve."""
     if not emulator.issuer.verify(request.headers.get("authorization")):
         raise ApiError(401, "Unauthorized: a valid IAM bearer token is required", CODE_INVALID_CREDENTIALS)
     crn = request.headers.get("service-crn")
     if crn is not None and crn != emulator.config.instance_crn:
         raise ApiError(403, f"You are not authorized to use instance {crn}", CODE_NOT_AUTHORIZED)
+    # A version IBM does not serve, or none, is refused: IBM's docs leave it open; the harsher reading.
+    version = request.headers.get("ibm-api-version")
+    if version not in API_VERSIONS:
+        served = ", ".join(API_VERSIONS)
+        raise ApiError(
+            400, f"IBM-API-Version {version!r} is not served; use one of {served}", CODE_INVALID_JOB
+        )
 
 
 def json_object(raw: bytes, empty: bytes | None = None) -> dict[str, Any]:
