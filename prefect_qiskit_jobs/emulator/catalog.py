@@ -3,7 +3,8 @@
 Their ``conf_*.json`` and ``props_*.json`` files are already in IBM's server format, so the
 configuration and properties routes serve them as they are, renamed to the name the device is
 served under; the matching ``FakeBackendV2`` class gives the transpiler target used to check
-circuits and the noise that Aer applies. A fake served under several names is loaded once.
+circuits and the noise that Aer applies on the qubits a circuit touches (``subdevice``). A fake
+served under several names is loaded once, and so is each of its sub-device simulators.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import BackendSpec, fake_backends_root
+from .subdevice import sub_device_simulator
 
 if TYPE_CHECKING:
     from qiskit.providers import BackendV2
     from qiskit.transpiler import Target
 
 _FAKE_BACKENDS_PACKAGE = "qiskit_ibm_runtime.fake_provider.backends"
+# Sub-device simulators kept per fake: a workload reuses a few qubit sets; a few kB to a few MB each.
+_SIMULATORS_KEPT = 64
 
 
 class Fake:
@@ -33,7 +37,7 @@ class Fake:
         self.folder = folder
         self._base = fake_backends_root() / folder
         self._lock = threading.Lock()
-        self._simulator: BackendV2 | None = None
+        self._simulators: dict[tuple[int, ...], BackendV2] = {}
 
     @cached_property
     def configuration(self) -> dict[str, Any]:
@@ -64,14 +68,16 @@ class Fake:
         known = getattr(self.fake_class, "_physical_qubits", None)
         return int(known) if known else int(self.configuration["n_qubits"])
 
-    def simulator(self) -> BackendV2:
-        """An ``AerSimulator`` with this device's noise model; built once (seconds for 100+ qubits)."""
+    def simulator(self, touched: tuple[int, ...]) -> BackendV2:
+        """A noisy simulator of the qubits ``touched``, renumbered 0..n-1; built once per qubit set."""
         with self._lock:
-            if self._simulator is None:
-                from qiskit_aer import AerSimulator
-
-                self._simulator = AerSimulator.from_backend(self.fake_backend)
-            return self._simulator
+            simulator = self._simulators.pop(touched, None)
+            if simulator is None:
+                simulator = sub_device_simulator(self.fake_backend.target, touched)
+            self._simulators[touched] = simulator  # the most recently used last
+            while len(self._simulators) > _SIMULATORS_KEPT:
+                del self._simulators[next(iter(self._simulators))]
+            return simulator
 
 
 @dataclass(frozen=True)
@@ -106,8 +112,8 @@ class Device:
     def target(self) -> Target:
         return self.fake.fake_backend.target
 
-    def simulator(self) -> BackendV2:
-        return self.fake.simulator()
+    def simulator(self, touched: tuple[int, ...]) -> BackendV2:
+        return self.fake.simulator(touched)
 
     @property
     def calibration(self) -> Calibration:
@@ -123,6 +129,15 @@ class Device:
         if calibration_id is None:
             return self.calibration
         return next((c for c in self.calibrations if c.id == calibration_id), None)
+
+    def calibration_before(self, moment: datetime, among: Calibration | None = None) -> Calibration | None:
+        """The latest calibration taken strictly before ``moment`` (only ``among``, if given).
+
+        IBM answers ``updated_before`` with the properties "closest to, but older than" that time.
+        """
+        candidates = [among] if among is not None else self.calibrations
+        earlier = [c for c in candidates if c.taken < moment]
+        return max(earlier, key=lambda c: c.taken, default=None)
 
     @property
     def configuration(self) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Pubs are decoded with the client's own ``RuntimeDecoder``, checked against the device's target
 with the client's own ISA check, and run by Aer's backend primitives on a simulator carrying the
-fake device's noise model; Estimator pubs run on the qubits their circuit touches (see
-``estimation``). Everything here is blocking and runs on worker threads.
+fake device's noise model, each on the qubits its circuit touches (``subdevice``; Estimator pubs
+see ``estimation``). Everything here is blocking and runs on worker threads.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qiskit.primitives import BackendSamplerV2, PrimitiveResult
+from qiskit.primitives import BackendSamplerV2, PrimitiveResult, SamplerPubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
@@ -24,6 +24,7 @@ from qiskit_ibm_runtime.execution_span import ExecutionSpans, SliceSpan
 from qiskit_ibm_runtime.utils.utils import is_isa_circuit
 
 from .estimation import estimate
+from .subdevice import reduce_circuit, touched_qubits
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -135,14 +136,22 @@ def run(job: DecodedJob, device: Device, seed: int | None = None) -> PrimitiveRe
     """Execute the pubs on the device's noisy simulator (Estimator pubs on their touched qubits)."""
     if job.program_id == "sampler":
         shots = job.options.get("default_shots") or DEFAULT_SHOTS
-        sampler = BackendSamplerV2(
-            backend=device.simulator(), options={"default_shots": shots, "seed_simulator": seed}
-        )
         started = datetime.now(timezone.utc)
-        result = sampler.run(list(job.pubs)).result()  # type: ignore[arg-type]
-        return _with_execution_spans(result, started, datetime.now(timezone.utc))
+        results = [_sample(pub, device, shots, seed) for pub in job.pubs]  # type: ignore[arg-type]
+        return _with_execution_spans(PrimitiveResult(results), started, datetime.now(timezone.utc))
     precision = job.options.get("default_precision") or DEFAULT_PRECISION
     return estimate(job.pubs, device, precision, seed)  # type: ignore[arg-type]
+
+
+def _sample(pub: SamplerPub, device: Device, shots: int, seed: int | None) -> SamplerPubResult:
+    """One pub on the sub-device of its touched qubits: the same bits, read from the same noise."""
+    touched = touched_qubits(pub.circuit)
+    reduced = SamplerPub(reduce_circuit(pub.circuit, touched), pub.parameter_values, pub.shots)
+    sampler = BackendSamplerV2(
+        backend=device.simulator(touched), options={"default_shots": shots, "seed_simulator": seed}
+    )
+    (result,) = sampler.run([reduced]).result()
+    return result
 
 
 def _with_execution_spans(

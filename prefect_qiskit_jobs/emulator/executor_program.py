@@ -3,13 +3,15 @@
 The executor-based Sampler and Estimator of qiskit-ibm-runtime (``executor_sampler``,
 ``executor_estimator``) turn pubs into a quantum program and post-process its raw result on the
 client. Params are validated with ``ibm_quantum_schemas``' ``ParamsModel`` and decoded with the
-client's own converter; the program runs with the client's local quantum-program runner on the
-device's noisy simulator; the result is built from ``ibm_quantum_schemas``' result models, the
+client's own converter; each item runs with the client's local quantum-program runner on the
+sub-device of the qubits its circuit touches (``subdevice``), as Estimator pubs do, since Aer
+cannot hold a utility-scale device; the result is built from ``ibm_quantum_schemas``' result models, the
 ones the client's ``ExecutorResultDecoder`` reads. Everything here is blocking.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from datetime import datetime, timezone
@@ -34,8 +36,11 @@ from qiskit_ibm_runtime.quantum_program.params_converters import QUANTUM_PROGRAM
 from samplomatic.quantum_program import SamplexItem
 
 from .execution import _DECODE_LOCK, MAX_SHOTS, InvalidJob, check_circuit
+from .subdevice import reduce_circuit, touched_qubits
 
 if TYPE_CHECKING:
+    from qiskit_ibm_runtime.results import QuantumProgramItemResult
+
     from .catalog import Device
 
 PROGRAM_ID = "executor"
@@ -91,7 +96,7 @@ def execute(params_json: str, device: Device, seed: int | None) -> str:
     """Run the job's quantum program on the device's noisy simulator; the body of its results."""
     program = decode(params_json)
     started = datetime.now(timezone.utc)
-    result = run_quantum_program(device.simulator(), program, SimulatorOptions(seed_simulator=seed))
+    result = [_run_item(program, index, device, seed) for index in range(len(program.items))]
     stopped = datetime.now(timezone.utc)
     # Aer runs every item at once: one chunk holds all of every item's elements.
     parts = [
@@ -117,6 +122,24 @@ def execute(params_json: str, device: Device, seed: int | None) -> str:
     )
     body: str = model.model_dump_json()
     return body
+
+
+def _run_item(
+    program: QuantumProgram, index: int, device: Device, seed: int | None
+) -> QuantumProgramItemResult:
+    """Item ``index`` alone, its circuit renumbered onto its touched qubits, run by the client's runner.
+
+    Twirling, ZNE's gate folding and the basis changes are already in the circuit and its samplex
+    (the client builds them), so they run as IBM runs them; the samplex binds parameters by name,
+    so renumbering the qubits leaves it valid.
+    """
+    item = copy.copy(program.items[index])
+    touched = touched_qubits(item.circuit)
+    item.circuit = reduce_circuit(item.circuit, touched)
+    single = copy.copy(program)
+    single.items = [item]
+    (result,) = run_quantum_program(device.simulator(touched), single, SimulatorOptions(seed_simulator=seed))
+    return result
 
 
 def _tensor(value: Any) -> CompressedTensorModel:

@@ -237,6 +237,8 @@ class QueueModel:
         device = self.catalog.get(job.backend)
         if device is None:
             raise RuntimeError(f"backend {job.backend} is no longer served")
+        if job.params is None:
+            raise RuntimeError(f"job {job.id} has no params left to run")
         seed = int(hashlib.sha256(job.id.encode()).hexdigest()[:8], 16)
 
         body = await loop.run_in_executor(

@@ -53,7 +53,10 @@ class JobRecord(BaseModel):
     finished: datetime | None = None
     tags: list[str] = Field(default_factory=list)
     session_id: str | None = None
-    params: str = Field(description="the params object as the client sent it (RuntimeEncoder JSON)")
+    params: str | None = Field(
+        description="the params object as the client sent it (RuntimeEncoder JSON); a private job's "
+        "are deleted when it ends, as IBM deletes them"
+    )
     max_execution_time: int | None = None
     private: bool = False
     log_level: str | None = None
@@ -87,7 +90,7 @@ class JobRecord(BaseModel):
             "user_id": "emulator-user",
             "usage": {"quantum_seconds": self.quantum_seconds, "seconds": self.quantum_seconds},
         }
-        if include_params and not self.private:
+        if include_params and not self.private and self.params is not None:
             body["params"] = json.loads(self.params)
         return body
 
@@ -255,11 +258,16 @@ class JobStore:
             return job
 
     def finish_job(self, job_id: str, expect: str, **changes: Any) -> JobRecord | None:
-        """Move a job to a final state only if it is still in ``expect`` (first writer wins)."""
+        """Move a job to a final state only if it is still in ``expect`` (first writer wins).
+
+        A private job's params go as it ends: IBM deletes them once the job is completed.
+        """
         with self._lock:
             job = self.jobs.get(job_id)
             if job is None or job.status != expect:
                 return None
+            if job.private:
+                changes["params"] = None
             return self.update_job(job_id, finished=utcnow(), **changes)
 
     def delete_job(self, job_id: str) -> None:

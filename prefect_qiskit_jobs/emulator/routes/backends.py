@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from prefect_qiskit_jobs.emulator.catalog import Calibration, Device
 from prefect_qiskit_jobs.emulator.traffic import RUNTIME_PREFIX
 
-from .common import CODE_CALIBRATION_NOT_FOUND, ApiError, EmulatorDep, require_token
+from .common import CODE_CALIBRATION_NOT_FOUND, ApiError, EmulatorDep, as_utc, require_token
 from .directory import PLAN_ID
 
 router = APIRouter(prefix=RUNTIME_PREFIX, dependencies=[Depends(require_token)])
@@ -43,10 +43,21 @@ async def backend_configuration(
 
 @router.get("/backends/{name}/properties")
 async def backend_properties(
-    name: str, emulator: EmulatorDep, calibration_id: str | None = None
+    name: str, emulator: EmulatorDep, calibration_id: str | None = None, updated_before: str | None = None
 ) -> dict[str, Any]:
+    """The calibration asked for; with ``updated_before``, the last one taken before that time.
+
+    With none that old, an empty object: what the client reads as "no properties" (None).
+    """
     device = emulator.device(name)
-    return device.properties(_calibration(device, calibration_id))
+    calibration = _calibration(device, calibration_id)
+    moment = as_utc(updated_before, "updated_before")
+    if moment is not None:
+        found = device.calibration_before(moment, calibration if calibration_id is not None else None)
+        if found is None:
+            return {}
+        calibration = found
+    return device.properties(calibration)
 
 
 @router.get("/backends/{name}/status")

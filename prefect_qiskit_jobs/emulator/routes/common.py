@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
+from dateutil import parser as dateparser
 from fastapi import Depends, Request
 
 from prefect_qiskit_jobs.emulator.auth import TokenIssuer
@@ -16,17 +18,19 @@ from prefect_qiskit_jobs.emulator.ratelimit import JobRateLimit
 from prefect_qiskit_jobs.emulator.store import JobRecord, JobStore
 from prefect_qiskit_jobs.emulator.traffic import Traffic
 
-# IBM's codes (https://quantum.cloud.ibm.com/docs/errors); 1291/1292/1293/1217 are the emulator's own choices.
+# IBM's codes (https://quantum.cloud.ibm.com/docs/errors); 1291/1292/1217 are the emulator's own choices.
 CODE_INVALID_JOB = 1002
 CODE_BACKEND_NOT_FOUND = 1007
 CODE_NOT_AUTHORIZED = 1200
 CODE_INVALID_CREDENTIALS = 1201
 CODE_JOB_NOT_FOUND = 1291
 CODE_CALIBRATION_NOT_FOUND = 1292
-CODE_RESULT_GONE = 1293
 CODE_SESSION_CLOSED = 1217
 CODE_INVALID_STATE = 1300
 CODE_TOO_MANY_REQUESTS = 1202
+# The ``IBM-API-Version`` dates served: qiskit-ibm-runtime 0.51's, and the older one tools with their
+# own HTTP clients still send (prefect-qiskit 0.2.1). Both answer alike here: no route differs by version.
+API_VERSIONS = ("2025-01-01", "2026-04-15")
 
 
 class ApiError(Exception):
@@ -77,12 +81,20 @@ EmulatorDep = Annotated[Emulator, Depends(_emulator)]
 
 
 def require_token(request: Request, emulator: EmulatorDep) -> None:
-    """IBM's runtime API answers 401 without a valid IAM token, 403 for another instance's CRN."""
+    """IBM's runtime API answers 401 without a valid IAM token, 403 for another instance's CRN,
+    400 for an ``IBM-API-Version`` it does not serve."""
     if not emulator.issuer.verify(request.headers.get("authorization")):
         raise ApiError(401, "Unauthorized: a valid IAM bearer token is required", CODE_INVALID_CREDENTIALS)
     crn = request.headers.get("service-crn")
     if crn is not None and crn != emulator.config.instance_crn:
         raise ApiError(403, f"You are not authorized to use instance {crn}", CODE_NOT_AUTHORIZED)
+    # A version IBM does not serve, or none, is refused: IBM's docs leave it open; the harsher reading.
+    version = request.headers.get("ibm-api-version")
+    if version not in API_VERSIONS:
+        served = ", ".join(API_VERSIONS)
+        raise ApiError(
+            400, f"IBM-API-Version {version!r} is not served; use one of {served}", CODE_INVALID_JOB
+        )
 
 
 def json_object(raw: bytes, empty: bytes | None = None) -> dict[str, Any]:
@@ -99,3 +111,16 @@ def json_object(raw: bytes, empty: bytes | None = None) -> dict[str, Any]:
 def flag(value: str | None) -> bool:
     """A query flag as IBM reads it: only ``true`` (any case) is true."""
     return (value or "false").lower() == "true"
+
+
+def as_utc(text: str | None, name: str) -> datetime | None:
+    """A query's date-time (ISO 8601, naive taken as UTC); None when absent, 400 when malformed."""
+    if text is None:
+        return None
+    try:
+        moment: datetime = dateparser.isoparse(text)
+    except ValueError:
+        raise ApiError(
+            400, f"'{name}' must be an ISO 8601 date-time, not {text!r}", CODE_INVALID_JOB
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

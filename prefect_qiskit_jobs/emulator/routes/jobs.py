@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Annotated, Any
 
 import anyio
-from dateutil import parser as dateparser
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from qiskit import __version__ as QISKIT_VERSION
@@ -21,12 +20,12 @@ from .common import (
     CODE_INVALID_JOB,
     CODE_INVALID_STATE,
     CODE_JOB_NOT_FOUND,
-    CODE_RESULT_GONE,
     CODE_SESSION_CLOSED,
     CODE_TOO_MANY_REQUESTS,
     ApiError,
     Emulator,
     EmulatorDep,
+    as_utc,
     flag,
     json_object,
     require_token,
@@ -126,18 +125,6 @@ async def _create_job(request: Request, emulator: Emulator) -> dict[str, Any]:
     return {"id": job.id, "backend": job.backend, "session_id": job.session_id}
 
 
-def _as_utc(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment: datetime = dateparser.isoparse(text)
-    except ValueError:
-        raise ApiError(
-            400, f"'{name}' must be an ISO 8601 date-time, not {text!r}", CODE_INVALID_JOB
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 @router.get("/jobs")
 async def list_jobs(
     emulator: EmulatorDep,
@@ -159,8 +146,8 @@ async def list_jobs(
         program=program,
         tags=tuple(tags or ()),
         session_id=session_id,
-        created_after=_as_utc(created_after, "created_after"),
-        created_before=_as_utc(created_before, "created_before"),
+        created_after=as_utc(created_after, "created_after"),
+        created_before=as_utc(created_before, "created_before"),
         ascending=(sort or "DESC").upper() == "ASC",
         offset=offset,
         limit=limit,
@@ -187,12 +174,11 @@ async def delete_job(job_id: str, emulator: EmulatorDep) -> Response:
 @router.get("/jobs/{job_id}/results")
 async def job_results(job_id: str, emulator: EmulatorDep) -> Response:
     job = emulator.job(job_id)
-    # A private job's result can be read once: the read removes it, as IBM deletes it.
+    # A private job's result can be read once: the read removes it, as IBM deletes it, and later
+    # reads get an empty body, for which the client's ``result()`` returns None.
     body = emulator.store.take_result(job_id) if job.private else emulator.store.results.get(job_id)
     if body is None and job.private and job.status == "Completed":
-        raise ApiError(
-            404, f"The result of private job {job_id} was read once and is deleted", CODE_RESULT_GONE
-        )
+        return Response(b"", media_type="application/json")
     if body is None:
         # A job that ended without a result answers with its error text, as IBM does: the client
         # reads it for the message of a Failed job and of one cancelled for running too long (1305).

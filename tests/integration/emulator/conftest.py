@@ -18,6 +18,7 @@ import pytest
 import requests
 from qiskit import QuantumCircuit, transpile
 from qiskit_ibm_runtime import QiskitRuntimeService, RuntimeEncoder
+from qiskit_ibm_runtime.api.rest.base import RestAdapterBase
 from qiskit_ibm_runtime.ibm_backend import IBMBackend
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
@@ -25,6 +26,8 @@ from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_
 SMALL_BACKEND = "ibmq_manila"
 HELD_QUEUE_DELAY = 3600.0
 SLOW_RUN_SECONDS = 3.0
+# The IBM-API-Version the installed client sends.
+API_VERSION = RestAdapterBase._HEADER_API_VERSION["IBM-API-Version"]
 # What the ``make_emulator`` fixture of tests/conftest.py hands out.
 EmulatorFactory = Callable[..., RunningEmulator]
 
@@ -116,6 +119,7 @@ def runtime_headers(emulator: RunningEmulator, token: str) -> dict[str, str]:
     return {
         "Authorization": f"Bearer {token}",
         "Service-CRN": emulator.config.instance_crn,
+        "IBM-API-Version": API_VERSION,
         "Content-Type": "application/json",
         "Accept": "application/json",
     }

@@ -5,14 +5,28 @@ And private jobs: their inputs are never returned and their result is served onc
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
 import pytest
 from qiskit.providers.exceptions import QiskitBackendNotFoundError
 from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
-from qiskit_ibm_runtime.api.exceptions import RequestsApiError
 
 from prefect_qiskit_jobs.emulator import RunningEmulator
 
-from .conftest import SMALL_BACKEND, bell_for, http, iam_token, post_job, runtime_headers, sampler_body
+from .conftest import (
+    SMALL_BACKEND,
+    EmulatorFactory,
+    bell_for,
+    http,
+    iam_token,
+    post_job,
+    runtime_headers,
+    sampler_body,
+)
 
 
 def test_list_entries_carry_the_physical_qubit_count(service: QiskitRuntimeService) -> None:
@@ -31,6 +45,30 @@ def test_properties_keep_their_date_until_a_recalibration(
 
     emulator.recalibrate(SMALL_BACKEND)
     assert backend.properties(refresh=True).last_update_date > first
+
+
+def test_properties_as_of_a_time_are_the_last_calibration_taken_before_it(
+    service: QiskitRuntimeService, emulator: RunningEmulator
+) -> None:
+    backend = service.backend(SMALL_BACKEND)
+    first = datetime.fromisoformat(emulator.calibration(SMALL_BACKEND)["last_update_date"])
+    emulator.recalibrate(SMALL_BACKEND)
+    second = datetime.fromisoformat(emulator.calibration(SMALL_BACKEND)["last_update_date"])
+
+    def as_of(moment: datetime) -> datetime | None:
+        properties = backend.properties(datetime=moment)
+        return None if properties is None else properties.last_update_date
+
+    assert as_of(second + timedelta(seconds=1)) == second
+    assert as_of(second) == first  # strictly before
+    assert as_of(first + (second - first) / 2) == first
+    # Before any calibration IBM has no properties: an empty answer, which the client gives as None.
+    assert as_of(first - timedelta(days=1)) is None
+    assert as_of(datetime(2020, 1, 1, tzinfo=timezone.utc)) is None
+    url = f"{emulator.runtime_url}/backends/{SMALL_BACKEND}/properties"
+    headers = runtime_headers(emulator, iam_token(emulator))
+    malformed = http().get(url, params={"updated_before": "yesterday"}, headers=headers, timeout=30)
+    assert malformed.status_code == 400
 
 
 def test_an_unknown_calibration_id_is_an_error(
@@ -68,9 +106,32 @@ def test_a_private_job_hides_its_params_and_serves_its_result_once(
     listing = http().get(f"{emulator.runtime_url}/jobs", headers=headers, timeout=30).json()["jobs"]
     assert [j["id"] for j in listing] == [job.job_id()]
     assert "params" not in listing[0]
-    with pytest.raises(RequestsApiError) as gone:
-        job.result()
-    assert gone.value.status_code == 404
+    # Read without exclude_params, as no client method does: still no params.
+    raw = http().get(f"{emulator.runtime_url}/jobs/{job.job_id()}", headers=headers, timeout=30).json()
+    assert "params" not in raw
+    # IBM answers a second read with an empty body, and the client's result() gives None.
+    assert job.result() is None
+    second = http().get(f"{emulator.runtime_url}/jobs/{job.job_id()}/results", headers=headers, timeout=30)
+    assert (second.status_code, second.text) == (200, "")
+
+
+def test_a_private_job_s_params_are_deleted_once_it_ends(
+    make_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    database = tmp_path / "iqp.db"
+    make_emulator(database=database)
+    backend = QiskitRuntimeService().backend(SMALL_BACKEND)
+    private = SamplerV2(mode=backend, options={"default_shots": 10, "environment": {"private": True}})
+    public = SamplerV2(mode=backend, options={"default_shots": 10})
+    kept, dropped = public.run([bell_for(backend)]), private.run([bell_for(backend)])
+    kept.result()
+    dropped.result()
+
+    # What the emulator keeps is what its database holds: the private job's inputs are gone.
+    with closing(sqlite3.connect(database)) as db:
+        docs = {job_id: json.loads(doc) for job_id, doc in db.execute("SELECT id, doc FROM jobs")}
+    assert docs[dropped.job_id()]["params"] is None
+    assert "pubs" in json.loads(docs[kept.job_id()]["params"])
 
 
 def test_a_job_that_is_not_private_shows_its_params_and_serves_its_result_again(

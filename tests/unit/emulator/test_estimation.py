@@ -11,7 +11,7 @@ from qiskit.primitives import BackendEstimatorV2
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.quantum_info import SparsePauliOp
-from qiskit_aer.noise import NoiseModel
+from qiskit_aer import AerSimulator
 from qiskit_ibm_runtime import RuntimeDecoder
 
 from prefect_qiskit_jobs.emulator import estimation, execution
@@ -66,60 +66,13 @@ def test_reduced_observables_keep_the_pubs_shape() -> None:
     assert vanished.tolist() == [[False], [True]]
 
 
-def test_the_reduced_circuit_keeps_the_touched_qubits_in_order() -> None:
-    circuit = QuantumCircuit(6, 2)
-    circuit.h(4)
-    circuit.delay(100, 0)
-    circuit.barrier()
-    circuit.cx(4, 2)
-    circuit.measure(2, 1)
-
-    touched = estimation.touched_qubits(circuit)
-    reduced = estimation.reduce_circuit(circuit, touched)
-
-    assert touched == (2, 4)
-    expected = QuantumCircuit(2, 2)
-    expected.h(1)
-    expected.barrier()
-    expected.cx(1, 0)
-    expected.measure(0, 1)
-    assert [(i.operation.name, [reduced.find_bit(q).index for q in i.qubits]) for i in reduced.data] == [
-        (i.operation.name, [expected.find_bit(q).index for q in i.qubits]) for i in expected.data
-    ]
-    assert estimation.touched_qubits(QuantumCircuit(3)) == (0,)
-
-
-def test_sub_device_noise_is_the_device_noise_of_the_touched_qubits(manila: Device) -> None:
-    full = NoiseModel.from_backend(manila.fake.fake_backend)
-
-    sub = estimation.sub_device_noise(manila.target, (1, 2))
-
-    # Read Aer's tables to compare error by error: qubit 1 -> 0, qubit 2 -> 1.
-    renumber = {1: 0, 2: 1}
-    expected = {
-        (name, tuple(renumber[q] for q in qubits)): error
-        for name, by_qubits in full._local_quantum_errors.items()
-        for qubits, error in by_qubits.items()
-        if set(qubits) <= {1, 2}
-    }
-    got = {
-        (name, qubits): error
-        for name, by_qubits in sub._local_quantum_errors.items()
-        for qubits, error in by_qubits.items()
-    }
-    assert got.keys() == expected.keys()
-    assert ("cx", (0, 1)) in got
-    assert all(got[key] == expected[key] for key in expected)
-    assert sub._local_readout_errors == {
-        (renumber[q],): e for (q,), e in full._local_readout_errors.items() if q in renumber
-    }
-
-
 def test_reduced_estimates_agree_with_the_whole_device_under_its_noise(manila: Device) -> None:
     circuit = bell_on(manila, [3, 4])
     observables = [SparsePauliOp(p).apply_layout(circuit.layout) for p in ("ZZ", "XX", "ZI")]
     pub = EstimatorPub.coerce((circuit, observables), precision=0.01)
-    whole = BackendEstimatorV2(backend=manila.simulator(), options={"seed_simulator": 4})
+    whole = BackendEstimatorV2(
+        backend=AerSimulator.from_backend(manila.fake.fake_backend), options={"seed_simulator": 4}
+    )
 
     reduced = estimation.estimate([pub], manila, precision=0.01, seed=4)[0].data
     direct = whole.run([pub]).result()[0].data

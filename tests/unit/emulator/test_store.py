@@ -113,3 +113,16 @@ def test_new_ids_look_like_ibms() -> None:
 
     assert len(ids) == 100
     assert all(len(i) == 20 and i.isalnum() and i.islower() for i in ids)
+
+
+def test_a_private_job_loses_its_params_when_it_ends() -> None:
+    store = JobStore()
+    private, public = a_job(private=True, status="Running"), a_job(status="Running")
+    store.put_job(private)
+    store.put_job(public)
+
+    store.finish_job(private.id, "Running", status="Completed")
+    store.finish_job(public.id, "Running", status="Cancelled")
+
+    assert store.jobs[private.id].params is None
+    assert store.jobs[public.id].params == public.params
