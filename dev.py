@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""The two ways in: ``python3 dev.py demo`` runs the demo, ``python3 dev.py test`` runs every check.
+"""The ways in: ``python3 dev.py demo`` runs the demo, ``python3 dev.py test`` runs every check.
+
+``python3 dev.py docs`` builds the documentation site into ``site/`` (``mkdocs build --strict``);
+``python3 dev.py docs --serve`` serves it on http://127.0.0.1:8000, rebuilding on change.
 
 Standard library only, so it runs on a fresh clone: it makes ``.venv`` beside this file, installs the
 package with its emulator and development extras into it once (again when pyproject.toml changes),
@@ -22,13 +25,19 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".installed-from"
 
+MKDOCS = [str(PYTHON), "-m", "mkdocs"]
+BUILD_DOCS = [*MKDOCS, "build", "--strict"]  # a broken link or reference, or a docstring warning, fails
+SERVE_DOCS = [*MKDOCS, "serve", "--strict", "--dev-addr", "127.0.0.1:8000"]
+
 COMMANDS = {
     "demo": [[str(PYTHON), "-m", "flows.quickstart"]],
     "test": [
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "mypy")],
+        BUILD_DOCS,
         [str(PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *sys.argv[2:]],
     ],
+    "docs": [SERVE_DOCS if "--serve" in sys.argv[2:] else BUILD_DOCS],
 }
 
 
