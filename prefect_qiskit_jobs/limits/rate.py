@@ -24,14 +24,21 @@ Only a Prefect server (``PREFECT_API_URL``) shares the limit (``shared_limits`` 
 one each process keeps the limit alone, as it does where the concurrency API errors or cannot be
 reached (logged once); IBM's 429s past it are then re-sent as above.
 
+A 429 is re-sent whatever the configuration: with no limit (``off``, or ``jobs_per_window=None``)
+the POST goes out unpaced, and a 429 is re-sent the same way (``resend_refused``, the one
+implementation both paths use). The re-sending is bounded: once a submit's waits on 429s would
+pass ``RESEND_WINDOWS`` windows, the 429 is raised (to the task's retries, which adopt by tag).
+
 Settings: ``IBMQuantumCredentials.jobs_per_window`` (default IBM's 5; None: no limit) and
-``rate_window_seconds`` (60); ``PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT=5/60`` (or ``off``) overrides
-both. An emulator's printed environment carries its own limit (``off`` when it has none).
+``rate_window_seconds`` (60, also the backoff's cap and the unit of the re-sending's bound);
+``PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT=5/60`` (or ``off``) overrides both. An emulator's printed
+environment carries its own limit (``off`` when it has none).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import heapq
 import itertools
@@ -46,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from prefect.logging import get_logger
 
 from prefect_qiskit_jobs.errors import ConfigurationError, IQPUnavailableError
+from prefect_qiskit_jobs.limits.inflight import Backoff
 from prefect_qiskit_jobs.limits.slots import SHORTEST_LEASE_SECONDS, prefect_server_configured
 from prefect_qiskit_jobs.settings import Settings
 
@@ -63,10 +71,13 @@ WINDOW_FACTOR, WINDOW_MARGIN = 1.02, 0.25
 POLL_SECONDS = 0.3
 # A lease outlives its hold by this much, for a slow POST (the client re-sends on 5xx).
 LEASE_SLACK_SECONDS = 180.0
-MAX_REFUSALS = 8  # 429s re-sent within one submit before it fails (to the task's retries)
+# A submit re-sends a refused (429) POST while its waits on refusals stay within this many windows;
+# past them the 429 is raised (to the task's retries).
+RESEND_WINDOWS = 5
 _OFF = re.compile(r"\s*(off|none|0)\s*", re.IGNORECASE)
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*")
 _logger = get_logger("prefect_qiskit_jobs.limits.rate")
+_rng = random.Random()  # the backoff's jitter
 
 
 @dataclass(frozen=True)
@@ -290,40 +301,31 @@ class JobCreationThrottle:
         *,
         sleep: Callable[[float], None] = time.sleep,
         wait_for_slot: Callable[[float], None] | None = None,
-        jitter: Callable[[], float] = random.random,
+        rng: random.Random | None = None,
     ) -> None:
         self.rate, self.pool, self.releaser = rate, pool, releaser
-        self._sleep, self._jitter = sleep, jitter
+        self._sleep, self._rng = sleep, rng or random.Random()
         # A taker waiting for a slot wakes as soon as this process gives one back.
         self._wait_for_slot = wait_for_slot or releaser.wait_for_release
         self._taking = threading.Lock()  # one asker per process: waiters do not poll Prefect each
 
     def create(self, post: Callable[[], T], log: Log) -> T:
         """``post()`` within the limit; a 429 is given its slot back and re-sent here, not by retries."""
-        for refusals in itertools.count(1):
-            pool, slot = self._take()
-            try:
-                result = post()
-            except IQPUnavailableError as exc:
-                if exc.status_code != 429:
-                    self._hold(pool, slot)  # the job may exist: its slot stays taken
-                    raise
-                pool.give_back(slot)  # a 429 created nothing
-                if refusals >= MAX_REFUSALS:
-                    raise
-                delay = exc.retry_after if exc.retry_after is not None else self._backoff(refusals)
-                log(f"IBM refused the job (429, job creation rate limit); sending it again in {delay:.1f} s")
-                self._sleep(delay)
-                continue
-            except BaseException:
-                self._hold(pool, slot)
-                raise
-            self._hold(pool, slot)
-            return result
-        raise AssertionError("unreachable")
+        send = functools.partial(self._post_with_slot, post)
+        return resend_refused(send, log, self.rate.window_seconds, sleep=self._sleep, rng=self._rng)
 
-    def _backoff(self, refusals: int) -> float:
-        return min(self.rate.window_seconds, 2.0 ** (refusals - 1)) * (0.75 + 0.5 * self._jitter())
+    def _post_with_slot(self, post: Callable[[], T]) -> T:
+        pool, slot = self._take()
+        try:
+            result = post()
+        except BaseException as exc:
+            if isinstance(exc, IQPUnavailableError) and exc.status_code == 429:
+                pool.give_back(slot)  # a 429 created nothing
+            else:
+                self._hold(pool, slot)  # the job may exist: its slot stays taken
+            raise
+        self._hold(pool, slot)
+        return result
 
     def _hold(self, pool: SlotPool, slot: object) -> None:
         pool.keep(slot, self.rate.hold_seconds)
@@ -350,7 +352,7 @@ class JobCreationThrottle:
     def _wait(self, pool: SlotPool) -> float:
         """The longest wait for a slot: the next ask of shared slots (another process may free one);
         else until this process's next slot comes due (its release wakes the wait sooner)."""
-        poll = POLL_SECONDS * (0.5 + self._jitter())
+        poll = POLL_SECONDS * (0.5 + self._rng.random())
         due = self.releaser.next_due()
         if due is None:
             return poll
@@ -391,7 +393,51 @@ def throttle_for(credentials: IBMQuantumCredentials) -> JobCreationThrottle | No
         return throttle
 
 
-def create_job(credentials: IBMQuantumCredentials, post: Callable[[], T], log: Log) -> T:
-    """``post()`` (a job-creating request) within the account's job creation limit."""
+def resend_refused(
+    send: Callable[[], T],
+    log: Log,
+    window_seconds: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> T:
+    """``send()``, sent again while IBM refuses it with 429 (which created no job), within the submit.
+
+    Each re-send waits IBM's ``Retry-After`` (when above 0), else a jittered backoff (1 s doubling up to the
+    window). Once the next wait would take this submit's waits past ``RESEND_WINDOWS`` windows,
+    the 429 is raised. Any other failure is raised at once: the job may exist.
+    """
+    backoff = Backoff(initial=1.0, multiplier=2.0, cap=window_seconds, jitter=0.25)
+    budget, waited = RESEND_WINDOWS * window_seconds, 0.0
+    for refusals in itertools.count():
+        try:
+            return send()
+        except IQPUnavailableError as exc:
+            if exc.status_code != 429:
+                raise
+            told = exc.retry_after
+            # Retry-After 0 (or none, or nonsense) waits the backoff: every re-send counts to the bound.
+            delay = told if told is not None and told > 0 else backoff.delay(refusals, rng or _rng)
+            if waited + delay > budget:
+                raise
+            log(f"IBM refused the job (429, job creation rate limit); sending it again in {delay:.1f} s")
+            sleep(delay)
+            waited += delay
+    raise AssertionError("unreachable")
+
+
+def create_job(
+    credentials: IBMQuantumCredentials,
+    post: Callable[[], T],
+    log: Log,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> T:
+    """``post()`` (a job-creating request) within the account's job creation limit, if any; a 429 is
+    re-sent within the submit either way (``sleep`` and ``rng`` serve the unlimited path, for tests).
+    """
     throttle = throttle_for(credentials)
-    return post() if throttle is None else throttle.create(post, log)
+    if throttle is not None:
+        return throttle.create(post, log)
+    return resend_refused(post, log, credentials.rate_window_seconds, sleep=sleep, rng=rng)

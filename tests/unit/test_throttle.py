@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 
 import pytest
@@ -12,12 +13,14 @@ from prefect_qiskit_jobs.errors import ConfigurationError, IQPError, IQPUnavaila
 from prefect_qiskit_jobs.limits import rate as throttle_module
 from prefect_qiskit_jobs.limits.rate import (
     JOB_RATE_LIMIT_ENV,
+    RESEND_WINDOWS,
     CreationRate,
     JobCreationThrottle,
     LocalSlots,
     PrefectSlots,
     Releaser,
     SlotsUnavailable,
+    create_job,
     limit_name,
     rate_for,
     throttle_for,
@@ -25,6 +28,13 @@ from prefect_qiskit_jobs.limits.rate import (
 
 RATE = CreationRate(jobs=3, window_seconds=10)
 TOKEN = "secret-api-key-value"
+
+
+class HalfRandom(random.Random):
+    """A random source whose every draw is 0.5: jitter at the middle of its spread."""
+
+    def random(self) -> float:
+        return 0.5
 
 
 class Clock:
@@ -64,7 +74,7 @@ def throttle(clock: Clock, pool: LocalSlots | None = None) -> JobCreationThrottl
         clock.releaser,
         sleep=clock.sleep,
         wait_for_slot=clock.sleep,
-        jitter=lambda: 0.5,
+        rng=HalfRandom(),
     )
 
 
@@ -244,7 +254,7 @@ def test_without_a_prefect_api_the_process_keeps_the_limit_alone_and_says_so_onc
 ) -> None:
     unreachable = UnreachablePool()
     gate = JobCreationThrottle(
-        RATE, unreachable, clock.releaser, sleep=clock.sleep, wait_for_slot=clock.sleep, jitter=lambda: 0.5
+        RATE, unreachable, clock.releaser, sleep=clock.sleep, wait_for_slot=clock.sleep, rng=HalfRandom()
     )
     created: list[float] = []
     with caplog.at_level("WARNING", logger="prefect_qiskit_jobs.limits.rate"):
@@ -254,3 +264,74 @@ def test_without_a_prefect_api_the_process_keeps_the_limit_alone_and_says_so_onc
     assert isinstance(gate.pool, LocalSlots)
     assert created[RATE.jobs] == pytest.approx(1000.0 + RATE.hold_seconds)  # still limited
     assert len([r for r in caplog.records if "cannot hold" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize(
+    ("environment", "fields"),
+    [("off", {}), (None, {"jobs_per_window": None})],
+    ids=["environment-off", "block-without-limit"],
+)
+def test_without_a_limit_a_refused_post_is_still_sent_again_within_the_submit(
+    monkeypatch: pytest.MonkeyPatch, environment: str | None, fields: dict[str, object]
+) -> None:
+    if environment is None:
+        monkeypatch.delenv(JOB_RATE_LIMIT_ENV, raising=False)
+    else:
+        monkeypatch.setenv(JOB_RATE_LIMIT_ENV, environment)
+    account = credentials(**fields)
+    assert throttle_for(account) is None  # no limit paces these POSTs
+    answers: list[Exception | None] = [
+        IQPUnavailableError("429", 429, retry_after=2.0),
+        IQPUnavailableError("429", 429),
+        None,
+    ]
+    sleeps: list[float] = []
+    logs: list[str] = []
+
+    def post() -> str:
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+        return "job"
+
+    assert create_job(account, post, logs.append, sleep=sleeps.append, rng=HalfRandom()) == "job"
+    assert answers == []  # posted three times: two refusals, then the creation
+    assert sleeps == [2.0, 2.0]  # Retry-After as told; then the backoff of a second refusal
+    assert len(logs) == 2
+    assert all("429" in line for line in logs)
+
+
+@pytest.mark.parametrize(
+    "retry_after", [4.0, None, 0.0], ids=["retry-after", "no-retry-after", "retry-after-0"]
+)
+def test_without_a_limit_a_submit_refused_for_many_windows_gives_up_with_the_429(
+    monkeypatch: pytest.MonkeyPatch, retry_after: float | None
+) -> None:
+    monkeypatch.setenv(JOB_RATE_LIMIT_ENV, "off")
+    account = credentials(rate_window_seconds=10)
+    sleeps: list[float] = []
+    posts: list[int] = []
+
+    def post() -> None:
+        posts.append(1)
+        raise IQPUnavailableError("429", 429, retry_after=retry_after)
+
+    with pytest.raises(IQPUnavailableError) as refused:
+        create_job(account, post, print, sleep=sleeps.append, rng=HalfRandom())
+    assert refused.value.status_code == 429
+    assert sum(sleeps) <= RESEND_WINDOWS * 10  # bounded: a few windows, not forever
+    assert len(posts) == len(sleeps) + 1 > 1
+
+
+def test_other_failures_are_not_sent_again_without_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(JOB_RATE_LIMIT_ENV, "off")
+    sleeps: list[float] = []
+    posts: list[int] = []
+
+    def post() -> None:
+        posts.append(1)
+        raise IQPUnavailableError("503", 503, retry_after=1.0)  # the job may exist: adopted, not re-sent
+
+    with pytest.raises(IQPUnavailableError):
+        create_job(credentials(), post, print, sleep=sleeps.append, rng=HalfRandom())
+    assert (posts, sleeps) == ([1], [])

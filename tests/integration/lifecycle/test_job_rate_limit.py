@@ -202,3 +202,23 @@ async def test_a_refused_post_is_sent_again_within_the_submit_not_by_a_task_retr
     assert stats["rate_limited"] >= 2
     assert stats["routes"]["POST /jobs"] == 4 + stats["rate_limited"]
     assert len(emulator.jobs()) == 4  # each refused POST created nothing; its re-send made one job
+
+
+async def test_with_the_limit_off_a_refused_post_is_still_sent_again_within_the_submit(
+    make_emulator: Any, bell_isa: QuantumCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new user's flow: the package's limit off (as ``emulator env`` prints it for an unlimited
+    emulator), IBM keeping 5 per window. Every submit succeeds on its first task run; IBM's 429s
+    were re-sent within the submits, and created nothing."""
+    emulator: RunningEmulator = make_emulator(job_rate_limit="5/3", backends=("manila",))
+    monkeypatch.setenv("PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT", "off")
+    count = 12
+    flow_run_id = await submits(bell_isa, count)
+
+    assert_first_runs_completed(await final_task_runs(flow_run_id, count), count)
+    stats = emulator.stats()
+    assert stats["rate_limited"] >= 1  # IBM refused some: the submits re-sent them
+    assert stats["routes"]["POST /jobs"] == count + stats["rate_limited"]
+    jobs = emulator.jobs()
+    assert len(jobs) == count  # no refused POST created a job, no re-send a duplicate
+    assert not [job for job in jobs if job["status"] == "Failed"]
