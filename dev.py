@@ -29,13 +29,18 @@ MKDOCS = [str(PYTHON), "-m", "mkdocs"]
 BUILD_DOCS = [*MKDOCS, "build", "--strict"]  # a broken link or reference, or a docstring warning, fails
 SERVE_DOCS = [*MKDOCS, "serve", "--strict", "--dev-addr", "127.0.0.1:8000"]
 
+# Most tests wait on processes and queues rather than compute, so four workers keep CI's two
+# cores busy; each test file runs whole on one worker, with the fixtures it shares.
+PARALLEL = ["-n", "4", "--dist", "loadfile"]
+COVERAGE = ["--cov", "--cov-report=term"]
+
 COMMANDS = {
     "demo": [[str(PYTHON), "-m", "flows.quickstart"]],
     "test": [
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "mypy")],
         BUILD_DOCS,
-        [str(PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *sys.argv[2:]],
+        [str(PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *PARALLEL, *COVERAGE, *sys.argv[2:]],
     ],
     "docs": [SERVE_DOCS if "--serve" in sys.argv[2:] else BUILD_DOCS],
 }

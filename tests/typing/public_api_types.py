@@ -1,4 +1,4 @@
-"""Checked by mypy --strict and pyright (see ``tests/unit/test_typing.py``), never imported by pytest.
+"""Checked by mypy --strict and by pyright (see ``tests/unit/test_typing.py``); pytest never imports it.
 
 Each line pins what an editor shows for a public name; a name whose type degrades to ``Any``
 fails ``assert_type``.
@@ -50,7 +50,7 @@ async def async_calls() -> None:
     assert_type(await pqj.asubmit_sampler_jobs([circuit], backend="b"), list[JobRef])
     assert_type(await pqj.asubmit_estimator_job([(circuit, observables)], backend="b"), JobRef)
     assert_type(await pqj.asubmit_estimator_jobs([(circuit, observables)], backend="b"), list[JobRef])
-    pending = assert_type(pqj.await_for_job(job), Coroutine[Any, Any, JobSnapshot])
+    pending: Coroutine[Any, Any, JobSnapshot] = pqj.await_for_job(job)
     assert_type(await pending, JobSnapshot)
     assert_type(await pqj.await_for_jobs([job]), list[JobSnapshot])
     assert_type(await pqj.afetch_job_result(job), PrimitiveResult[Any])
