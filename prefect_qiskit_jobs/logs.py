@@ -11,6 +11,7 @@ import logging
 from uuid import UUID
 
 from prefect import get_run_logger
+from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_logger
 from prefect.logging.loggers import flow_run_logger
@@ -25,15 +26,25 @@ def run_logger(fallback: str) -> Logger:
     return get_logger(fallback)
 
 
-def log_to_run(run_id: str, message: str, *, also: Logger | None = None) -> None:
+def log_to_run(run: FlowRun | str, message: str, *, also: Logger | None = None) -> None:
     """Leave a line in a flow run's own log, where whoever looks at that run will see it.
 
-    ``also`` repeats the line, naming the run, in another log (a resumer's or reaper's own output).
+    Given the run itself (not only its id), the line carries the run's name, as the run's own
+    lines do. ``also`` repeats the line, naming the run, in another log (a resumer's or reaper's
+    own output), so a person reading that output knows which run and job each line is about.
     """
     if also is not None:
-        also.info("Flow run %s: %s", run_id, message)
+        also.info("Flow run %s: %s", run_label(run), message)
     with contextlib.suppress(Exception):
-        flow_run_logger(flow_run_id=UUID(run_id)).info(message)
+        if isinstance(run, FlowRun):
+            flow_run_logger(flow_run=run).info(message)
+        else:
+            flow_run_logger(flow_run_id=UUID(run)).info(message)
+
+
+def run_label(run: FlowRun | str) -> str:
+    """A flow run as a log line names it: ``'brave-fox' (id)``, or the id alone."""
+    return f"{run.name!r} ({run.id})" if isinstance(run, FlowRun) else run
 
 
 def id_list(ids: list[str], shown: int = 10) -> str:

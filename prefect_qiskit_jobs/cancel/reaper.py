@@ -14,7 +14,7 @@ from uuid import UUID
 import anyio
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 
 from prefect_qiskit_jobs.blocks import (
@@ -31,7 +31,7 @@ from prefect_qiskit_jobs.ibm.tags import (
     value_of,
 )
 from prefect_qiskit_jobs.limits.slots import account_limit_name, held_alone
-from prefect_qiskit_jobs.logs import id_list, log_to_run
+from prefect_qiskit_jobs.logs import id_list, log_to_run, run_label
 from prefect_qiskit_jobs.models import JobSnapshot
 
 REAPED_STATES = frozenset({StateType.CANCELLED, StateType.CRASHED})
@@ -104,12 +104,14 @@ async def reap_orphaned_jobs(
     reaped: list[str] = []
     async with get_client() as client:
         for run_id, jobs in by_run.items():
-            state_type, age = await _run_state(client, run_id)
+            flow_run, state_type, age = await _run_state(client, run_id)
             decision = decide(state_type, age, include_failed, grace_seconds)
             if not decision.cancel:
                 continue
             ids = [job.job_id for job in jobs]
-            logger.info("Flow run %s: %s; cancelling %s", run_id, decision.why, id_list(ids))
+            logger.info(
+                "Flow run %s: %s; cancelling %s", run_label(flow_run or run_id), decision.why, id_list(ids)
+            )
             if dry_run:
                 reaped.extend(ids)
                 continue
@@ -122,7 +124,7 @@ async def reap_orphaned_jobs(
                 )
             for report in reports:
                 reaped.append(report.job_id)
-                log_to_run(run_id, report.describe(Layer.REAPER), also=logger)
+                log_to_run(flow_run or run_id, report.describe(Layer.REAPER), also=logger)
     return reaped
 
 
@@ -132,13 +134,14 @@ def pending_of_run(gateway: IQPGateway, run_id: str) -> list[JobSnapshot]:
     return [job for job in pending if DETACHED_TAG not in job.tags]
 
 
-async def _run_state(client: Any, run_id: str) -> tuple[StateType | None, float]:
+async def _run_state(client: Any, run_id: str) -> tuple[FlowRun | None, StateType | None, float]:
+    """The run, its state's type and the state's age in seconds (None: unknown to this API)."""
     try:
-        flow_run = await client.read_flow_run(UUID(run_id))
+        flow_run: FlowRun = await client.read_flow_run(UUID(run_id))
     except (ObjectNotFound, ValueError):
-        return None, 0.0
+        return None, None, 0.0
     state = flow_run.state
     if state is None:
-        return None, 0.0
+        return flow_run, None, 0.0
     age = (datetime.now(timezone.utc) - state.timestamp).total_seconds() if state.timestamp else 0.0
-    return state.type, age
+    return flow_run, state.type, age

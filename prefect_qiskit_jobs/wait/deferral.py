@@ -49,7 +49,7 @@ from prefect_qiskit_jobs.errors import ConfigurationError
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.tags import flow_run_tag, owned_by
 from prefect_qiskit_jobs.limits.slots import account_limit_name, held_alone
-from prefect_qiskit_jobs.logs import id_list, log_to_run
+from prefect_qiskit_jobs.logs import id_list, log_to_run, run_label
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, job_id_of
 from prefect_qiskit_jobs.wait.schedule import listing_tag
 
@@ -308,8 +308,8 @@ class _Resumer:
                 return  # another resumer has resumed it, or it ended meanwhile
             response = await self.client.resume_flow_run(flow_run.id)
         said = f"Resumer: all {len(jobs)} awaited job(s) are final; resume {response.status.value}"
-        logger.info("Flow run %s: %s", flow_run.id, said)
-        log_to_run(str(flow_run.id), said)
+        logger.info("Flow run %s: %s", run_label(flow_run), said)
+        log_to_run(flow_run, said)
         done.resumed.append(str(flow_run.id))
 
     async def clean_up(self, flow_run: FlowRun, done: ResumerCycle) -> None:
@@ -331,10 +331,12 @@ class _Resumer:
                 )
                 done.cancelled_jobs += [report.job_id for report in reports]
                 for report in reports:
-                    log_to_run(str(current.id), report.describe(Layer.RESUMER), also=logger)
+                    log_to_run(current, report.describe(Layer.RESUMER), also=logger)
             await self.forget(current)
         logger.info(
-            "Resumer: flow run %s ended %s while suspended; cleaned up", flow_run.id, state and state.value
+            "Resumer: flow run %s ended %s while suspended; cleaned up",
+            run_label(flow_run),
+            state and state.value,
         )
         done.cleaned.append(str(flow_run.id))
 
