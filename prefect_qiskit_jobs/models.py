@@ -10,6 +10,7 @@ import logging
 import random
 import re
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
@@ -237,6 +238,32 @@ class JobSnapshot(BaseModel):
         return text
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """The one exponential backoff of the package: ``initial`` growing ``multiplier`` times up to ``cap``.
+
+    A value holding settings only (the attempt count is the caller's state), so every pause that
+    grows after a refusal or a failure (an in-flight count at the cap, a 429 re-sent, a cancel
+    confirmed, a poll after errors) follows one formula and is tested without waiting.
+
+    Example:
+        >>> [Backoff(initial=0.5, multiplier=1.5, cap=20.0, jitter=0).delay(n) for n in range(4)]
+        [0.5, 0.75, 1.125, 1.6875]
+    """
+
+    initial: float
+    multiplier: float = 2.0
+    cap: float = 60.0
+    jitter: float = 0.1
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to pause before try ``attempt + 1``; no jitter without a random source."""
+        base = min(self.cap, self.initial * self.multiplier ** min(attempt, 64))
+        if self.jitter and rng is not None:
+            base *= 1 + rng.uniform(-self.jitter, self.jitter)
+        return base
+
+
 class PollPolicy(BaseModel):
     """How often to ask IBM about jobs: a pause that grows with the time nothing has changed.
 
@@ -271,8 +298,4 @@ class PollPolicy(BaseModel):
         Pure, so schedules are tested without waiting; no jitter without a random source.
         """
         base = min(self.cap, max(self.initial, self.growth * max(quiet_seconds, 0.0)))
-        if errors:
-            base = min(self.cap, base * 2.0 ** min(errors, 32))
-        if self.jitter and rng is not None:
-            base *= 1 + rng.uniform(-self.jitter, self.jitter)
-        return base
+        return Backoff(initial=base, multiplier=2.0, cap=self.cap, jitter=self.jitter).delay(errors, rng)

@@ -37,12 +37,12 @@ from prefect_qiskit_jobs.ibm.tags import (
     session_tag,
     value_of,
 )
-from prefect_qiskit_jobs.models import JobSnapshot, JobStatus
+from prefect_qiskit_jobs.models import Backoff, JobSnapshot, JobStatus
 
 # Cancels one layer sends side by side; IBM takes seconds to answer each.
 CANCELS_AT_ONCE = 16
-CONFIRM_FIRST_PAUSE = 0.1
-CONFIRM_MAX_PAUSE = 2.0
+# Pauses between confirming listings: 0.1 s doubling up to 2 s, no jitter (one confirmer per layer).
+CONFIRM_BACKOFF = Backoff(initial=0.1, multiplier=2.0, cap=2.0, jitter=0.0)
 # How long a layer confirms its cancels: IBM takes seconds to stop a running job.
 CONFIRM_SECONDS = 30.0
 
@@ -190,7 +190,7 @@ def _confirm_all(
     A failed read only leaves a job unconfirmed; it never makes anyone send a cancel again.
     """
     seen: dict[str, JobStatus] = {}
-    pause, waited = CONFIRM_FIRST_PAUSE, 0.0
+    attempt, waited = 0, 0.0
     while True:
         open_jobs = [job for job in jobs if not (job.job_id in seen and seen[job.job_id].is_final)]
         if not open_jobs:
@@ -208,6 +208,7 @@ def _confirm_all(
                         seen[job.job_id] = gateway.read(job.job_id).status
         if waited >= CONFIRM_SECONDS:
             return seen
+        pause = CONFIRM_BACKOFF.delay(attempt)
         sleep(pause)
         waited += pause
-        pause = min(pause * 2, CONFIRM_MAX_PAUSE)
+        attempt += 1

@@ -41,6 +41,7 @@ import anyio
 from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
 from prefect_qiskit_jobs.ibm.tags import DEPLOYMENT_PREFIX, FLOW_RUN_PREFIX, PROCESS_PREFIX, value_of
 from prefect_qiskit_jobs.limits.slots import SHORTEST_LEASE_SECONDS, prefect_server_configured
+from prefect_qiskit_jobs.models import Backoff
 from prefect_qiskit_jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -96,26 +97,8 @@ def env_cap(environ: Mapping[str, str]) -> int | None:
     return Settings.read(environ).max_in_flight
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """The pause between counts at the cap: ``initial`` growing ``multiplier`` times up to ``cap``.
-
-    Example:
-        >>> [Backoff(jitter=0).delay(attempt) for attempt in range(4)]
-        [0.5, 0.75, 1.125, 1.6875]
-    """
-
-    initial: float = 0.5
-    multiplier: float = 1.5
-    cap: float = 20.0
-    jitter: float = 0.1
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        base = min(self.cap, self.initial * self.multiplier ** min(attempt, 64))
-        if self.jitter and rng is not None:
-            base *= 1 + rng.uniform(-self.jitter, self.jitter)
-        return base
-
+# The pause between counts at the cap: 0.5 s growing 1.5 times up to 20 s, jittered.
+AT_CAP_BACKOFF = Backoff(initial=0.5, multiplier=1.5, cap=20.0, jitter=0.1)
 
 Hold = Callable[[list[str]], contextlib.AbstractContextManager[object]]
 """Takes the named one-slot limits at once, for the ``with`` block."""
@@ -152,7 +135,7 @@ class InFlightGate:
     count: Callable[[InFlightScope], int]
     hold: Hold
     log: Log
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = AT_CAP_BACKOFF
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
 

@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from prefect.logging import get_logger
 
 from prefect_qiskit_jobs.errors import ConfigurationError, IQPUnavailableError
-from prefect_qiskit_jobs.limits.inflight import Backoff
 from prefect_qiskit_jobs.limits.slots import SHORTEST_LEASE_SECONDS, prefect_server_configured
+from prefect_qiskit_jobs.models import Backoff
 from prefect_qiskit_jobs.settings import Settings
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterator
 
@@ -13,9 +14,9 @@ from prefect_qiskit_jobs import IBMQuantumCredentials
 from prefect_qiskit_jobs.errors import ConfigurationError
 from prefect_qiskit_jobs.ibm.tags import PROCESS_TAG, deployment_tag, flow_run_tag, job_tags
 from prefect_qiskit_jobs.limits.inflight import (
+    AT_CAP_BACKOFF,
     LIMIT_PREFIX,
     MAX_IN_FLIGHT_VARIABLE,
-    Backoff,
     InFlightGate,
     InFlightScope,
     scopes_for,
@@ -54,7 +55,7 @@ class Fakes:
             count=self.count,
             hold=self.hold,
             log=self.logs.append,
-            backoff=Backoff(jitter=0),
+            backoff=dataclasses.replace(AT_CAP_BACKOFF, jitter=0),
             sleep=self.pauses.append,
         )
 
@@ -195,6 +196,6 @@ def test_limit_names_are_per_instance_and_scope_and_show_no_secret() -> None:
 def test_the_backoff_grows_to_its_cap_and_jitters_within_its_spread() -> None:
     import random
 
-    assert Backoff(jitter=0).delay(100) == 20.0
+    assert dataclasses.replace(AT_CAP_BACKOFF, jitter=0).delay(100) == 20.0
     rng = random.Random(1)
-    assert all(0.45 <= Backoff().delay(0, rng) <= 0.55 for _ in range(100))
+    assert all(0.45 <= AT_CAP_BACKOFF.delay(0, rng) <= 0.55 for _ in range(100))
