@@ -37,7 +37,7 @@ from prefect_qiskit_jobs.ibm.tags import (
     session_tag,
     value_of,
 )
-from prefect_qiskit_jobs.models import Backoff, JobSnapshot, JobStatus
+from prefect_qiskit_jobs.models import Backoff, JobRef, JobSnapshot, JobStatus, job_id_of
 
 # Cancels one layer sends side by side; IBM takes seconds to answer each.
 CANCELS_AT_ONCE = 16
@@ -80,9 +80,27 @@ _in_flight_lock = threading.Lock()
 _sessions_claimed: set[str] = set()
 
 
+@dataclass(frozen=True)
+class CancelTarget:
+    """What a layer needs of a job to cancel it: its id, its tags (run, session), whether it is final."""
+
+    job_id: str
+    tags: tuple[str, ...] = ()
+    final: bool = False
+
+    @classmethod
+    def of(cls, job: JobRef | JobSnapshot | str) -> CancelTarget:
+        """A job as a reference, a snapshot just read, or an id (checked); a snapshot tells if it is final."""
+        if isinstance(job, JobSnapshot):
+            return cls(job.job_id, job.tags, job.status.is_final)
+        if isinstance(job, JobRef):
+            return cls(job.job_id, job.tags)
+        return cls(job_id_of(job))
+
+
 def cancel_jobs(
     gateway: IQPGateway,
-    jobs: Iterable[JobSnapshot],
+    jobs: Iterable[JobRef | JobSnapshot | str],
     layer: Layer,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
@@ -96,7 +114,7 @@ def cancel_jobs(
     for at most ``CONFIRM_SECONDS``. With ``end_sessions`` (the run is ending), the pending jobs
     of the sessions the jobs are in are cancelled too, then each session.
     """
-    claimed = _claim([job for job in jobs if not job.status.is_final])
+    claimed = _claim([target for target in map(CancelTarget.of, jobs) if not target.final])
     session_ids = _claim_sessions(claimed) if end_sessions else []
     if session_ids:
         claimed += _claim(_pending_in(gateway, session_ids, log))
@@ -122,7 +140,7 @@ def cancel_jobs(
     return reports
 
 
-def _claim(jobs: list[JobSnapshot]) -> list[JobSnapshot]:
+def _claim(jobs: list[CancelTarget]) -> list[CancelTarget]:
     """The jobs no other layer of this process is cancelling or has had an answer for; now ours."""
     unique = list({job.job_id: job for job in jobs}.values())
     with _in_flight_lock:
@@ -131,7 +149,7 @@ def _claim(jobs: list[JobSnapshot]) -> list[JobSnapshot]:
     return mine
 
 
-def _claim_sessions(jobs: list[JobSnapshot]) -> list[str]:
+def _claim_sessions(jobs: list[CancelTarget]) -> list[str]:
     """The sessions of ``jobs`` that no layer of this process has taken on yet; now ours."""
     found = {value_of(job.tags, SESSION_PREFIX) for job in jobs}
     with _in_flight_lock:
@@ -142,7 +160,9 @@ def _claim_sessions(jobs: list[JobSnapshot]) -> list[str]:
     return mine
 
 
-def _pending_in(gateway: IQPGateway, session_ids: list[str], log: Callable[[str], None]) -> list[JobSnapshot]:
+def _pending_in(
+    gateway: IQPGateway, session_ids: list[str], log: Callable[[str], None]
+) -> list[CancelTarget]:
     """The pending jobs of these sessions: they end with the session, each with its own cancel."""
     pending: list[JobSnapshot] = []
     for session_id in session_ids:
@@ -150,7 +170,7 @@ def _pending_in(gateway: IQPGateway, session_ids: list[str], log: Callable[[str]
             pending += gateway.list_jobs(tags=[session_tag(session_id)], pending=True)
         except IQPError as exc:
             log(f"Could not list the jobs of session {session_id}: {exc}; cancelling the session ends them")
-    return [job for job in pending if DETACHED_TAG not in job.tags]
+    return [CancelTarget.of(job) for job in pending if DETACHED_TAG not in job.tags]
 
 
 def _end_session(gateway: IQPGateway, session_id: str, layer: Layer, log: Callable[[str], None]) -> None:
@@ -165,7 +185,7 @@ def _end_session(gateway: IQPGateway, session_id: str, layer: Layer, log: Callab
 
 
 def _send(
-    gateway: IQPGateway, job: JobSnapshot, layer: Layer, log: Callable[[str], None]
+    gateway: IQPGateway, job: CancelTarget, layer: Layer, log: Callable[[str], None]
 ) -> CancelOutcome | None:
     answered = False
     try:
@@ -183,7 +203,7 @@ def _send(
 
 
 def _confirm_all(
-    gateway: IQPGateway, jobs: list[JobSnapshot], sleep: Callable[[float], None]
+    gateway: IQPGateway, jobs: list[CancelTarget], sleep: Callable[[float], None]
 ) -> dict[str, JobStatus]:
     """The statuses of ``jobs`` once seen final (or as last seen, when the time runs out).
 
@@ -195,7 +215,7 @@ def _confirm_all(
         open_jobs = [job for job in jobs if not (job.job_id in seen and seen[job.job_id].is_final)]
         if not open_jobs:
             return seen
-        groups: dict[str | None, list[JobSnapshot]] = {}
+        groups: dict[str | None, list[CancelTarget]] = {}
         for job in open_jobs:
             groups.setdefault(value_of(job.tags, FLOW_RUN_PREFIX), []).append(job)
         for run_id, members in groups.items():

@@ -164,11 +164,8 @@ async def _cancel_owned(
             id_list(others),
             "flow run" if owner else "process",
         )
-    targets = [
-        monitor.snapshots.get(job.job_id)
-        or JobSnapshot(job_id=job.job_id, status=JobStatus.QUEUED, tags=job.tags, session_id=job.session_id)
-        for job in mine
-    ]
+    # The last snapshot seen says whether a job already ended; a job not yet read goes as its reference.
+    targets: list[JobRef | JobSnapshot] = [monitor.snapshots.get(job.job_id) or job for job in mine]
     if not targets:
         return []
 

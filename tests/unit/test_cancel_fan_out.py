@@ -13,7 +13,7 @@ from typing import Any
 from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
 from prefect_qiskit_jobs.ibm.gateway import CancelOutcome
 from prefect_qiskit_jobs.ibm.tags import flow_run_tag
-from prefect_qiskit_jobs.models import JobSnapshot, JobStatus
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive
 
 JOBS = 10
 GUARD = 30  # seconds: only requests sent one at a time ever reach this
@@ -70,3 +70,31 @@ def test_cancels_go_out_at_once_exactly_once_each_and_are_confirmed_by_one_listi
         for job_id in ids
     }
     assert f"job {ids[0]}: already final, nothing to cancel by the flow hook (now DONE)" in lines
+
+
+class SlowIBMThatReads(SlowIBM):
+    """A job known only by its id carries no run tag: its end is read alone."""
+
+    def read(self, job_id: str) -> JobSnapshot:
+        self.reads += 1
+        return JobSnapshot(job_id=job_id, status=JobStatus.CANCELLED)
+
+
+def test_references_and_ids_are_cancelled_as_they_are_given() -> None:
+    run_tag = flow_run_tag(uuid.uuid4())
+    ids = [f"ref{uuid.uuid4().hex[:12]}" for _ in range(JOBS)]
+    gateway: Any = SlowIBMThatReads(run_tag, already_final=ids[0])
+    refs = [
+        JobRef(job_id=job_id, backend="ibmq_manila", primitive=Primitive.SAMPLER, tags=(run_tag,))
+        for job_id in ids[:5]
+    ]
+    final_seen = JobSnapshot(job_id=f"end{uuid.uuid4().hex[:12]}", status=JobStatus.DONE, tags=(run_tag,))
+
+    reports = cancel_jobs(
+        gateway, [*refs, *ids[5:], final_seen], Layer.SENSOR, [].append, sleep=lambda _: None
+    )
+
+    # A reference or an id may be pending: each gets one request; a job seen final gets none.
+    assert sorted(gateway.cancels) == sorted(ids)
+    assert sorted(report.job_id for report in reports) == sorted(ids)
+    assert gateway.reads == len(ids[5:])  # the ids alone; the references by their run's listing
