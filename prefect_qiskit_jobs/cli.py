@@ -461,7 +461,8 @@ def result_lines(pubs: list[dict[str, object]]) -> list[str]:
     """``pub_payloads`` for people: one line per outcome, most frequent first, or per value.
 
     Example:
-        >>> print("\n".join(result_lines([{"pub": 0, "counts": {"meas": {"00": 3, "11": 1}}}])))
+        >>> for line in result_lines([{"pub": 0, "counts": {"meas": {"00": 3, "11": 1}}}]):
+        ...     print(line)
         pub 0, register meas (4 shots):
           00  3
           11  1

@@ -198,8 +198,8 @@ def test_result_reads_result_storage_first_and_ibm_only_for_a_job_never_fetched(
 
     assert emulator.stats()["routes"].get(RESULTS_ROUTE, 0) == 0, "a stored result is read, not fetched"
     assert f"from result storage: qiskit-result-{stored.job_id}" in from_storage
-    assert re.search(r"^  00  \d+$", from_storage, re.M)
-    assert re.search(r"^  11  \d+$", from_storage, re.M)
+    assert re.search(r"^  00\s+\d+$", from_storage, re.M)
+    assert re.search(r"^  11\s+\d+$", from_storage, re.M)
 
     from_ibm = ok("result", unstored.job_id)
 
