@@ -40,7 +40,12 @@ from prefect_qiskit_jobs.errors import (
     QiskitJobsError,
 )
 from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE, collect_listing
-from prefect_qiskit_jobs.ibm.mapping import decode_result, primitive_class, snapshot_from_api
+from prefect_qiskit_jobs.ibm.mapping import (
+    apply_metrics,
+    decode_result,
+    primitive_class,
+    snapshot_from_api,
+)
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, Primitive, PrimitiveApi, check_job_id
 from prefect_qiskit_jobs.settings import Settings
 
@@ -263,13 +268,27 @@ class IQPGateway:
             return snapshot_from_api(self.client().job_get(job_id, exclude_params=True))
 
     def list_jobs(
-        self, *, tags: list[str] | None = None, pending: bool | None = None, limit: int | None = None
+        self,
+        *,
+        tags: list[str] | None = None,
+        pending: bool | None = None,
+        limit: int | None = None,
+        backend: str | None = None,
+        created_after: datetime | None = None,
     ) -> list[JobSnapshot]:
-        """Jobs carrying all ``tags`` (newest first), every page of them (see ``collect_listing``)."""
+        """Jobs carrying all ``tags`` (newest first), every page of them (see ``collect_listing``).
+
+        ``backend`` and ``created_after`` narrow the listing on IBM's side, as ``pending`` does.
+        """
 
         def fetch_page(skip: int, page_size: int) -> dict[str, Any]:
             answer: dict[str, Any] = self.client().jobs_get(
-                limit=page_size, skip=skip, pending=pending, job_tags=tags
+                limit=page_size,
+                skip=skip,
+                pending=pending,
+                job_tags=tags,
+                backend_name=backend,
+                created_after=created_after,
             )
             return answer
 
@@ -314,6 +333,15 @@ class IQPGateway:
         with self.translated(f"read metrics of job {job_id}", job_id=job_id):
             metrics: dict[str, Any] = self.client().job_metadata(job_id)
             return metrics
+
+    def read_in_full(self, job_id: str) -> JobSnapshot:
+        """One job's state with what only ``/metrics`` tells: queue position, run times, QPU seconds.
+
+        Two requests (``GET /jobs/{id}``, ``GET /jobs/{id}/metrics``); for a person looking at one
+        job, not for loops.
+        """
+        snapshot = self.read(job_id)
+        return apply_metrics(snapshot, self.metrics(job_id))
 
     def result(self, job_id: str, program_id: str | None = None) -> PrimitiveResult[Any]:
         """The job's result, decoded with the client's own decoders for its program.
