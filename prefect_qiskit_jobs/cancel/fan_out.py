@@ -54,6 +54,7 @@ class Layer(str, Enum):
     HOOK = "flow hook"
     REAPER = "reaper"
     RESUMER = "resumer"
+    COMMAND = "jobs cancel command"
 
 
 @dataclass(frozen=True)

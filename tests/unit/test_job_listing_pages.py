@@ -117,8 +117,10 @@ class _ListingClient:
     def __init__(self, listing: Listing) -> None:
         self.listing = listing
 
-    def jobs_get(self, *, limit: int, skip: int, pending: bool | None, job_tags: list[str] | None) -> Any:
-        assert (pending, job_tags) == (True, [TAG])
+    def jobs_get(
+        self, *, limit: int, skip: int, pending: bool | None, job_tags: list[str] | None, **narrowing: Any
+    ) -> Any:
+        assert (pending, job_tags, narrowing) == (True, [TAG], {"backend_name": None, "created_after": None})
         return self.listing(skip, limit)
 
 

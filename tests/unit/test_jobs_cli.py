@@ -8,9 +8,9 @@ from uuid import uuid4
 import pytest
 from typer.testing import CliRunner
 
-from prefect_qiskit_jobs.cli import (
+from prefect_qiskit_jobs.cli import app
+from prefect_qiskit_jobs.cli.jobs import (
     BadInputError,
-    app,
     job_row,
     one_line,
     parse_run_id,

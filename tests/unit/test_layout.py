@@ -17,7 +17,7 @@ import prefect_qiskit_jobs
 PACKAGE = Path(prefect_qiskit_jobs.__file__).parent
 EMULATOR = PACKAGE / "emulator"
 # Where the plugin may import the emulator: functions a user calls to start or use one.
-EMULATOR_USERS = {PACKAGE / "cli.py", PACKAGE / "blocks.py"}
+EMULATOR_USERS = {PACKAGE / "cli" / "emulator.py", PACKAGE / "blocks.py"}
 
 
 def imports(path: Path) -> list[tuple[str, list[str], bool]]:

@@ -1,9 +1,9 @@
-"""The ``prefect-qiskit-jobs`` command: look at and cancel IBM jobs, run the emulator, and more.
+"""``prefect-qiskit-jobs jobs``: look at and cancel IBM jobs, and print their results.
 
-The ``jobs`` group is for people and scripts: it lists, shows, cancels and prints the results of
-IBM Quantum jobs through the same gateway, cancel fan-out and result storage the flows use, with
-a saved credentials block (``--credentials NAME``) or the ``QISKIT_IBM_*`` settings. Bad input (a
-malformed id, an unknown job, missing credentials) is one line on stderr and exit status 2.
+For people and scripts: it lists, shows, cancels and prints the results of IBM Quantum jobs
+through the same gateway, cancel fan-out and result storage the flows use, with a saved credentials
+block (``--credentials NAME``) or the ``QISKIT_IBM_*`` settings. Bad input (a malformed id, an
+unknown job, missing credentials) is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shlex
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
@@ -27,207 +25,9 @@ if TYPE_CHECKING:
     from prefect_qiskit_jobs.ibm.gateway import IQPGateway
     from prefect_qiskit_jobs.models import JobSnapshot, JobStatus
 
-app = typer.Typer(help="IBM Quantum jobs in Prefect flows.", no_args_is_help=True, add_completion=False)
-emulator_app = typer.Typer(help="The local IBM Quantum Platform emulator.", no_args_is_help=True)
-app.add_typer(emulator_app, name="emulator")
-automations_app = typer.Typer(
-    help="Prefect automations the cancellation layers rely on.", no_args_is_help=True
-)
-app.add_typer(automations_app, name="automations")
 jobs_app = typer.Typer(help="IBM Quantum jobs: list, show, cancel, print results.", no_args_is_help=True)
-app.add_typer(jobs_app, name="jobs")
 
 
-@emulator_app.command("serve")
-def emulator_serve(
-    host: Annotated[str, typer.Option(help="Address to bind; loopback unless --allow-remote.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
-    database: Annotated[
-        Path | None, typer.Option(help="SQLite file: jobs and results survive a restart.")
-    ] = None,
-    queue_delay: Annotated[float | None, typer.Option(help="Seconds each job waits Queued.")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Jobs executing at once per backend.")] = None,
-    min_run_seconds: Annotated[
-        float | None, typer.Option(help="Seconds each job stays Running at least.")
-    ] = None,
-    cancel_latency: Annotated[
-        float | None, typer.Option(help="Seconds a Running job stays Running after its cancel is accepted.")
-    ] = None,
-    backend: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Device to serve (repeatable; replaces the defaults): FAKE under the fake's own name "
-            "(manila serves ibmq_manila), or NAME=FAKE, e.g. ibm_brisbane=kyiv. FAKE is a fake backend "
-            "folder or device name of qiskit-ibm-runtime's fake provider."
-        ),
-    ] = None,
-    api_key: Annotated[
-        list[str] | None,
-        typer.Option(envvar="PREFECT_QISKIT_JOBS_EMULATOR_API_KEY", help="Accepted API key (repeatable)."),
-    ] = None,
-    fault: Annotated[
-        list[str] | None,
-        typer.Option(help='Fault rule (repeatable), e.g. "GET /jobs*:rate_limit=0.1,server_error=0.05".'),
-    ] = None,
-    fault_seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
-    job_rate_limit: Annotated[
-        str | None,
-        typer.Option(
-            help="IBM's job creation limit per API key, JOBS/SECONDS[:no-retry-after], e.g. 5/60: "
-            "beyond it POST /jobs answers 429 (with Retry-After unless :no-retry-after)."
-        ),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="JSON file of EmulatorConfig; flags override it.")
-    ] = None,
-    allow_remote: Annotated[bool, typer.Option(help="Allow binding a non-loopback address.")] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
-) -> None:
-    """Serve the emulator in the foreground."""
-    from pydantic import SecretStr, ValidationError
-
-    from prefect_qiskit_jobs.emulator.catalog import Catalog
-    from prefect_qiskit_jobs.emulator.config import EmulatorConfig, FaultRule
-    from prefect_qiskit_jobs.emulator.server import LOOPBACK_HOSTS, load_config, serve
-
-    if host not in LOOPBACK_HOSTS and not allow_remote:
-        raise typer.BadParameter(
-            f"{host} is not a loopback address; pass --allow-remote to bind it", param_hint="--host"
-        )
-    settings = load_config(config) if config else EmulatorConfig()
-    overrides: dict[str, object] = {
-        "database": database,
-        "queue_delay": queue_delay,
-        "concurrency": concurrency,
-        "min_run_seconds": min_run_seconds,
-        "cancel_latency": cancel_latency,
-        "backends": tuple(backend) if backend else None,
-        "api_keys": tuple(SecretStr(k) for k in api_key) if api_key else None,
-        "faults": tuple(FaultRule.parse(f) for f in fault) if fault else None,
-        "fault_seed": fault_seed,
-        "job_rate_limit": job_rate_limit,
-    }
-    try:
-        settings = EmulatorConfig.model_validate(
-            {**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
-        )
-        Catalog(settings.backends)  # two devices served under one name
-    except ValidationError as exc:
-        messages = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
-        raise typer.BadParameter(messages) from None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--backend") from None
-    typer.echo(
-        f"IBM Quantum Platform emulator on http://{host}:{port} (backends: {', '.join(settings.backends)})"
-    )
-    serve(settings, host=host, port=port, log_level=log_level)
-
-
-@emulator_app.command("env")
-def emulator_env(
-    url: Annotated[str, typer.Option(help="Where the emulator serves.")] = "http://127.0.0.1:8765",
-    api_key: Annotated[
-        str | None, typer.Option(envvar="PREFECT_QISKIT_JOBS_EMULATOR_API_KEY", help="API key to use.")
-    ] = None,
-    job_rate_limit: Annotated[
-        str | None,
-        typer.Option(help="The emulator's --job-rate-limit, for the package's throttle (default: off)."),
-    ] = None,
-) -> None:
-    """Print the ``export`` lines after which ``QiskitRuntimeService()`` talks to the emulator."""
-    from pydantic import SecretStr
-
-    from prefect_qiskit_jobs.emulator.config import EmulatorConfig, JobRateLimitSpec
-    from prefect_qiskit_jobs.emulator.server import client_environment
-
-    try:
-        limit = JobRateLimitSpec.parse(job_rate_limit) if job_rate_limit else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--job-rate-limit") from None
-    keys = (SecretStr(api_key),) if api_key else EmulatorConfig().api_keys
-    config = EmulatorConfig(api_keys=keys, job_rate_limit=limit)
-    for name, value in client_environment(url.rstrip("/"), config).items():
-        typer.echo(f"export {name}={shlex.quote(value)}")
-
-
-@app.command("reap")
-def reap(
-    credentials: Annotated[
-        str | None, typer.Option(help="Saved IBMQuantumCredentials block; default: QISKIT_IBM_* variables.")
-    ] = None,
-    include_failed: Annotated[
-        bool, typer.Option(help="Also cancel jobs of Failed (timed-out) runs.")
-    ] = False,
-    grace_seconds: Annotated[float, typer.Option(help="Leave runs that just ended to their hooks.")] = 30.0,
-    dry_run: Annotated[bool, typer.Option(help="Report what would be cancelled; cancel nothing.")] = False,
-) -> None:
-    """Cancel pending IBM jobs whose Prefect flow run was cancelled or crashed, once."""
-    import asyncio
-
-    from prefect_qiskit_jobs.cancel.reaper import reap_orphaned_jobs
-
-    reaped = asyncio.run(
-        reap_orphaned_jobs(
-            credentials=credentials,
-            include_failed=include_failed,
-            grace_seconds=grace_seconds,
-            dry_run=dry_run,
-        )
-    )
-    verb = "Would cancel" if dry_run else "Cancelled"
-    typer.echo(f"{verb} {len(reaped)} job(s)" + (f": {', '.join(reaped)}" if reaped else ""))
-
-
-@automations_app.command("crash-zombies")
-def automations_crash_zombies(
-    within: Annotated[
-        float | None,
-        typer.Option(
-            help="Seconds without a heartbeat before a run is marked Crashed (more than 30); "
-            "default 540, three of Prefect's default 180 s heartbeats."
-        ),
-    ] = None,
-    replace: Annotated[bool, typer.Option(help="Update the automation if the server has it.")] = False,
-) -> None:
-    """Create the automation that marks runs Crashed when their heartbeats stop, once.
-
-    Then the reaper cancels the IBM jobs of runs whose serve process or worker died with them.
-    """
-    import asyncio
-
-    from prefect_qiskit_jobs.cancel.automations import crash_zombies_automation, install
-
-    try:
-        automation = crash_zombies_automation(within)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--within") from None
-    installed = asyncio.run(install(automation, replace=replace))
-    window = f"{installed.within.total_seconds():g} s" if installed.within else "unknown"
-    note = " (pass --replace to update it)" if installed.action == "kept" else ""
-    typer.echo(
-        f"Automation {automation.name!r} {installed.action}: id {installed.automation_id}, "
-        f"window {window}{note}"
-    )
-
-
-@app.command("resumer")
-def resumer(
-    credentials: Annotated[
-        str | None,
-        typer.Option(help="Saved IBMQuantumCredentials block for runs naming none; default: QISKIT_IBM_*."),
-    ] = None,
-    every: Annotated[float, typer.Option(help="Seconds between cycles.")] = 10.0,
-    once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
-) -> None:
-    """Resume deferred flow runs whose IBM jobs have ended; cancel jobs of runs that ended suspended."""
-
-    from prefect_qiskit_jobs.wait.deferral import run_resumer
-
-    typer.echo(f"Resuming deferred flow runs every {every} s" if not once else "One resumer cycle")
-    run_resumer(credentials=credentials, every=every, once=once)
-
-
-# ----- jobs ---------------------------------------------------------------------------------------
 CredentialsOption = Annotated[
     str | None,
     typer.Option(help="Saved IBMQuantumCredentials block; default: QISKIT_IBM_* variables."),
@@ -638,7 +438,7 @@ def jobs_cancel(
     said: list[str] = []
     # The cancels go through the fan-out every layer uses, so this process never sends a job's
     # cancel twice; its own per-job lines are replaced by the ones below.
-    reports = cancel_jobs(gateway, jobs, Layer.REAPER, said.append)
+    reports = cancel_jobs(gateway, jobs, Layer.COMMAND, said.append)
     by_id = {report.job_id: report for report in reports}
     cancelled = already = unanswered = 0
     for job in jobs:
@@ -656,7 +456,7 @@ def jobs_cancel(
             cancelled += 1
             now = report.final_status.value if report.final_status else "not yet confirmed"
             typer.echo(f"{job.job_id}  cancel sent (now {now})")
-    described = {report.describe(Layer.REAPER) for report in reports}
+    described = {report.describe(Layer.COMMAND) for report in reports}
     for line in said:
         if line not in described:
             typer.echo(one_line(line), err=True)
@@ -708,7 +508,3 @@ def jobs_result(
     typer.echo(f"Result of job {job_id} (from {source})")
     for line in result_lines(pubs):
         typer.echo(line)
-
-
-if __name__ == "__main__":
-    app()
