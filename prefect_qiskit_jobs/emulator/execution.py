@@ -149,7 +149,7 @@ def run(job: DecodedJob, device: Device, seed: int | None = None) -> PrimitiveRe
         shots = job.options.get("default_shots") or DEFAULT_SHOTS
         started = datetime.now(timezone.utc)
         results = [_sample(pub, device, shots, seed) for pub in job.pubs]  # type: ignore[arg-type]
-        return _with_execution_spans(PrimitiveResult(results), started, datetime.now(timezone.utc))
+        return with_execution_spans(PrimitiveResult(results), started, datetime.now(timezone.utc))
     assert job.estimator is not None
     return estimate(job.pubs, device, job.estimator, seed)  # type: ignore[arg-type]
 
@@ -165,7 +165,7 @@ def _sample(pub: SamplerPub, device: Device, shots: int, seed: int | None) -> Sa
     return result
 
 
-def _with_execution_spans(
+def with_execution_spans(
     result: PrimitiveResult[Any], start: datetime, stop: datetime
 ) -> PrimitiveResult[Any]:
     """A Sampler result carries, as IBM's does, when each part of each pub's data was taken.
@@ -200,7 +200,11 @@ def check(program_id: str, params_json: str, device: Device) -> None:
 
 
 def execute(program_id: str, params_json: str, device: Device, seed: int | None = None) -> str:
-    """Run a job of any program; the body of its ``GET /jobs/{id}/results``."""
+    """Run a job of any program (a dry run on a mock twin); the body of its ``GET /jobs/{id}/results``."""
+    if device.mock:
+        from . import dry_run
+
+        return dry_run.execute(program_id, params_json, device, seed)
     if program_id == "executor":
         from . import executor_program
 
