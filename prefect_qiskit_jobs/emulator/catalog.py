@@ -5,12 +5,17 @@ configuration and properties routes serve them as they are, renamed to the name 
 served under; the matching ``FakeBackendV2`` class gives the transpiler target used to check
 circuits and the noise that Aer applies on the qubits a circuit touches (``subdevice``). A fake
 served under several names is loaded once, and so is each of its sub-device simulators.
+
+As IBM does, each device has a mock twin (``ibm_brisbane``: ``mock_brisbane``, the name the client
+derives for ``run(dry_run=True)``) with the device's configuration, properties and calibrations,
+listed only to a client that asks for mocks; jobs on it are dry runs (``dry_run``).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -99,6 +104,7 @@ class Device:
     name: str
     fake: Fake
     calibrations: list[Calibration] = field(default_factory=lambda: [new_calibration()])
+    mock: bool = False
 
     @property
     def folder(self) -> str:
@@ -154,7 +160,9 @@ class Device:
     def list_entry(self, queue_length: int) -> dict[str, Any]:
         """The entry of ``GET /backends``, with every field the client reads from it."""
         configuration = self.fake.configuration
+        entry = {"class": "mock"} if self.mock else {}
         return {
+            **entry,
             "name": self.name,
             "status": {"name": "online", "reason": "available"},
             "is_simulator": bool(configuration.get("simulator", False)),
@@ -177,6 +185,11 @@ class Device:
         }
 
 
+def mock_name(name: str) -> str:
+    """The mock twin's name, as the client derives it for a dry run."""
+    return re.sub(r"^[^_]+", "mock", name)
+
+
 class Catalog:
     """The served devices by name; each fake folder is loaded once, whatever names it serves."""
 
@@ -190,9 +203,18 @@ class Catalog:
             if name in self.devices:
                 raise ValueError(f"two backends are served as {name!r}")
             self.devices[name] = Device(name=name, fake=fake)
+        for device in list(self.devices.values()):
+            twin = mock_name(device.name)
+            if twin not in self.devices:  # two names with one twin name: the first device has it
+                self.devices[twin] = Device(twin, device.fake, device.calibrations, mock=True)
+
+    def listed(self, include_mocks: bool) -> list[Device]:
+        """The devices ``GET /backends`` lists: mock twins only when asked for."""
+        return [device for device in self.devices.values() if include_mocks or not device.mock]
 
     def get(self, name: str) -> Device | None:
         return self.devices.get(name)
 
     def __iter__(self) -> Any:
-        return iter(self.devices.values())
+        """The devices served, without their mock twins (``devices`` holds both)."""
+        return iter(self.listed(False))

@@ -8,12 +8,14 @@ each untouched qubit, 0 for X and Y; projectors likewise). Each pub runs on the 
 touched qubits (``subdevice``), with the device's noise on them; untouched qubits are read without
 readout error.
 
-IBM's error mitigation (``resilience_level``, TREX, ZNE, PEC, twirling) is not applied: the options
-are accepted and ignored, and the values are the noisy estimates at the requested precision.
+Each pub runs the shots IBM would run (``estimator_options``), and its metadata and the result's
+report them and the settings the options resolve to, as IBM's do. IBM's error mitigation (TREX, ZNE,
+PEC) and twirling are not applied: the values are the noisy estimates from those shots.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from .subdevice import reduce_circuit, touched_qubits
 
 if TYPE_CHECKING:
     from .catalog import Device
+    from .estimator_options import EstimatorSettings
 
 # <0|P|0> for each single-qubit operator SparseObservable labels may hold.
 IDLE_EXPECTATIONS = {
@@ -43,24 +46,36 @@ IDLE_EXPECTATIONS = {
 
 
 def estimate(
-    pubs: Sequence[EstimatorPub], device: Device, precision: float, seed: int | None
+    pubs: Sequence[EstimatorPub], device: Device, settings: EstimatorSettings, seed: int | None
 ) -> PrimitiveResult[PubResult]:
-    """Run each pub on the sub-device of the qubits its circuit touches."""
-    results = [_estimate_pub(pub, device, precision, seed) for pub in pubs]
-    return PrimitiveResult(results, metadata={"version": 2})
+    """Run each pub, with the shots IBM would give it, on the sub-device of the qubits it touches."""
+    results = [_estimate_pub(pub, device, settings, seed) for pub in pubs]
+    return PrimitiveResult(results, metadata=settings.result_metadata())
 
 
-def _estimate_pub(pub: EstimatorPub, device: Device, precision: float, seed: int | None) -> PubResult:
+def _estimate_pub(
+    pub: EstimatorPub, device: Device, settings: EstimatorSettings, seed: int | None
+) -> PubResult:
+    plan = settings.plan(pub.precision)
     touched = touched_qubits(pub.circuit)
     observables, vanished = reduce_observables(pub.observables, touched)
     reduced = EstimatorPub(
-        reduce_circuit(pub.circuit, touched), observables, pub.parameter_values, pub.precision
+        reduce_circuit(pub.circuit, touched), observables, pub.parameter_values, precision_of(plan.shots)
     )
-    estimator = BackendEstimatorV2(
-        backend=device.simulator(touched), options={"default_precision": precision, "seed_simulator": seed}
-    )
+    estimator = BackendEstimatorV2(backend=device.simulator(touched), options={"seed_simulator": seed})
     (result,) = estimator.run([reduced]).result()
-    return shaped_as_ibm(result, pub.shape, np.broadcast_to(vanished, pub.shape))
+    metadata = settings.pub_metadata(plan, dict(pub.circuit.metadata or {}))
+    return shaped_as_ibm(result, pub.shape, np.broadcast_to(vanished, pub.shape), metadata)
+
+
+def precision_of(shots: int) -> float:
+    """The precision for which qiskit's reference estimator runs exactly ``shots`` shots."""
+    precision = 1 / math.sqrt(shots)
+    while math.ceil(1.0 / precision**2) > shots:
+        precision = float(np.nextafter(precision, np.inf))
+    while math.ceil(1.0 / precision**2) < shots:
+        precision = float(np.nextafter(precision, 0.0))
+    return precision
 
 
 def reduce_observables(
@@ -98,17 +113,18 @@ def reduce_observable(terms: Mapping[str, float], touched: Sequence[int]) -> dic
     return reduced
 
 
-def shaped_as_ibm(result: PubResult, shape: tuple[int, ...], vanished: np.ndarray) -> PubResult:
+def shaped_as_ibm(
+    result: PubResult, shape: tuple[int, ...], vanished: np.ndarray, metadata: dict[str, Any]
+) -> PubResult:
     """IBM's data bin: ``evs``, ``stds`` and ``ensemble_standard_error``, float arrays of ``shape``.
 
     Qiskit's reference estimator leaves a 0-d pub's ``stds`` a numpy scalar, which the client's
     encoder writes as a bare float. Without twirling every shot is independent, so the ensemble
-    standard error is the standard error. ``vanished`` observables are exactly 0.
+    standard error is the standard error. ``vanished`` observables are exactly 0. ``metadata`` is IBM's.
     """
     evs = np.array(result.data.evs, dtype=np.float64).reshape(shape)
     stds = np.array(result.data.stds, dtype=np.float64).reshape(shape)
     evs[vanished] = 0.0
     stds[vanished] = 0.0
     data = DataBin(evs=evs, stds=stds, ensemble_standard_error=stds.copy(), shape=shape)
-    metadata: dict[str, Any] = dict(result.metadata)
     return PubResult(data, metadata=metadata)

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 from qiskit.primitives import BackendSamplerV2, PrimitiveResult, SamplerPubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
@@ -24,6 +25,7 @@ from qiskit_ibm_runtime.execution_span import ExecutionSpans, SliceSpan
 from qiskit_ibm_runtime.utils.utils import is_isa_circuit
 
 from .estimation import estimate
+from .estimator_options import EstimatorSettings
 from .subdevice import reduce_circuit, touched_qubits
 
 if TYPE_CHECKING:
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 
 PROGRAMS = ("sampler", "estimator", "executor")
 DEFAULT_SHOTS = 4096
-DEFAULT_PRECISION = 0.015625
 MAX_SHOTS = 10_000_000
 
 
@@ -48,6 +49,7 @@ class DecodedJob:
     program_id: str
     pubs: tuple[SamplerPub | EstimatorPub, ...]
     options: dict[str, Any]
+    estimator: EstimatorSettings | None = None
 
 
 # QPY decoding is not thread-safe on CPython 3.11 (concurrent decodes intermittently fail with
@@ -77,7 +79,16 @@ def decode_params(program_id: str, params_json: str) -> DecodedJob:
             raise
         except Exception as exc:
             raise InvalidJob(f"Pub {index} is malformed: {exc}") from None
-    return DecodedJob(program_id, tuple(pubs), options)
+    estimator = _estimator_settings(params_json) if program_id == "estimator" else None
+    return DecodedJob(program_id, tuple(pubs), options, estimator)
+
+
+def _estimator_settings(params_json: str) -> EstimatorSettings:
+    """The Estimator's options held to IBM's schema, which refuses what it does not know."""
+    try:
+        return EstimatorSettings.from_params(json.loads(params_json))
+    except ValidationError as exc:
+        raise InvalidJob(f"The estimator options do not match IBM's schema: {exc}") from None
 
 
 def _coerce_pub(program_id: str, raw: Any) -> SamplerPub | EstimatorPub:
@@ -138,9 +149,9 @@ def run(job: DecodedJob, device: Device, seed: int | None = None) -> PrimitiveRe
         shots = job.options.get("default_shots") or DEFAULT_SHOTS
         started = datetime.now(timezone.utc)
         results = [_sample(pub, device, shots, seed) for pub in job.pubs]  # type: ignore[arg-type]
-        return _with_execution_spans(PrimitiveResult(results), started, datetime.now(timezone.utc))
-    precision = job.options.get("default_precision") or DEFAULT_PRECISION
-    return estimate(job.pubs, device, precision, seed)  # type: ignore[arg-type]
+        return with_execution_spans(PrimitiveResult(results), started, datetime.now(timezone.utc))
+    assert job.estimator is not None
+    return estimate(job.pubs, device, job.estimator, seed)  # type: ignore[arg-type]
 
 
 def _sample(pub: SamplerPub, device: Device, shots: int, seed: int | None) -> SamplerPubResult:
@@ -154,7 +165,7 @@ def _sample(pub: SamplerPub, device: Device, shots: int, seed: int | None) -> Sa
     return result
 
 
-def _with_execution_spans(
+def with_execution_spans(
     result: PrimitiveResult[Any], start: datetime, stop: datetime
 ) -> PrimitiveResult[Any]:
     """A Sampler result carries, as IBM's does, when each part of each pub's data was taken.
@@ -189,7 +200,11 @@ def check(program_id: str, params_json: str, device: Device) -> None:
 
 
 def execute(program_id: str, params_json: str, device: Device, seed: int | None = None) -> str:
-    """Run a job of any program; the body of its ``GET /jobs/{id}/results``."""
+    """Run a job of any program (a dry run on a mock twin); the body of its ``GET /jobs/{id}/results``."""
+    if device.mock:
+        from . import dry_run
+
+        return dry_run.execute(program_id, params_json, device, seed)
     if program_id == "executor":
         from . import executor_program
 

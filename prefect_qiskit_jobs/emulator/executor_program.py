@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -92,11 +93,18 @@ def check(params_json: str, device: Device) -> None:
     validate(decode(params_json), device)
 
 
-def execute(params_json: str, device: Device, seed: int | None) -> str:
-    """Run the job's quantum program on the device's noisy simulator; the body of its results."""
+ItemRunner = Callable[["QuantumProgram", int, "Device", "int | None"], "QuantumProgramItemResult"]
+
+
+def execute(params_json: str, device: Device, seed: int | None, run_item: ItemRunner | None = None) -> str:
+    """Run the job's quantum program on the device's noisy simulator; the body of its results.
+
+    ``run_item`` replaces the simulation of each item (a dry run's random data).
+    """
     program = decode(params_json)
     started = datetime.now(timezone.utc)
-    result = [_run_item(program, index, device, seed) for index in range(len(program.items))]
+    run_item = run_item or _run_item
+    result = [run_item(program, index, device, seed) for index in range(len(program.items))]
     stopped = datetime.now(timezone.utc)
     # Aer runs every item at once: one chunk holds all of every item's elements.
     parts = [

@@ -172,7 +172,7 @@ class QueueModel:
             job = self.store.jobs.get(job_id)
             if job is not None:
                 running[job.backend] += 1
-        for device in self.catalog:
+        for device in self.catalog.devices.values():  # mock twins' dry runs queue too
             for job in self.queued(device.name):
                 if running[device.name] >= self.config.concurrency:
                     break

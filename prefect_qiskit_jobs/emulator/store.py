@@ -62,6 +62,7 @@ class JobRecord(BaseModel):
     log_level: str | None = None
     eligible_at: datetime = Field(description="when the queue model lets this job start")
     scripted_failure: str | None = None
+    dry_run: bool = Field(False, description="run on a mock twin: random data, listed only with mocks")
     quantum_seconds: float = 0.0
     wire_status: str | None = Field(
         None, description="a status string the job routes answer instead of the real one (an admin override)"
@@ -159,10 +160,12 @@ class JobQuery:
     ascending: bool = False
     offset: int = 0
     limit: int | None = None
+    include_mocks: bool = False
 
     def matches(self, job: JobRecord) -> bool:
         return (
-            (not self.backend or job.backend == self.backend)
+            (self.include_mocks or not job.dry_run)
+            and (not self.backend or job.backend == self.backend)
             and (self.pending is None or (not job.is_final) == self.pending)
             and (not self.program or job.program_id == self.program)
             and set(self.tags) <= set(job.tags)

@@ -9,15 +9,16 @@ from fastapi import APIRouter, Depends
 from prefect_qiskit_jobs.emulator.catalog import Calibration, Device
 from prefect_qiskit_jobs.emulator.traffic import RUNTIME_PREFIX
 
-from .common import CODE_CALIBRATION_NOT_FOUND, ApiError, EmulatorDep, as_utc, require_token
+from .common import CODE_CALIBRATION_NOT_FOUND, ApiError, EmulatorDep, as_utc, flag, require_token
 from .directory import PLAN_ID
 
 router = APIRouter(prefix=RUNTIME_PREFIX, dependencies=[Depends(require_token)])
 
 
 @router.get("/backends")
-async def list_backends(emulator: EmulatorDep) -> dict[str, Any]:
-    return {"devices": [d.list_entry(emulator.queue.queue_length(d.name)) for d in emulator.catalog]}
+async def list_backends(emulator: EmulatorDep, include_mocks: str | None = None) -> dict[str, Any]:
+    devices = emulator.catalog.listed(flag(include_mocks))
+    return {"devices": [d.list_entry(emulator.queue.queue_length(d.name)) for d in devices]}
 
 
 def _calibration(device: Device, calibration_id: str | None) -> Calibration:

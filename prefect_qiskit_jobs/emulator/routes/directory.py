@@ -23,7 +23,7 @@ async def search_instances(request: Request, emulator: EmulatorDep) -> JSONRespo
         "crn": emulator.config.instance_crn,
         "name": "emulator-instance",
         "service_plan_unique_id": PLAN_ID,
-        "doc": {"extensions": {"backends": [d.name for d in emulator.catalog]}},
+        "doc": {"extensions": {"backends": [d.name for d in emulator.catalog.listed(False)]}},
         "tags": [],
     }
     return JSONResponse({"items": [item], "search_cursor": None, "limit": 100})

@@ -119,6 +119,7 @@ async def _create_job(request: Request, emulator: Emulator) -> dict[str, Any]:
         log_level=body.get("log_level"),
         eligible_at=now + timedelta(seconds=emulator.config.queue_delay),
         scripted_failure=scripted,
+        dry_run=device.mock,
     )
     emulator.store.put_job(job)
     emulator.queue.notify()
@@ -139,8 +140,10 @@ async def list_jobs(
     created_before: str | None = None,
     sort: str | None = None,
     exclude_params: str | None = None,
+    include_mocks: str | None = None,
 ) -> dict[str, Any]:
     query = JobQuery(
+        include_mocks=flag(include_mocks),
         backend=backend,
         pending=None if pending is None else flag(pending),
         program=program,

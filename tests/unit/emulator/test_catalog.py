@@ -31,3 +31,16 @@ def test_properties_keep_their_calibration_date_and_unknown_ids_are_not_found() 
     device.recalibrate()
     assert device.find_calibration(old.id) == old
     assert device.properties(device.calibration)["last_update_date"] > first
+
+
+def test_each_device_has_a_mock_twin_named_as_the_client_derives_it() -> None:
+    catalog = Catalog(("ibm_a=manila", "ibmq_a=nairobi", "lima"))
+
+    twin = catalog.get("mock_a")
+    assert twin is not None
+    assert twin.mock
+    assert twin.fake is catalog.devices["ibm_a"].fake  # the first of two names sharing a twin name
+    assert twin.calibrations is catalog.devices["ibm_a"].calibrations
+    assert catalog.get("mock_lima") is not None
+    assert [d.name for d in catalog] == ["ibm_a", "ibmq_a", "ibmq_lima"]
+    assert [d.name for d in catalog.listed(True) if d.mock] == ["mock_a", "mock_lima"]

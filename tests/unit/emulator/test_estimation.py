@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from qiskit_ibm_runtime import RuntimeDecoder
 
 from prefect_qiskit_jobs.emulator import estimation, execution
 from prefect_qiskit_jobs.emulator.catalog import Catalog, Device
+from prefect_qiskit_jobs.emulator.estimator_options import EstimatorSettings
 
 from .test_execution import encoded
 
@@ -74,7 +76,8 @@ def test_reduced_estimates_agree_with_the_whole_device_under_its_noise(manila: D
         backend=AerSimulator.from_backend(manila.fake.fake_backend), options={"seed_simulator": 4}
     )
 
-    reduced = estimation.estimate([pub], manila, precision=0.01, seed=4)[0].data
+    untwirled = EstimatorSettings.from_params({"resilience_level": 0})
+    reduced = estimation.estimate([pub], manila, untwirled, seed=4)[0].data
     direct = whole.run([pub]).result()[0].data
 
     # Noise lowers <ZZ> and <XX> below 1 on qubits 3-4; both agree within 5 sigma of each other.
@@ -98,3 +101,10 @@ def test_a_zero_dimensional_pub_decodes_to_zero_dimensional_arrays(manila: Devic
         assert data[name].shape == ()
     assert data.evs == pytest.approx(1.0, abs=0.2)
     assert result[0].metadata["shots"] == 4096
+
+
+@pytest.mark.parametrize("shots", [1, 3, 100, 448, 4096, 10016, 123457])
+def test_the_reference_estimator_runs_exactly_the_planned_shots(shots: int) -> None:
+    precision = estimation.precision_of(shots)
+
+    assert math.ceil(1.0 / precision**2) == shots
