@@ -207,7 +207,7 @@ class QueueModel:
         started = time.monotonic()
         try:
             body = await asyncio.wait_for(self._run(job), timeout=job.max_execution_time)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._finish(
                 job_id,
                 "Running",
