@@ -4,7 +4,7 @@
 - per wait, a detailed table artifact of its jobs (every column) and a progress artifact, created
   once and then updated in place, at most every few seconds;
 - per flow run, one table of every job this process awaited for it (the "job board"), narrow
-  enough to read without scrolling (``board_rows``), and for more than one job a progress
+  enough to read without scrolling (``board_rows``, shorter timestamps), and for more than one job a progress
   artifact: how many are final of how many, a line per status, failed jobs' reasons;
 - an event per status change, ``qiskit.job.<status>``, with the flow run and task run as related
   resources, for automations (alert on failure, run a deployment on completion). A status IBM
@@ -47,11 +47,18 @@ EVENT_PREFIX = "qiskit.job."
 
 
 def stamp(value: datetime | None) -> str:
-    """A timestamp as the tables and log lines show it (IBM's, in UTC)."""
+    """A timestamp as the detailed tables and log lines show it (IBM's, in UTC)."""
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
-def job_row(job: JobRef, snapshot: JobSnapshot | None) -> dict[str, Any]:
+def short_stamp(value: datetime | None) -> str:
+    """A timestamp as the board shows it, without the year: ``Dec 06 04:20:07`` (UTC)."""
+    return value.strftime("%b %d %H:%M:%S") if value else ""
+
+
+def job_row(
+    job: JobRef, snapshot: JobSnapshot | None, stamp: Callable[[datetime | None], str] = stamp
+) -> dict[str, Any]:
     """One job as a row of the detailed table of a wait: every column, filled or not.
 
     QPU seconds are shown once the job is final: before, IBM reports its usage as pending.
@@ -77,20 +84,25 @@ def job_row(job: JobRef, snapshot: JobSnapshot | None) -> dict[str, Any]:
     }
 
 
-# What the run's board always shows, in this order; then the columns of OPTIONAL_COLUMNS that say
-# something for some job (``primitive`` only when the jobs differ in it). The rest is in the
-# detailed table of each wait. So the board reads on a laptop's screen without scrolling.
-BOARD_COLUMNS = ("status", "queue position", "backend", "job id", "started", "finished", "QPU seconds")
-OPTIONAL_COLUMNS = ("reason", "tags", "primitive")
+# The run's board shows these columns, in this order, when they say something for some job: queue
+# position while a job has one, reason once a job has one, primitive when the jobs differ in it.
+# Tags and creation times are in the detailed table of each wait. So the board reads without
+# scrolling in the UI's artifact page at a laptop's width (about 780 px beside its side panel).
+BOARD_COLUMNS = (
+    "status", "queue position", "backend", "job id", "started", "finished", "QPU seconds",
+    "reason", "primitive",
+)  # fmt: skip
+ALWAYS_SHOWN = frozenset({"status", "backend", "job id", "started", "finished", "QPU seconds"})
 
 
 def board_rows(rows: Rows) -> Rows:
     """The board's columns of ``rows`` (``job_row``s)."""
-    shown = list(BOARD_COLUMNS)
-    for column in OPTIONAL_COLUMNS:
+
+    def says_something(column: str) -> bool:
         values = {row.get(column, "") for row in rows} - {""}
-        if len(values) > (1 if column == "primitive" else 0):
-            shown.append(column)
+        return column in ALWAYS_SHOWN or len(values) > (1 if column == "primitive" else 0)
+
+    shown = [column for column in BOARD_COLUMNS if says_something(column)]
     return [{column: row.get(column, "") for column in shown} for row in rows]
 
 
@@ -338,7 +350,7 @@ class JobBoard:
 
     def update(self, job: JobRef, snapshot: JobSnapshot | None) -> None:
         with self._lock:
-            self._rows[job.job_id] = job_row(job, snapshot)
+            self._rows[job.job_id] = job_row(job, snapshot, short_stamp)
         self.display.changed()  # after the row: a write that sees this generation sees the row
 
     def rows(self) -> list[dict[str, Any]]:

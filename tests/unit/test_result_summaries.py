@@ -9,7 +9,14 @@ from qiskit.primitives import BitArray, DataBin, PrimitiveResult, PubResult, Sam
 
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive
 from prefect_qiskit_jobs.results.summaries import counts_markdown, expectation_rows
-from prefect_qiskit_jobs.wait.display import BOARD_COLUMNS, artifact_key, board_rows, job_row, run_progress
+from prefect_qiskit_jobs.wait.display import (
+    BOARD_COLUMNS,
+    artifact_key,
+    board_rows,
+    job_row,
+    run_progress,
+    short_stamp,
+)
 
 JOB = JobRef(
     job_id="d1x2c3v4b5n6m7q8w9e0",
@@ -68,23 +75,25 @@ def _rows(*snapshots: JobSnapshot, job: JobRef = JOB) -> list[dict[str, object]]
 
 def test_the_board_has_its_first_columns_and_the_others_only_where_they_say_something() -> None:
     plain = JOB.model_copy(update={"tags": ("prefect-qiskit-jobs",)})
-    rows = _rows(
-        JobSnapshot(job_id="d1", status=JobStatus.DONE),
-        JobSnapshot(job_id="d2", status=JobStatus.QUEUED, position_in_queue=2),
-        job=plain,
-    )
-    assert [list(row) for row in board_rows(rows)] == [list(BOARD_COLUMNS)] * 2
-    assert list(BOARD_COLUMNS) == [
-        "status", "queue position", "backend", "job id", "started", "finished", "QPU seconds"
-    ]  # fmt: skip
+    done = _rows(JobSnapshot(job_id="d1", status=JobStatus.DONE), job=plain)
+    first = ["status", "backend", "job id", "started", "finished", "QPU seconds"]
+    assert [list(row) for row in board_rows(done)] == [first]
 
-    failed = JobSnapshot(job_id="d3", status=JobStatus.ERROR, reason="ran too long")
+    queued = _rows(JobSnapshot(job_id="d2", status=JobStatus.QUEUED, position_in_queue=2), job=plain)
+    failed = _rows(JobSnapshot(job_id="d3", status=JobStatus.ERROR, reason="ran too long"), job=plain)
     estimator = plain.model_copy(update={"job_id": "d4", "primitive": Primitive.ESTIMATOR})
-    mixed = [*rows, *_rows(failed), job_row(estimator, None)]
-    board = board_rows(mixed)
-    assert list(board[0]) == [*BOARD_COLUMNS, "reason", "tags", "primitive"]
+    board = board_rows([*done, *queued, *failed, job_row(estimator, None)])
+    assert list(board[0]) == list(BOARD_COLUMNS)
+    assert [row["queue position"] for row in board] == ["", 2, "", ""]
     assert [row["reason"] for row in board] == ["", "", "ran too long", ""]
-    assert [row["tags"] for row in board] == ["", "", "circuit:bell", ""]
+    assert [row["primitive"] for row in board] == ["sampler", "sampler", "sampler", "estimator"]
+
+
+def test_the_board_shows_times_without_the_year() -> None:
+    done = JobSnapshot(
+        job_id=JOB.job_id, status=JobStatus.DONE, running=datetime(2026, 12, 6, 4, 20, 7, tzinfo=timezone.utc)
+    )
+    assert job_row(JOB, done, short_stamp)["started"] == "Dec 06 04:20:07"
 
 
 def test_the_run_progress_counts_final_jobs_and_says_each_status_with_failed_jobs_reasons() -> None:
