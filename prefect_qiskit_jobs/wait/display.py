@@ -1,9 +1,11 @@
 """What people see while jobs wait: run-log lines, artifacts kept current, and Prefect events.
 
 - one log line per status change, never one per poll;
-- per wait, a table artifact of its jobs (status, queue position, timestamps, QPU seconds) and a
-  progress artifact, created once and then updated in place, at most every few seconds;
-- per flow run, one table of every job this process awaited for it (the "job board");
+- per wait, a detailed table artifact of its jobs (every column) and a progress artifact, created
+  once and then updated in place, at most every few seconds;
+- per flow run, one table of every job this process awaited for it (the "job board"), narrow
+  enough to read without scrolling (``board_rows``, shorter timestamps), and for more than one job a progress
+  artifact: how many are final of how many, a line per status, failed jobs' reasons;
 - an event per status change, ``qiskit.job.<status>``, with the flow run and task run as related
   resources, for automations (alert on failure, run a deployment on completion). A status IBM
   added since this package was written is ``qiskit.job.unknown``, with IBM's own string in the
@@ -20,6 +22,7 @@ import time
 import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -43,28 +46,95 @@ FLUSH_TIME_CAP = 30.0
 EVENT_PREFIX = "qiskit.job."
 
 
-def job_row(job: JobRef, snapshot: JobSnapshot | None) -> dict[str, Any]:
-    """One job as a row of the UI tables."""
+def stamp(value: datetime | None) -> str:
+    """A timestamp as the detailed tables and log lines show it (IBM's, in UTC)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
-    def stamp(value: Any) -> str:
-        return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
+def short_stamp(value: datetime | None) -> str:
+    """A timestamp as the board shows it, without the year: ``Dec 06 04:20:07`` (UTC)."""
+    return value.strftime("%b %d %H:%M:%S") if value else ""
+
+
+def job_row(
+    job: JobRef, snapshot: JobSnapshot | None, stamp: Callable[[datetime | None], str] = stamp
+) -> dict[str, Any]:
+    """One job as a row of the detailed table of a wait: every column, filled or not.
+
+    QPU seconds are shown once the job is final: before, IBM reports its usage as pending.
+    """
     status = snapshot.status.value if snapshot else "SUBMITTED"
     if snapshot and snapshot.unrecognised_status is not None:
         status += f" ({snapshot.unrecognised_status})"
+    final = snapshot is not None and snapshot.status.is_final
     return {
-        "job id": job.job_id,
-        "backend": job.backend,
-        "primitive": job.primitive.value,
         "status": status,
         "queue position": (snapshot.position_in_queue or "") if snapshot else "",
-        "created": stamp(job.created_at or (snapshot.created if snapshot else None)),
+        "backend": job.backend,
+        "job id": job.job_id,
         "started": stamp(snapshot.running if snapshot else None),
         "finished": stamp(snapshot.finished if snapshot else None),
-        "QPU seconds": snapshot.quantum_seconds if snapshot and snapshot.quantum_seconds is not None else "",
+        "QPU seconds": snapshot.quantum_seconds
+        if snapshot and final and snapshot.quantum_seconds is not None
+        else "",
         "reason": (snapshot.reason or "") if snapshot else "",
+        "created": stamp(job.created_at or (snapshot.created if snapshot else None)),
+        "primitive": job.primitive.value,
         "tags": ", ".join(t for t in job.tags if not t.startswith("prefect-")),
     }
+
+
+# The run's board shows these columns, in this order, when they say something for some job: queue
+# position while a job has one, reason once a job has one, primitive when the jobs differ in it.
+# Tags and creation times are in the detailed table of each wait. So the board reads without
+# scrolling in the UI's artifact page at a laptop's width (about 780 px beside its side panel).
+BOARD_COLUMNS = (
+    "status", "queue position", "backend", "job id", "started", "finished", "QPU seconds",
+    "reason", "primitive",
+)  # fmt: skip
+ALWAYS_SHOWN = frozenset({"status", "backend", "job id", "started", "finished", "QPU seconds"})
+
+
+def board_rows(rows: Rows) -> Rows:
+    """The board's columns of ``rows`` (``job_row``s)."""
+
+    def says_something(column: str) -> bool:
+        values = {row.get(column, "") for row in rows} - {""}
+        return column in ALWAYS_SHOWN or len(values) > (1 if column == "primitive" else 0)
+
+    shown = [column for column in BOARD_COLUMNS if says_something(column)]
+    return [{column: row.get(column, "") for column in shown} for row in rows]
+
+
+FINAL_STATUSES = frozenset(status.value for status in JobStatus if status.is_final)
+REASONS_PER_STATUS = 5
+
+
+def run_progress(rows: Rows) -> tuple[float, str]:
+    """The share of ``rows`` (``job_row``s) final, in percent, and a summary of them: how many are
+    final of how many, then a line per status, with the reasons of jobs that have one."""
+    counts = Counter(row["status"] for row in rows)
+    final = sum(n for status, n in counts.items() if status in FINAL_STATUSES)
+    order = ["SUBMITTED", *(status.value for status in JobStatus)]
+    lines = [f"**{final} of {len(rows)} jobs final**", ""]
+    for status in sorted(counts, key=lambda s: (order.index(s) if s in order else len(order), s)):
+        line = f"- {status}: {counts[status]}"
+        explained = [row for row in rows if row["status"] == status and row.get("reason")]
+        told = [f"`{row['job id']}` {row['reason']}" for row in explained[:REASONS_PER_STATUS]]
+        more = len(explained) - len(told)
+        if told:
+            line += " — " + "; ".join(told) + (f"; and {more} more" if more else "")
+        lines.append(line)
+    return (100.0 * final / len(rows) if rows else 0.0), "\n".join(lines)
+
+
+def run_times(snapshot: JobSnapshot) -> str:
+    """``started …, finished …, … QPU seconds``, as far as they are known (for log lines)."""
+    parts = [f"started {stamp(snapshot.running)}"] if snapshot.running else []
+    parts += [f"finished {stamp(snapshot.finished)}"] if snapshot.finished else []
+    if snapshot.status is JobStatus.DONE and snapshot.quantum_seconds is not None:
+        parts.append(f"{snapshot.quantum_seconds} QPU seconds")
+    return ", ".join(parts)
 
 
 def artifact_key(prefix: str, identifier: object) -> str:
@@ -90,6 +160,37 @@ def prefect_table(key: str, description: str) -> SendRows:
             data = await TableArtifact(table=rows).aformat()
             async with get_client() as client:
                 await client.update_artifact(artifact_id, ArtifactUpdate(data=data))
+
+    return send
+
+
+def prefect_progress(key: str) -> Callable[[float, str], Awaitable[None]]:
+    """Send a share (percent) and its description to the Prefect progress artifact ``key``."""
+    artifact_id: UUID | None = None
+
+    async def send(share: float, description: str) -> None:
+        nonlocal artifact_id
+        if artifact_id is None:
+            artifact_id = await acreate_progress_artifact(share, key=key, description=description)
+        else:
+            async with get_client() as client:
+                await client.update_artifact(artifact_id, ArtifactUpdate(data=share, description=description))
+
+    return send
+
+
+def prefect_board(flow_run_id: str) -> SendRows:
+    """Send a run's ``job_row``s as its board (``board_rows``) and, for more than one job, its
+    progress with a line per status (``run_progress``): one write of each per change."""
+    table = prefect_table(
+        artifact_key("qiskit-jobs", flow_run_id), "IBM Quantum jobs of this flow run, kept current"
+    )
+    progress = prefect_progress(artifact_key("qiskit-run-progress", flow_run_id))
+
+    async def send(rows: Rows) -> None:
+        await table(board_rows(rows))
+        if len(rows) > 1:
+            await progress(*run_progress(rows))
 
     return send
 
@@ -231,7 +332,7 @@ class JobBoard:
             artifact_key("qiskit-jobs", flow_run_id),
             "IBM Quantum jobs of this flow run, kept current",
             self.rows,
-            send=send,
+            send=send or prefect_board(flow_run_id),
         )
 
     @classmethod
@@ -249,10 +350,11 @@ class JobBoard:
 
     def update(self, job: JobRef, snapshot: JobSnapshot | None) -> None:
         with self._lock:
-            self._rows[job.job_id] = job_row(job, snapshot)
+            self._rows[job.job_id] = job_row(job, snapshot, short_stamp)
         self.display.changed()  # after the row: a write that sees this generation sees the row
 
     def rows(self) -> list[dict[str, Any]]:
+        """Every job's ``job_row``; the board shows the ``board_rows`` of them."""
         with self._lock:
             return list(self._rows.values())
 
@@ -325,7 +427,9 @@ class WaitMonitor:
 
     def _log_change(self, job: JobRef, snapshot: JobSnapshot) -> None:
         if len(self.jobs) <= LOG_EACH_JOB_UP_TO or snapshot.status in (JobStatus.ERROR, JobStatus.CANCELLED):
-            self.logger.info("Job %s on %s is %s", job.job_id, job.backend, snapshot.describe())
+            times = run_times(snapshot) if snapshot.status.is_final else ""
+            told = f"{snapshot.describe()} ({times})" if times else snapshot.describe()
+            self.logger.info("Job %s on %s is %s", job.job_id, job.backend, told)
         if len(self.jobs) > LOG_EACH_JOB_UP_TO:
             self._tally_pending = True
             self._log_tally()

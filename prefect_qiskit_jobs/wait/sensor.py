@@ -33,6 +33,7 @@ from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials
 from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
 from prefect_qiskit_jobs.errors import JobWaitTimeoutError
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
+from prefect_qiskit_jobs.ibm.mapping import apply_metrics
 from prefect_qiskit_jobs.ibm.tags import owned_by
 from prefect_qiskit_jobs.logs import id_list
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolicy, job_id_of
@@ -47,6 +48,8 @@ INTERRUPTS = (asyncio.CancelledError, TerminationSignal, KeyboardInterrupt)
 
 # Job ids from elsewhere are read for their tags this many at a time.
 RESOLVE_READS_AT_ONCE = 8
+# Jobs seen final are read once more, for when they started (``_RecordReads``), this many at a time.
+RECORD_READS_AT_ONCE = 8
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[Any], job_id: str, item: Any) -> None:
@@ -86,6 +89,7 @@ async def await_jobs(
     ]
     finals: dict[str, JobSnapshot] = {}
     distinct = len({job.job_id for job in jobs})  # once: per snapshot it was quadratic in the jobs
+    records = _RecordReads(gateway, inbox, monitor)
 
     def unfinished() -> list[JobRef]:
         return [job for job in jobs if job.job_id not in finals]
@@ -105,6 +109,8 @@ async def await_jobs(
                 job_id, item = received
                 if isinstance(item, BaseException):
                     raise item
+                if item.status.is_final and records.start(job_id, item):
+                    continue  # it comes back through the inbox, with its record
                 await monitor.observe(item)
                 if item.status.is_final:
                     finals[job_id] = item
@@ -125,6 +131,7 @@ async def await_jobs(
         await _cancel_owned(gateway, unfinished(), owner, monitor, "interrupted", end_sessions=True)
         raise
     finally:
+        records.cancel()
         for job_id, handle in handles:
             watcher.unwatch(gateway, job_id, handle)
         with (
@@ -134,6 +141,56 @@ async def await_jobs(
         ):
             await monitor.flush(final=True)
     return [finals[job.job_id] for job in jobs]
+
+
+class _RecordReads:
+    """Each job seen final read once more, for when it started and finished and its QPU seconds.
+
+    IBM's job listings and reads do not say when a job started: only the job's own record
+    (``/metrics``) does, and the watcher reads that for a queued job's position only. So a job it
+    saw go from QUEUED to DONE between two reads (or RUNNING, for that matter) has no start time
+    until this read. The reads run beside the wait, ``RECORD_READS_AT_ONCE`` at a time, and hand
+    the completed snapshot back through the wait's inbox; a read that fails hands back the snapshot
+    as it was (the timestamps are for people to read: they never fail a wait).
+    """
+
+    def __init__(
+        self,
+        gateway: IQPGateway,
+        inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException]],
+        monitor: WaitMonitor,
+    ) -> None:
+        self._gateway = gateway
+        self._inbox = inbox
+        self._monitor = monitor
+        self._limiter = anyio.CapacityLimiter(RECORD_READS_AT_ONCE)
+        self._started: set[str] = set()
+        self._reads: set[asyncio.Task[None]] = set()
+
+    def start(self, job_id: str, snapshot: JobSnapshot) -> bool:
+        """Start reading the record of ``job_id``, seen final; False if it has been read already."""
+        if job_id in self._started:
+            return False
+        self._started.add(job_id)
+        read = asyncio.get_running_loop().create_task(self._read(job_id, snapshot))
+        self._reads.add(read)
+        read.add_done_callback(self._reads.discard)
+        return True
+
+    def cancel(self) -> None:
+        for read in list(self._reads):
+            read.cancel()
+
+    async def _read(self, job_id: str, snapshot: JobSnapshot) -> None:
+        if snapshot.running is None or snapshot.quantum_seconds is None:
+            try:
+                metrics = await anyio.to_thread.run_sync(
+                    self._gateway.metrics, job_id, limiter=self._limiter, abandon_on_cancel=True
+                )
+                snapshot = apply_metrics(snapshot, metrics)
+            except Exception as exc:
+                self._monitor.logger.warning("Could not read when job %s started: %s", job_id, exc)
+        self._inbox.put_nowait((job_id, snapshot))
 
 
 def _current_flow_run_id() -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 
 from prefect_qiskit_jobs import JobRef, JobSnapshot, JobStatus, Primitive
 from prefect_qiskit_jobs.logs import id_list
@@ -48,6 +49,23 @@ def test_a_small_wait_logs_each_change_of_each_job() -> None:
     asyncio.run(monitor.flush(final=True))
     expected = [f"Job {job.job_id} on ibm_brisbane is QUEUED" for job in jobs]
     assert lines.lines == [*expected, f"Job {jobs[0].job_id} on ibm_brisbane is DONE"]
+
+
+def test_a_final_line_says_when_the_job_started_and_finished_and_its_qpu_seconds() -> None:
+    monitor, jobs, lines = monitor_of(1)
+    see(monitor, jobs[0], JobStatus.QUEUED)
+    done = JobSnapshot(
+        job_id=jobs[0].job_id,
+        status=JobStatus.DONE,
+        running=datetime(2026, 11, 22, 1, 5, 0, tzinfo=timezone.utc),
+        finished=datetime(2026, 11, 22, 1, 5, 7, tzinfo=timezone.utc),
+        quantum_seconds=4.25,
+    )
+    asyncio.run(monitor.observe(done))
+    assert lines.lines[-1] == (
+        f"Job {jobs[0].job_id} on ibm_brisbane is DONE "
+        "(started 2026-11-22 01:05:00, finished 2026-11-22 01:05:07, 4.25 QPU seconds)"
+    )
 
 
 def test_a_large_wait_logs_a_tally_and_a_line_only_for_jobs_that_fail_or_are_cancelled() -> None:

@@ -85,6 +85,7 @@ async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_ar
     async def watched() -> dict[str, Any]:
         job = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
         with run_log_event(f"Job {job.job_id} on {SMALL_BACKEND} is QUEUED") as queued:
+            # The awaitable twin: the sync wait would hold this event loop until the job ends.
             waiting = asyncio.ensure_future(await_for_job(job, poll=POLL, return_state=True))
             await queued.wait()
         # Several polls find it still queued; none of them may add a line.
@@ -115,7 +116,9 @@ async def test_a_wait_is_named_after_its_job_logs_each_change_once_and_leaves_ar
     (wait_table,) = await artifacts(key=f"qiskit-wait-{task_run_id}")
     [row] = table(wait_table.data)
     assert (row["job id"], row["status"], row["backend"]) == (job_id, "DONE", SMALL_BACKEND)
-    assert row["finished"]
+    assert row["started"], row
+    assert row["finished"], row
+    assert type(row["QPU seconds"]) is float, row
 
     (board,) = await artifacts(key=f"qiskit-jobs-{out['flow_run_id']}")
     assert [(r["job id"], r["status"]) for r in table(board.data)] == [(job_id, "DONE")]
