@@ -29,9 +29,11 @@ MKDOCS = [str(PYTHON), "-m", "mkdocs"]
 BUILD_DOCS = [*MKDOCS, "build", "--strict"]  # a broken link or reference, or a docstring warning, fails
 SERVE_DOCS = [*MKDOCS, "serve", "--strict", "--dev-addr", "127.0.0.1:8000"]
 
-# Most tests wait on processes and queues rather than compute, so four workers keep CI's two
-# cores busy; each test file runs whole on one worker, with the fixtures it shares.
-PARALLEL = ["-n", "4", "--dist", "loadfile"]
+# Two workers, one per core of CI's machine: many tests wait on processes and queues, so a second
+# worker fills the first's waits. Each test file runs whole on one worker, with the fixtures it
+# shares; the end-to-end files are collected first, so the longest start first. More workers
+# measured slower (the suite is CPU-bound on two cores) and starved timing-bound tests.
+PARALLEL = ["-n", "2", "--dist", "loadfile"]
 COVERAGE = ["--cov", "--cov-report=term"]
 
 COMMANDS = {
