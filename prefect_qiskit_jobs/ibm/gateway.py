@@ -37,6 +37,7 @@ from prefect_qiskit_jobs.errors import (
     IQPError,
     IQPUnavailableError,
     JobNotFoundError,
+    JobResultExpired,
     QiskitJobsError,
 )
 from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE, collect_listing
@@ -352,6 +353,12 @@ class IQPGateway:
         check_job_id(job_id)
         with self.translated(f"fetch the result of job {job_id}", job_id=job_id):
             raw = self.client().job_results(job_id)
+        if not raw:
+            # IBM answers a private job's result once; every later read is empty (the client's
+            # RuntimeJobV2.result returns None then).
+            raise JobResultExpired(
+                job_id, "IBM answered an empty result, as it does once a private job's result was read"
+            )
         try:
             result = decode_result(raw, program_id)
         except ValueError:

@@ -26,6 +26,7 @@ from prefect_qiskit_jobs.errors import (
     IQPAuthenticationError,
     IQPError,
     IQPUnavailableError,
+    JobResultExpired,
     ResultNotStoredError,
     is_transient,
 )
@@ -56,7 +57,7 @@ def _fetch(gateway: IQPGateway, job: JobRef | str) -> PrimitiveResult[Any]:
     job_id = job_id_of(job)
     try:
         result = gateway.result(job_id, job.program_id if isinstance(job, JobRef) else None)
-    except (IQPAuthenticationError, IQPUnavailableError):
+    except (IQPAuthenticationError, IQPUnavailableError, JobResultExpired):
         raise
     except IQPError:
         # No result: the job failed, was cancelled or has not ended (or does not exist: read raises).
@@ -100,6 +101,8 @@ def fetch_job_result(job: JobRef | str, *, credentials: CredentialsLike = None) 
         JobFailedError: The job ended ERROR (IBM's reason attached).
         JobCancelledError: The job was cancelled.
         IQPError: The job has not ended yet; wait for it first.
+        JobResultExpired: The result is in neither Prefect's storage nor IBM's (a private job's
+            result read once already, a deleted job).
 
     Example:
         >>> counts = fetch_job_result(job)[0].data.meas.get_counts()  # doctest: +SKIP

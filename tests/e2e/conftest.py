@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 RUN_SECONDS = 3.0
 SPARE_BACKENDS = ("lima", "belem", "quito", "bogota")
+# The cancel-race test's own backend: a released job there never waits behind another test's
+# unreleased ones, whatever order the test files run in (one worker runs them in any order).
+RACE_BACKEND = "ibmq_jakarta"
 # The serve process and the worker look for scheduled runs every second, not every ten.
 POLL_QUICKLY = {"PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_WORKER_QUERY_SECONDS": "1"}
 
@@ -143,7 +146,10 @@ def iqp() -> Iterator[RunningEmulator]:
     tests that release jobs while other runs' jobs queue use a spare backend of their own.
     """
     config = EmulatorConfig(
-        queue_delay=600, concurrency=4, min_run_seconds=RUN_SECONDS, backends=("manila", *SPARE_BACKENDS)
+        queue_delay=600,
+        concurrency=4,
+        min_run_seconds=RUN_SECONDS,
+        backends=("manila", *SPARE_BACKENDS, "jakarta"),
     )
     with start_emulator(config) as emulator:
         yield emulator

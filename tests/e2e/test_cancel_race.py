@@ -15,8 +15,8 @@ from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from prefect_qiskit_jobs.ibm.gateway import CancelOutcome, gateway_for
 from prefect_qiskit_jobs.submit.call import submit_jobs
-from tests.e2e.conftest import cancel_requests, eventually
-from tests.e2e.scenario_flows import BACKEND, bell_for
+from tests.e2e.conftest import RACE_BACKEND, cancel_requests, eventually
+from tests.e2e.scenario_flows import bell_for
 
 pytestmark = pytest.mark.e2e
 SHOTS = 16
@@ -33,7 +33,9 @@ async def test_a_cancel_that_arrives_after_the_job_finished_raises_nothing_and_k
 ) -> None:
     iqp = iqp_env
     gateway = gateway_for(IBMQuantumCredentials.from_environment())
-    (job,) = submit_jobs(Primitive.SAMPLER, [bell_for()], backend=BACKEND, options={"default_shots": SHOTS})
+    (job,) = submit_jobs(
+        Primitive.SAMPLER, [bell_for(RACE_BACKEND)], backend=RACE_BACKEND, options={"default_shots": SHOTS}
+    )
     stale = gateway.read(job.job_id)  # what a layer saw when it decided to cancel
     assert stale.status is JobStatus.QUEUED
 
