@@ -40,7 +40,7 @@ import anyio
 
 from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
 from prefect_qiskit_jobs.ibm.tags import DEPLOYMENT_PREFIX, FLOW_RUN_PREFIX, PROCESS_PREFIX, value_of
-from prefect_qiskit_jobs.limits.slots import SHORTEST_LEASE_SECONDS, prefect_server_configured
+from prefect_qiskit_jobs.limits.slots import held_alone_sync, held_in_process, prefect_server_configured
 from prefect_qiskit_jobs.models import Backoff
 from prefect_qiskit_jobs.settings import Settings
 
@@ -193,37 +193,11 @@ class InFlightGate:
         return None
 
 
-_created_limits: set[str] = set()
-
-
-def prefect_hold(names: list[str]) -> contextlib.AbstractContextManager[object]:
-    """Prefect's own leased hold on one-slot global concurrency limits, created where missing."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.concurrency.sync import concurrency
-    from prefect.exceptions import ObjectAlreadyExists
-
-    missing = [name for name in names if name not in _created_limits]
-    if missing:
-        with get_client(sync_client=True) as client:
-            for name in missing:
-                with contextlib.suppress(ObjectAlreadyExists):
-                    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-                _created_limits.add(name)
-    # Prefect's shortest lease; its concurrency context renews it while the count and the POST last.
-    return concurrency(names, occupy=1, lease_duration=SHORTEST_LEASE_SECONDS, strict=True)
-
-
-def process_hold(names: list[str]) -> contextlib.AbstractContextManager[object]:
-    """No hold beyond the gate's own lock: without a Prefect server, each process counts alone."""
-    return contextlib.nullcontext()
-
-
 def _gate(gateway: IQPGateway, log: Log) -> InFlightGate:
     return InFlightGate(
         gateway.credentials,
         count=lambda scope: gateway.count_pending(list(scope.tags)),
-        hold=prefect_hold if prefect_server_configured() else process_hold,
+        hold=held_alone_sync if prefect_server_configured() else held_in_process,
         log=log,
     )
 

@@ -37,9 +37,7 @@ environment carries its own limit (``off`` when it has none).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import heapq
 import itertools
 import random
@@ -48,12 +46,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from prefect.logging import get_logger
 
 from prefect_qiskit_jobs.errors import ConfigurationError, IQPUnavailableError
-from prefect_qiskit_jobs.limits.slots import SHORTEST_LEASE_SECONDS, prefect_server_configured
+from prefect_qiskit_jobs.limits.slots import (
+    LocalSlots,
+    PrefectSlots,
+    SlotPool,
+    SlotsUnavailable,
+    account_limit_name,
+    prefect_server_configured,
+)
 from prefect_qiskit_jobs.models import Backoff
 from prefect_qiskit_jobs.settings import Settings
 
@@ -122,118 +127,7 @@ def rate_for(credentials: IBMQuantumCredentials) -> CreationRate | None:
 
 def limit_name(credentials: IBMQuantumCredentials) -> str:
     """The Prefect limit's name: a digest of the account, from which the key cannot be read."""
-    digest = hashlib.sha256(("job-creation\0" + credentials.fingerprint()).encode()).hexdigest()
-    return LIMIT_PREFIX + digest[:16]
-
-
-class SlotPool(Protocol):
-    """Where the slots live: ``try_take`` a slot (None when all are taken), ``give_back`` one, and
-    ``keep`` one taken for at most ``seconds`` more should this process end before giving it back.
-
-    ``shared``: other processes take slots too, so a slot may free before this process's next due.
-    """
-
-    shared: bool
-
-    def try_take(self) -> object | None: ...
-
-    def keep(self, slot: object, seconds: float) -> None: ...
-
-    def give_back(self, slot: object) -> None: ...
-
-
-class SlotsUnavailable(Exception):
-    """The pool cannot be asked (its Prefect API errors or is unreachable)."""
-
-
-class LocalSlots:
-    """N slots held in this process only: the fallback when no Prefect API can share them."""
-
-    shared = False
-
-    def __init__(self, jobs: int) -> None:
-        self._free, self._lock = jobs, threading.Lock()
-
-    def try_take(self) -> object | None:
-        with self._lock:
-            if self._free == 0:
-                return None
-            self._free -= 1
-            return object()
-
-    def keep(self, slot: object, seconds: float) -> None:
-        """Nothing to do: this process's slots end with it."""
-
-    def give_back(self, slot: object) -> None:
-        with self._lock:
-            self._free += 1
-
-
-class PrefectSlots:
-    """The slots of a Prefect global concurrency limit, taken with leases; creates the limit if missing."""
-
-    shared = True
-
-    def __init__(self, name: str, rate: CreationRate, client: Any = None) -> None:
-        from prefect.client.orchestration import get_client
-
-        self.name, self.rate = name, rate
-        self.lease_seconds = max(SHORTEST_LEASE_SECONDS, rate.hold_seconds + LEASE_SLACK_SECONDS)
-        # Made here, in the caller's settings context: the releasing thread has none of its own.
-        if client is None:
-            client = get_client(sync_client=True)
-            client.__enter__()
-        self._client: Any = client
-        self._lock = threading.Lock()
-        self._created = False
-
-    def try_take(self) -> object | None:
-        import httpx
-
-        try:
-            with self._lock:
-                if not self._created:
-                    self._create()
-                response = self._client.increment_concurrency_slots_with_lease(
-                    names=[self.name], slots=1, mode="concurrency", lease_duration=self.lease_seconds
-                )
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code == 423:  # every slot is taken
-                return None
-            raise SlotsUnavailable(f"{exc.response.status_code} from Prefect") from None
-        except Exception as exc:
-            raise SlotsUnavailable(type(exc).__name__) from None
-        body = response.json()
-        if not body.get("limits"):  # the limit was deleted meanwhile
-            self._created = False
-            return self.try_take()
-        lease: object = body["lease_id"]
-        return lease
-
-    def _create(self) -> None:
-        """Create the limit, or set its slots to this process's rate if it was made with another."""
-        from prefect.exceptions import ObjectAlreadyExists
-
-        with contextlib.suppress(ObjectAlreadyExists):  # another process made it meanwhile
-            self._client.upsert_global_concurrency_limit_by_name(self.name, self.rate.jobs)
-        self._created = True
-
-    def keep(self, slot: object, seconds: float) -> None:
-        """Cut the slot's lease to end ``seconds`` from now (at least Prefect's shortest lease)."""
-        try:
-            with self._lock:
-                self._client.renew_concurrency_lease(
-                    lease_id=slot, lease_duration=max(SHORTEST_LEASE_SECONDS, seconds)
-                )
-        except Exception as exc:  # the lease keeps its first, longer, end
-            _logger.debug("Could not shorten a job-creation lease (%s)", type(exc).__name__)
-
-    def give_back(self, slot: object) -> None:
-        try:
-            with self._lock:
-                self._client.release_concurrency_slots_with_lease(lease_id=slot)
-        except Exception as exc:  # the lease expires on its own
-            _logger.debug("Could not release a job-creation lease (%s); it expires", type(exc).__name__)
+    return account_limit_name(LIMIT_PREFIX, credentials)
 
 
 class Releaser:
@@ -382,7 +276,7 @@ def throttle_for(credentials: IBMQuantumCredentials) -> JobCreationThrottle | No
                 pool = LocalSlots(rate.jobs)
             else:
                 try:
-                    pool = PrefectSlots(key[0], rate)
+                    pool = PrefectSlots(key[0], rate.jobs, rate.hold_seconds + LEASE_SLACK_SECONDS)
                 except Exception as exc:
                     _logger.warning(
                         "No Prefect API to hold IBM's job creation limit (%s); this process keeps it alone",

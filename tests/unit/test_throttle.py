@@ -13,18 +13,17 @@ from prefect_qiskit_jobs.errors import ConfigurationError, IQPError, IQPUnavaila
 from prefect_qiskit_jobs.limits import rate as throttle_module
 from prefect_qiskit_jobs.limits.rate import (
     JOB_RATE_LIMIT_ENV,
+    LEASE_SLACK_SECONDS,
     RESEND_WINDOWS,
     CreationRate,
     JobCreationThrottle,
-    LocalSlots,
-    PrefectSlots,
     Releaser,
-    SlotsUnavailable,
     create_job,
     limit_name,
     rate_for,
     throttle_for,
 )
+from prefect_qiskit_jobs.limits.slots import LocalSlots, PrefectSlots, SlotsUnavailable
 
 RATE = CreationRate(jobs=3, window_seconds=10)
 TOKEN = "secret-api-key-value"
@@ -123,7 +122,9 @@ def test_a_shared_slot_is_kept_by_cutting_its_lease_to_the_window_but_never_belo
     client = LeaseClient()
     for window in (3.0, 60.0):
         rate = CreationRate(jobs=5, window_seconds=window)
-        pool = PrefectSlots("ibm-quantum-job-creation-x", rate, client=client)
+        pool = PrefectSlots(
+            "ibm-quantum-job-creation-x", rate.jobs, rate.hold_seconds + LEASE_SLACK_SECONDS, client=client
+        )
         assert pool.lease_seconds > rate.hold_seconds  # a slow POST keeps its slot
         pool.keep("lease", rate.hold_seconds)
     assert client.renewed == [("lease", 60.0), ("lease", pytest.approx(60 * 1.02 + 0.25))]
