@@ -280,16 +280,15 @@ async def wait_one(
     cancel_on_timeout: bool = True,
 ) -> JobSnapshot:
     """The body of ``wait_for_job``/``await_for_job`` (see them): the job's final snapshot."""
-    refs = await resolve_jobs([job], credentials)
-    (snapshot,) = await await_jobs(
-        refs,
+    (snapshot,) = await wait_many(
+        [job],
         credentials=credentials,
         poll=poll,
         timeout=timeout,
+        raise_on_failure=raise_on_failure,
         cancel_on_timeout=cancel_on_timeout,
-        monitor=_monitor_for(refs),
     )
-    return snapshot.raise_for_outcome() if raise_on_failure else snapshot
+    return snapshot
 
 
 async def wait_many(
