@@ -18,15 +18,12 @@ and ISA.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from prefect import get_run_logger
 from prefect.context import FlowRunContext, TaskRunContext
-from prefect.logging import get_logger
 from qiskit import QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
@@ -38,6 +35,7 @@ from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.mapping import isa_problem, primitive_class
 from prefect_qiskit_jobs.limits import inflight
 from prefect_qiskit_jobs.limits import rate as throttle
+from prefect_qiskit_jobs.logs import run_logger
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi
 from prefect_qiskit_jobs.submit import sessions
 from prefect_qiskit_jobs.submit.idempotency import check_idempotency_key, job_key
@@ -305,12 +303,6 @@ def _cancel_duplicates(
         log(f"Could not check for duplicate jobs of {keep}: {exc}; the reaper will find any")
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    if TaskRunContext.get() is not None:
-        return get_run_logger()  # type: ignore[return-value]
-    return get_logger("prefect_qiskit_jobs.submit.call")
-
-
 def submit_jobs(
     primitive: Primitive,
     pubs: Iterable[Any] | Any,
@@ -336,7 +328,7 @@ def submit_jobs(
         max_pubs_per_job=max_pubs_per_job,
         primitive_api=primitive_api,
     )
-    return perform_submit(gateway_for(resolve_credentials(credentials)), call, _logger().info)
+    return perform_submit(gateway_for(resolve_credentials(credentials)), call, run_logger(__name__).info)
 
 
 async def asubmit_jobs(
@@ -365,7 +357,7 @@ async def asubmit_jobs(
         primitive_api=primitive_api,
     )
     gateway = gateway_for(await aresolve_credentials(credentials))
-    return await aperform_submit(gateway, call, _logger().info)
+    return await aperform_submit(gateway, call, run_logger(__name__).info)
 
 
 def check_primitive_api(primitive: Primitive, primitive_api: PrimitiveApi | str) -> PrimitiveApi:

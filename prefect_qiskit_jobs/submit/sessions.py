@@ -29,17 +29,16 @@ session's is refused before anything is sent.
 from __future__ import annotations
 
 import contextvars
-import logging
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from prefect.futures import PrefectFuture
-from prefect.logging import get_logger
 
 from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from prefect_qiskit_jobs.errors import InvalidJobInputError, QiskitJobsError, SessionUsageError
+from prefect_qiskit_jobs.logs import run_logger
 
 if TYPE_CHECKING:
     from prefect_qiskit_jobs.ibm.gateway import IQPGateway
@@ -50,7 +49,6 @@ CLOSE_TIME_CAP = 30.0
 _current: contextvars.ContextVar[IBMQuantumSession | None] = contextvars.ContextVar(
     "prefect_qiskit_jobs_session", default=None
 )
-logger = get_logger("prefect_qiskit_jobs.submit.sessions")
 
 
 class IBMQuantumSession:
@@ -157,7 +155,7 @@ class IBMQuantumSession:
         self._session_id = gateway.open_session(self.batch, self.backend, self.max_time)
         self._gateway = gateway
         limit = f", at most {self.max_time} s" if self.max_time is not None else ""
-        _log().info("Opened %s %s on %s%s", self.kind, self._session_id, self.backend, limit)
+        run_logger(__name__).info("Opened %s %s on %s%s", self.kind, self._session_id, self.backend, limit)
 
     def _enter(self) -> None:
         self._token = _current.set(self)
@@ -186,9 +184,11 @@ class IBMQuantumSession:
             self._gateway.close_session(self._session_id)
         except QiskitJobsError as exc:
             # Its jobs are in; the session still ends at its maximum TTL.
-            _log().warning("Could not close %s %s to new jobs: %s", self.kind, self._session_id, exc)
+            run_logger(__name__).warning(
+                "Could not close %s %s to new jobs: %s", self.kind, self._session_id, exc
+            )
             return
-        _log().info("Closed %s %s to new jobs; its jobs run on", self.kind, self._session_id)
+        run_logger(__name__).info("Closed %s %s to new jobs; its jobs run on", self.kind, self._session_id)
 
 
 def ibm_session(
@@ -270,12 +270,3 @@ def check_gateway(session: IBMQuantumSession, gateway: IQPGateway) -> None:
             f"This submit uses other credentials than {session.kind} {session.session_id}; "
             "pass the credentials the session was opened with"
         )
-
-
-def _log() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    from prefect import get_run_logger
-    from prefect.context import FlowRunContext, TaskRunContext
-
-    if TaskRunContext.get() is not None or FlowRunContext.get() is not None:
-        return get_run_logger()  # type: ignore[return-value]
-    return logger

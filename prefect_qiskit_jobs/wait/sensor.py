@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
-from prefect import get_run_logger
 from prefect.context import TaskRunContext
 from prefect.exceptions import TerminationSignal
 from prefect.logging import get_logger
@@ -35,7 +34,7 @@ from prefect_qiskit_jobs.errors import JobWaitTimeoutError
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.mapping import apply_metrics
 from prefect_qiskit_jobs.ibm.tags import owned_by
-from prefect_qiskit_jobs.logs import id_list
+from prefect_qiskit_jobs.logs import id_list, run_logger
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolicy, job_id_of
 from prefect_qiskit_jobs.wait.display import ARTIFACT_MIN_INTERVAL, WaitMonitor
 from prefect_qiskit_jobs.wait.watcher import JobWatcher
@@ -242,7 +241,7 @@ def _monitor_for(jobs: list[JobRef]) -> WaitMonitor:
     task_run = context.task_run if context else None
     return WaitMonitor(
         jobs,
-        get_run_logger() if context else get_logger("prefect_qiskit_jobs.wait.sensor"),
+        run_logger(__name__),
         str(task_run.flow_run_id) if task_run and task_run.flow_run_id else None,
         str(task_run.id) if task_run else None,
     )
