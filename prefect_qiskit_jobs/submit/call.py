@@ -18,11 +18,12 @@ and ISA.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import numpy as np
 from prefect.context import FlowRunContext, TaskRunContext
 from qiskit import QuantumCircuit
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
@@ -42,6 +43,8 @@ from prefect_qiskit_jobs.submit.idempotency import check_idempotency_key, job_ke
 
 Log = Callable[[str], None]
 DEFAULT_MAX_PUBS_PER_JOB = 100
+# The usual cause of a width mismatch: the observable was written for the circuit before transpiling.
+WIDTH_HINT = " Lay the observable out as the circuit: observable.apply_layout(isa_circuit.layout)"
 
 
 def coerce_pubs(primitive: Primitive, pubs: Iterable[Any] | Any) -> list[SamplerPub | EstimatorPub]:
@@ -55,11 +58,56 @@ def coerce_pubs(primitive: Primitive, pubs: Iterable[Any] | Any) -> list[Sampler
         raise InvalidJobInputError("No pubs given: pass at least one circuit or pub tuple")
     out: list[SamplerPub | EstimatorPub] = []
     for index, pub in enumerate(pub_list):
+        _check_finite(primitive, index, pub)
         try:
             out.append(SamplerPub.coerce(pub) if primitive is Primitive.SAMPLER else EstimatorPub.coerce(pub))
         except (ValueError, TypeError) as exc:
-            raise InvalidJobInputError(f"Pub {index} is not a valid {primitive.value} pub: {exc}") from None
+            hint = WIDTH_HINT if "does not match the number of qubits" in str(exc) else ""
+            raise InvalidJobInputError(
+                f"Pub {index} is not a valid {primitive.value} pub: {exc}{hint}"
+            ) from None
     return out
+
+
+# What each item of a pub tuple after the circuit holds, per primitive.
+_PUB_ITEMS = {
+    Primitive.SAMPLER: ("parameter values", "shots"),
+    Primitive.ESTIMATOR: ("observables", "parameter values", "precision"),
+}
+
+
+def _check_finite(primitive: Primitive, index: int, pub: Any) -> None:
+    """Refuse NaN or infinity in a pub tuple's numbers, naming the item: qiskit would misname it.
+
+    (A NaN coefficient reaches qiskit's observable check as "non-Hermitian", which it is not.)
+    """
+    if not isinstance(pub, tuple):
+        return
+    for name, item in zip(_PUB_ITEMS[primitive], pub[1:], strict=False):
+        if not _all_finite(item):
+            raise InvalidJobInputError(f"Pub {index}: the {name} contain NaN or infinity")
+
+
+def _all_finite(value: Any) -> bool:
+    """Whether every number in ``value`` (nested lists, dicts, arrays, operators) is finite."""
+    return all(bool(np.all(np.isfinite(number))) for number in _numbers(value))
+
+
+def _numbers(value: Any) -> Iterator[Any]:
+    """The numbers (or numeric arrays) inside a pub item; labels and other leaves give none."""
+    coeffs = getattr(value, "coeffs", None)  # SparsePauliOp and kin
+    if coeffs is not None:
+        yield coeffs
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype == object):
+        for item in value if isinstance(value, (list, tuple)) else value.flat:
+            yield from _numbers(item)
+    elif (isinstance(value, np.ndarray) and value.dtype.kind in "fc") or isinstance(
+        value, (float, complex, np.floating, np.complexfloating)
+    ):
+        yield value
 
 
 def _is_one_pub(pubs: Any) -> bool:

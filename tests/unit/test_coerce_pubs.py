@@ -92,3 +92,40 @@ def test_a_single_pub_tuple_is_one_pub_not_a_sequence_of_pubs() -> None:
 
 def test_a_tuple_of_circuits_is_a_sequence_of_pubs() -> None:
     assert len(coerce_pubs(Primitive.SAMPLER, (bell(), bell()))) == 2
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+def rotation() -> QuantumCircuit:
+    theta = Parameter("theta")
+    circuit = QuantumCircuit(1)
+    circuit.rx(theta, 0)
+    circuit.measure_all()
+    return circuit
+
+
+@pytest.mark.parametrize(
+    ("primitive", "pub", "names"),
+    [
+        (Primitive.ESTIMATOR, (bell().remove_final_measurements(inplace=False), {"ZZ": NAN}), "observables"),
+        (
+            Primitive.ESTIMATOR,
+            (bell().remove_final_measurements(inplace=False), [["ZZ"], [{"XX": INF}]]),
+            "observables",
+        ),
+        (Primitive.SAMPLER, (rotation(), [[0.1], [INF]]), "parameter values"),
+        (Primitive.SAMPLER, (rotation(), {"theta": [NAN]}), "parameter values"),
+    ],
+)
+def test_nan_or_infinity_is_refused_naming_the_item(
+    primitive: Primitive, pub: tuple[object, ...], names: str
+) -> None:
+    with pytest.raises(InvalidJobInputError, match=f"Pub 0: the {names} contain NaN or infinity"):
+        coerce_pubs(primitive, [pub])
+
+
+def test_finite_numbers_and_labels_pass() -> None:
+    (pub,) = coerce_pubs(Primitive.SAMPLER, [(rotation(), [[0.1], [2.0]])])
+
+    assert pub.parameter_values.shape == (2,)

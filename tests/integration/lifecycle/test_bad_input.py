@@ -138,6 +138,55 @@ def test_a_bad_estimator_precision_fails_before_anything_is_sent(emulator: Runni
     assert_nothing_submitted(emulator)
 
 
+def with_zz(circuit: QuantumCircuit, coefficient: float = 1.0) -> tuple[QuantumCircuit, SparsePauliOp]:
+    return circuit, SparsePauliOp(["ZZ"], coeffs=[coefficient]).apply_layout(circuit.layout)
+
+
+BAD_ESTIMATES: dict[str, tuple[Callable[[], list[Any]], str]] = {
+    "NaN observable": (lambda: [with_zz(unmeasured_bell(), float("nan"))], "the observables contain NaN"),
+    "infinite observable": (
+        lambda: [(unmeasured_bell(), {"IIIZZ": float("inf")})],
+        "the observables contain NaN or infinity",
+    ),
+    "NaN parameter value": (
+        lambda: [(unbound().remove_final_measurements(inplace=False), "Z" + "I" * 4, [float("nan")])],
+        "the parameter values contain NaN or infinity",
+    ),
+    "observable of the wrong width": (
+        lambda: [(unmeasured_bell(), SparsePauliOp("ZZ"))],
+        r"circuit \(5\) does not match the number of qubits of the \(\)-th observable \(2\)\. "
+        r"Lay the observable out as the circuit: observable\.apply_layout",
+    ),
+    "not transpiled": (
+        lambda: [(raw_bell().remove_final_measurements(inplace=False), SparsePauliOp("ZZ"))],
+        r"not in ibmq_manila's instruction set \(not ISA\)",
+    ),
+    "no pubs": (list, "No pubs given"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ESTIMATES))
+def test_a_bad_estimator_submit_fails_before_anything_is_sent(case: str, emulator: RunningEmulator) -> None:
+    build, message = BAD_ESTIMATES[case]
+    pubs = build()
+
+    with pytest.raises(InvalidJobInputError, match=message):
+        in_a_flow(lambda: submit_estimator_job(pubs, backend=SMALL_BACKEND))
+
+    assert_nothing_submitted(emulator)
+
+
+def test_a_credentials_block_that_does_not_exist_is_named_before_anything_is_sent(
+    emulator: RunningEmulator, bell_isa: QuantumCircuit
+) -> None:
+    with pytest.raises(ConfigurationError, match="no-such-credentials"):
+        in_a_flow(
+            lambda: submit_sampler_job([bell_isa], backend=SMALL_BACKEND, credentials="no-such-credentials")
+        )
+
+    assert emulator.stats()["routes"] == {}
+
+
 MALFORMED = "not a job id!"
 JOB_ID_MESSAGE = f"'{MALFORMED}' is not an IBM Quantum job id: 8 to 64 letters, digits"
 
