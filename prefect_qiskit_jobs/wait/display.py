@@ -22,7 +22,7 @@ import time
 import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +44,9 @@ LOG_EACH_JOB_UP_TO = 50
 # A flush waits this long at most for the API (and a write under way), then lets the wait go on.
 FLUSH_TIME_CAP = 30.0
 EVENT_PREFIX = "qiskit.job."
+UNREACHABLE = "IBM Quantum unreachable"
+# An outage's warning quotes this much of the error (the client's carry the whole URL).
+ERROR_SHOWN = 200
 
 
 def stamp(value: datetime | None) -> str:
@@ -57,12 +60,19 @@ def short_stamp(value: datetime | None) -> str:
 
 
 def job_row(
-    job: JobRef, snapshot: JobSnapshot | None, stamp: Callable[[datetime | None], str] = stamp
+    job: JobRef,
+    snapshot: JobSnapshot | None,
+    stamp: Callable[[datetime | None], str] = stamp,
+    unreachable_since: datetime | None = None,
 ) -> dict[str, Any]:
     """One job as a row of the detailed table of a wait: every column, filled or not.
 
-    QPU seconds are shown once the job is final: before, IBM reports its usage as pending.
+    QPU seconds are shown once the job is final: before, IBM reports its usage as pending. While
+    IBM does not answer the reads of the job, its reason says since when.
     """
+    reason = (snapshot.reason or "") if snapshot else ""
+    if unreachable_since is not None and not reason:
+        reason = f"{UNREACHABLE} since {stamp(unreachable_since)} UTC"
     status = snapshot.status.value if snapshot else "SUBMITTED"
     if snapshot and snapshot.unrecognised_status is not None:
         status += f" ({snapshot.unrecognised_status})"
@@ -77,7 +87,7 @@ def job_row(
         "QPU seconds": snapshot.quantum_seconds
         if snapshot and final and snapshot.quantum_seconds is not None
         else "",
-        "reason": (snapshot.reason or "") if snapshot else "",
+        "reason": reason,
         "created": stamp(job.created_at or (snapshot.created if snapshot else None)),
         "primitive": job.primitive.value,
         "tags": ", ".join(t for t in job.tags if not t.startswith("prefect-")),
@@ -348,9 +358,11 @@ class JobBoard:
                 cls._boards.popitem(last=False)
             return board
 
-    def update(self, job: JobRef, snapshot: JobSnapshot | None) -> None:
+    def update(
+        self, job: JobRef, snapshot: JobSnapshot | None, unreachable_since: datetime | None = None
+    ) -> None:
         with self._lock:
-            self._rows[job.job_id] = job_row(job, snapshot, short_stamp)
+            self._rows[job.job_id] = job_row(job, snapshot, short_stamp, unreachable_since)
         self.display.changed()  # after the row: a write that sees this generation sees the row
 
     def rows(self) -> list[dict[str, Any]]:
@@ -378,6 +390,8 @@ class WaitMonitor:
         self._progress_sent: float | None = None
         self._tally_pending = False
         self._tally_logged: float | None = None
+        # Jobs whose reads IBM does not answer, and since when (UTC).
+        self.unreachable: dict[str, datetime] = {}
         for job in jobs:
             if self.board:
                 self.board.update(job, None)
@@ -411,6 +425,7 @@ class WaitMonitor:
         job = self.jobs[snapshot.job_id]
         previous = self.snapshots.get(snapshot.job_id)
         self.snapshots[snapshot.job_id] = snapshot
+        self._reachable(snapshot.job_id)
         self.table.changed()
         if self.board:
             self.board.update(job, snapshot)
@@ -424,6 +439,37 @@ class WaitMonitor:
             await self.table.refresh()
             if self.board:
                 await self.board.display.refresh()
+
+    def outage(self, job_id: str, error: str | None) -> None:
+        """IBM stopped answering the reads of ``job_id`` (``error``), or answers again (None).
+
+        The first job to go unreachable logs a warning and the last to come back logs how long it
+        lasted; meanwhile the job's rows say since when, written with the next refresh.
+        """
+        if error is None:
+            self._reachable(job_id)
+        elif job_id not in self.unreachable:
+            now = datetime.now(timezone.utc)
+            if not self.unreachable:
+                self.logger.warning(
+                    "%s since %s UTC (%s); the wait goes on, and fails only after the poll policy's "
+                    "error_budget of failed reads in a row",
+                    UNREACHABLE,
+                    stamp(now),
+                    error if len(error) <= ERROR_SHOWN else error[: ERROR_SHOWN - 1] + "…",
+                )
+            self.unreachable[job_id] = now
+        else:
+            return
+        self.table.changed()
+        if self.board:
+            self.board.update(self.jobs[job_id], self.snapshots.get(job_id), self.unreachable.get(job_id))
+
+    def _reachable(self, job_id: str) -> None:
+        since = self.unreachable.pop(job_id, None)
+        if since is not None and not self.unreachable:
+            lasted = (datetime.now(timezone.utc) - since).total_seconds()
+            self.logger.info("IBM Quantum answers again, after %.0f s", lasted)
 
     def _log_change(self, job: JobRef, snapshot: JobSnapshot) -> None:
         if len(self.jobs) <= LOG_EACH_JOB_UP_TO or snapshot.status in (JobStatus.ERROR, JobStatus.CANCELLED):
@@ -459,7 +505,10 @@ class WaitMonitor:
         await self._write_progress()
 
     def _rows(self) -> Rows:
-        return [job_row(job, self.snapshots[job_id]) for job_id, job in self.jobs.items()]
+        return [
+            job_row(job, self.snapshots[job_id], unreachable_since=self.unreachable.get(job_id))
+            for job_id, job in self.jobs.items()
+        ]
 
     async def _write_progress(self) -> None:
         if self._progress_id is None:

@@ -144,12 +144,23 @@ class ReadPosition:
 Read = ListGroup | ReadJob | ReadPosition
 
 
+@dataclass(frozen=True)
+class Outage:
+    """IBM did not answer a read of the job (``error`` says how), or answers again (``error`` None).
+
+    Told once when a group's reads start failing and once when they succeed again, so a wait can
+    show that IBM is unreachable while it goes on waiting within its error budget.
+    """
+
+    error: str | None
+
+
 @dataclass(frozen=True, eq=False)
 class Update:
     """Tell ``member``'s waits about ``item``; ``final`` ends the registration."""
 
     member: Member
-    item: JobSnapshot | BaseException
+    item: JobSnapshot | BaseException | Outage
     final: bool
 
 
@@ -279,15 +290,14 @@ class Schedule:
             if complete:
                 read_now = {id(m) for m in read.members}
                 group.unseen = any(id(m) not in read_now for m in group.members.values())
-        self._answered(group, now, changed)
-        return updates
+        return updates + self._answered(group, now, changed, read.members)
 
     def read_job(self, read: ReadJob, snapshot: JobSnapshot) -> list[Update]:
         now = self._clock()
         changed, update = self._observe(read.member, snapshot)
         read.group.unseen = False
-        self._answered(read.group, now, changed)
-        return [update] if update is not None else []
+        recovered = self._answered(read.group, now, changed, (read.member,))
+        return ([update] if update is not None else []) + recovered
 
     def positioned(self, read: ReadPosition, snapshot: JobSnapshot | None) -> list[Update]:
         """The head's metrics came back, applied to its last snapshot as ``snapshot``."""
@@ -311,16 +321,19 @@ class Schedule:
         members = read.members if isinstance(read, ListGroup) else (read.member,)
         live = [m for m in members if self.current(m)]
         now = self._clock()
+        outage: list[Update] = []
         if isinstance(error, IQPUnavailableError):
             group.errors += 1
             spent = [m for m in live if group.errors > m.policy.error_budget]
+            if group.errors == 1:  # the first of a run of failures: the waits show it
+                outage = [Update(m, Outage(str(error)), final=False) for m in live if m not in spent]
         else:
             spent = live
         for member in spent:
             self.remove(member)
         group.reading = False
         group.due = now + self._pause(group, now, getattr(error, "retry_after", None))
-        return [Update(m, error, final=True) for m in spent]
+        return outage + [Update(m, error, final=True) for m in spent]
 
     def _observe(self, member: Member, snapshot: JobSnapshot) -> tuple[bool, Update | None]:
         """Take ``snapshot`` as ``member``'s state: (did its status change, what to tell its waits)."""
@@ -346,9 +359,14 @@ class Schedule:
             return True, Update(member, snapshot, final=True)
         return changed, Update(member, snapshot, final=False) if changed else None
 
-    def _answered(self, group: Group, now: float, changed: bool) -> None:
+    def _answered(self, group: Group, now: float, changed: bool, members: tuple[Member, ...]) -> list[Update]:
+        """A read of ``group`` succeeded: pace it, and after failures tell the waits IBM answers again."""
+        recovered = group.errors > 0
         group.reading = False
         group.errors = 0
         if changed:
             group.changed_at = now
         group.due = now + self._pause(group, now)
+        if not recovered:
+            return []
+        return [Update(m, Outage(None), final=False) for m in members if self.current(m)]

@@ -37,6 +37,7 @@ from prefect_qiskit_jobs.ibm.tags import owned_by
 from prefect_qiskit_jobs.logs import id_list, run_logger
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolicy, job_id_of
 from prefect_qiskit_jobs.wait.display import ARTIFACT_MIN_INTERVAL, WaitMonitor
+from prefect_qiskit_jobs.wait.schedule import Outage
 from prefect_qiskit_jobs.wait.watcher import JobWatcher
 
 CANCEL_TIME_CAP = 60.0
@@ -78,7 +79,7 @@ async def await_jobs(
     owner = _current_flow_run_id()
     watcher = JobWatcher.shared()
     loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException]] = asyncio.Queue()
+    inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException | Outage]] = asyncio.Queue()
     handles = [
         (
             job.job_id,
@@ -108,11 +109,13 @@ async def await_jobs(
                 job_id, item = received
                 if isinstance(item, BaseException):
                     raise item
-                if item.status.is_final and records.start(job_id, item):
-                    continue  # it comes back through the inbox, with its record
-                await monitor.observe(item)
-                if item.status.is_final:
-                    finals[job_id] = item
+                if isinstance(item, Outage):
+                    monitor.outage(job_id, item.error)
+                # A job seen final comes back through the inbox once more, with its record.
+                elif not (item.status.is_final and records.start(job_id, item)):
+                    await monitor.observe(item)
+                    if item.status.is_final:
+                        finals[job_id] = item
     except TimeoutError:
         pending = unfinished()
         cancelled = (
@@ -156,7 +159,7 @@ class _RecordReads:
     def __init__(
         self,
         gateway: IQPGateway,
-        inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException]],
+        inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException | Outage]],
         monitor: WaitMonitor,
     ) -> None:
         self._gateway = gateway

@@ -29,11 +29,20 @@ from prefect_qiskit_jobs.errors import IQPError
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway
 from prefect_qiskit_jobs.ibm.mapping import apply_metrics
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, PollPolicy
-from prefect_qiskit_jobs.wait.schedule import ListGroup, Member, Read, ReadJob, ReadPosition, Schedule, Update
+from prefect_qiskit_jobs.wait.schedule import (
+    ListGroup,
+    Member,
+    Outage,
+    Read,
+    ReadJob,
+    ReadPosition,
+    Schedule,
+    Update,
+)
 
 logger = logging.getLogger(__name__)
 
-Listener = Callable[[JobSnapshot | BaseException], None]
+Listener = Callable[[JobSnapshot | BaseException | Outage], None]
 # Status reads of different groups (and of jobs read alone) run side by side, this many at once.
 READ_THREADS = 8
 # Queue positions are worth showing, never worth delaying a status read: one at a time, beside them.

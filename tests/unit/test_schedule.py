@@ -16,9 +16,11 @@ from prefect_qiskit_jobs.wait.schedule import (
     SWEEP_SECONDS,
     ListGroup,
     Member,
+    Outage,
     ReadJob,
     ReadPosition,
     Schedule,
+    Update,
 )
 
 POLICY = PollPolicy(initial=1.0, growth=0.1, cap=30, jitter=0, error_budget=2, queue_position_every=None)
@@ -245,7 +247,7 @@ def test_transient_errors_double_the_pause_honour_retry_after_and_exhaust_the_bu
 ) -> None:
     m, read = quiet_group(schedule, clock)
 
-    assert schedule.failed(read, IQPUnavailableError("503", 503)) == []
+    assert told(schedule.failed(read, IQPUnavailableError("503", 503))) == [(m, Outage("503"), False)]
     assert schedule.wake_at() == pytest.approx(clock.now + 2.0)
     clock.now += 2.0
     (read,) = schedule.next_reads()
@@ -262,6 +264,10 @@ def test_transient_errors_double_the_pause_honour_retry_after_and_exhaust_the_bu
     assert not schedule.current(m)
 
 
+def told(updates: list[Update]) -> list[tuple[Member, object, bool]]:
+    return [(update.member, update.item, update.final) for update in updates]
+
+
 def test_a_good_answer_forgives_earlier_errors(schedule: Schedule, clock: Clock) -> None:
     m, read = quiet_group(schedule, clock)
     schedule.failed(read, IQPUnavailableError("503", 503))
@@ -270,6 +276,31 @@ def test_a_good_answer_forgives_earlier_errors(schedule: Schedule, clock: Clock)
     schedule.listed(read, [snap(m, JobStatus.QUEUED)], complete=True)
 
     assert schedule.wake_at() == pytest.approx(clock.now + 1.0)
+
+
+def test_the_waits_hear_once_that_ibm_is_unreachable_and_once_that_it_answers_again(
+    schedule: Schedule, clock: Clock
+) -> None:
+    m, read = quiet_group(schedule, clock)
+    schedule.listed(read, [snap(m, JobStatus.QUEUED)], complete=True)
+    clock.now += 1.0
+    (read,) = schedule.next_reads()
+
+    first = schedule.failed(read, IQPUnavailableError("connection refused", None))
+    clock.now += 2.0
+    (read,) = schedule.next_reads()
+    second = schedule.failed(read, IQPUnavailableError("connection refused", None))
+    clock.now += 4.0
+    (read,) = schedule.next_reads()
+    back = schedule.listed(read, [snap(m, JobStatus.QUEUED)], complete=True)
+    clock.now += 1.0
+    (read,) = schedule.next_reads()
+    later = schedule.listed(read, [snap(m, JobStatus.QUEUED)], complete=True)
+
+    assert told(first) == [(m, Outage("connection refused"), False)]
+    assert second == []
+    assert told(back) == [(m, Outage(None), False)]
+    assert later == []
 
 
 def test_a_permanent_error_ends_every_wait_of_the_group(schedule: Schedule, clock: Clock) -> None:

@@ -90,3 +90,24 @@ def test_long_id_lists_are_cut_short_in_log_lines() -> None:
     ids = [f"d{index}" for index in range(12)]
     assert id_list(ids) == "d0, d1, d2, d3, d4, d5, d6, d7, d8, d9 and 2 more"
     assert id_list(ids[:2]) == "d0, d1"
+
+
+def test_ibm_unreachable_is_logged_once_shown_in_the_rows_and_cleared_when_it_answers() -> None:
+    monitor, jobs, lines = monitor_of(2)
+    for job in jobs:
+        see(monitor, job, JobStatus.QUEUED)
+
+    for job in jobs:
+        monitor.outage(job.job_id, "Could not reach IBM Quantum: connection refused")
+    monitor.outage(jobs[0].job_id, "connection refused again")  # no second warning
+    during = [row["reason"] for row in monitor._rows()]
+    monitor.outage(jobs[0].job_id, None)
+    see(monitor, jobs[1], JobStatus.DONE)  # a snapshot says IBM answers, too
+
+    assert all(reason.startswith("IBM Quantum unreachable since ") for reason in during), during
+    assert all(reason.endswith(" UTC") for reason in during), during
+    assert [row["reason"] for row in monitor._rows()] == ["", ""]
+    warnings = [line for line in lines.lines if "unreachable" in line]
+    assert len(warnings) == 1, lines.lines
+    assert "(Could not reach IBM Quantum: connection refused); the wait goes on" in warnings[0]
+    assert lines.lines[-2].startswith("IBM Quantum answers again, after "), lines.lines
