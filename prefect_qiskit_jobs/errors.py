@@ -142,11 +142,21 @@ class JobWaitTimeoutError(JobOutcomeError):
 
 def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry only when IBM was unavailable, never for bad input,
-    refused credentials or job outcomes."""
-    try:
-        state.result()
-    except IQPUnavailableError:
-        return True
-    except Exception:
-        return False
-    return False
+    refused credentials or job outcomes.
+
+    Reads the exception the failed state holds, never ``state.result()``: in an async task that
+    returns a coroutine instead of raising, and no async task would ever be retried.
+    """
+    return isinstance(getattr(state, "data", None), IQPUnavailableError)
+
+
+# The retries of the submit and fetch tasks: only when IBM could not be reached or refused for
+# now, spread over about seven minutes (jittered, so the tasks an outage stopped do
+# not all come back at once). An outage of IBM up to five minutes fails no submit and no fetch;
+# a retried submit adopts any job its earlier attempt created. ``.with_options`` changes them.
+RETRY_THROUGH_OUTAGES: dict[str, Any] = {
+    "retries": 6,
+    "retry_delay_seconds": [5, 15, 30, 60, 120, 180],
+    "retry_jitter_factor": 0.2,
+    "retry_condition_fn": is_transient,
+}

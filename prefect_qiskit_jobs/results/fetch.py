@@ -23,12 +23,12 @@ from qiskit.primitives import PrimitiveResult
 from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from prefect_qiskit_jobs.calls import qiskit_task
 from prefect_qiskit_jobs.errors import (
+    RETRY_THROUGH_OUTAGES,
     IQPAuthenticationError,
     IQPError,
     IQPUnavailableError,
     JobResultExpired,
     ResultNotStoredError,
-    is_transient,
 )
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.models import JobRef, JobStatus, job_id_of
@@ -78,9 +78,7 @@ _FETCH_SETTINGS: dict[str, Any] = {
     "cache_key_fn": _cache_key,
     "persist_result": True,
     "result_serializer": RuntimeJSONSerializer(),
-    "retries": 2,
-    "retry_delay_seconds": [5, 30],
-    "retry_condition_fn": is_transient,
+    **RETRY_THROUGH_OUTAGES,
 }
 
 

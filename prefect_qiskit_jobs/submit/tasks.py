@@ -17,7 +17,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPubLike
 
 from prefect_qiskit_jobs.blocks import CredentialsLike
 from prefect_qiskit_jobs.calls import qiskit_task
-from prefect_qiskit_jobs.errors import is_transient
+from prefect_qiskit_jobs.errors import RETRY_THROUGH_OUTAGES
 from prefect_qiskit_jobs.models import JobRef, Primitive, PrimitiveApi
 from prefect_qiskit_jobs.submit.call import asubmit_jobs, submit_jobs
 
@@ -25,9 +25,7 @@ DEFAULT_MAX_PUBS_PER_JOB = 100
 
 # A submit re-runs on a transient IBM failure; the idempotency key makes the retry adopt its job.
 SUBMIT_TASK_SETTINGS: dict[str, Any] = {
-    "retries": 2,
-    "retry_delay_seconds": [5, 30],
-    "retry_condition_fn": is_transient,
+    **RETRY_THROUGH_OUTAGES,
     "cache_policy": NO_CACHE,
 }
 

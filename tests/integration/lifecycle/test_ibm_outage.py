@@ -91,3 +91,24 @@ async def test_a_wait_goes_on_through_an_ibm_outage_and_shows_it(
     logs = await run_logs(out["run_id"])
     assert len([line for line in logs if line.startswith(f"{UNREACHABLE} since ")]) == 1, logs
     assert any(line.startswith("IBM Quantum answers again, after ") for line in logs), logs
+
+
+async def test_a_submit_made_while_ibm_is_down_is_retried_until_it_is_back_and_creates_one_job(
+    restartable: RunningEmulator, bell_isa: QuantumCircuit
+) -> None:
+    await anyio.to_thread.run_sync(restartable.stop)
+
+    @flow
+    async def submit_during_an_outage() -> str:
+        with run_log_event(r"Retry 1/6 will start") as retrying:
+            submit = asyncio.create_task(
+                asubmit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
+            )
+            await retrying.wait()
+            await anyio.to_thread.run_sync(restartable.start)
+            job = await submit
+        return job.job_id
+
+    job_id = await asyncio.wait_for(submit_during_an_outage(), 300)
+
+    assert [job["id"] for job in restartable.jobs()] == [job_id]
