@@ -35,6 +35,8 @@ SERVE_DOCS = [*MKDOCS, "serve", "--strict", "--dev-addr", "127.0.0.1:8000"]
 # measured slower (the suite is CPU-bound on two cores) and starved timing-bound tests.
 PARALLEL = ["-n", "2", "--dist", "loadfile"]
 COVERAGE = ["--cov", "--cov-report=term"]
+# The slowest tests, printed at the end of each run: where the suite's time goes.
+DURATIONS = ["--durations=25"]
 
 COMMANDS = {
     "demo": [[str(PYTHON), "-m", "flows.quickstart"]],
@@ -42,7 +44,7 @@ COMMANDS = {
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "mypy")],
         BUILD_DOCS,
-        [str(PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *PARALLEL, *COVERAGE, *sys.argv[2:]],
+        [str(PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *PARALLEL, *COVERAGE, *DURATIONS, *sys.argv[2:]],
     ],
     "docs": [SERVE_DOCS if "--serve" in sys.argv[2:] else BUILD_DOCS],
 }
