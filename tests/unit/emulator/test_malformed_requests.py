@@ -47,7 +47,7 @@ WRITE_METHODS = ("POST", "PUT", "PATCH")
 # Bounded so that the whole file runs in seconds (EMULATOR_FUZZ_EXAMPLES=1000 hunts deeper, locally);
 # derandomized, so every run draws the same examples.
 FUZZ = settings(
-    max_examples=int(os.environ.get("EMULATOR_FUZZ_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("EMULATOR_FUZZ_EXAMPLES", "40")),
     derandomize=True,
     database=None,
     deadline=None,
