@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
+from .auth import iam_error
 from .catalog import Catalog
 from .config import EmulatorConfig
 from .queue import QueueModel
 from .routes import CODE_INVALID_JOB, ROUTERS, ApiError, Emulator
+from .routes.common import CODE_NO_ROUTE
 from .routes.directory import CATALOG_PREFIX, SEARCH_PREFIX
 from .routes.iam import IAM_PREFIX
 from .store import JobStore
@@ -54,6 +57,8 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
         openapi_url=f"{ADMIN_PREFIX}/openapi.json",
         docs_url=f"{ADMIN_PREFIX}/docs",
         redoc_url=None,
+        # IBM answers a path it does not serve with 404, never a redirect to a neighbouring one.
+        redirect_slashes=False,
     )
     traffic = Traffic(config.faults, config.fault_seed)
     app.add_middleware(TrafficMiddleware, traffic=traffic)
@@ -65,6 +70,17 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body(f"Invalid request: {exc.errors()}", CODE_INVALID_JOB), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def _no_route(request: Request, exc: HTTPException) -> JSONResponse:
+        """No such path (404) or method (405): IAM's error shape on its paths, the runtime API's elsewhere."""
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        body = (
+            iam_error(message)
+            if request.url.path.startswith((IAM_PREFIX, SEARCH_PREFIX))
+            else error_body(message, CODE_NO_ROUTE)
+        )
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     for router in ROUTERS:
         app.include_router(router)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from fastapi import APIRouter, Request
 
@@ -18,9 +18,19 @@ from prefect_qiskit_jobs.emulator.config import FaultRule
 from prefect_qiskit_jobs.emulator.store import JobRecord, new_id, utcnow
 from prefect_qiskit_jobs.emulator.traffic import ADMIN_PREFIX
 
-from .common import CODE_BACKEND_NOT_FOUND, CODE_INVALID_JOB, ApiError, EmulatorDep
+from .common import CODE_BACKEND_NOT_FOUND, CODE_INVALID_JOB, ApiError, EmulatorDep, json_object
 
 router = APIRouter(prefix=ADMIN_PREFIX)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _given(body: dict[str, Any], key: str, default: Any) -> Any:
+    """A body field, or ``default`` when it is absent or null (never when it is merely falsy)."""
+    value = body.get(key)
+    return default if value is None else value
 
 
 @router.get("/health")
@@ -77,11 +87,13 @@ async def reset(emulator: EmulatorDep, jobs: bool = False) -> dict[str, bool]:
 @router.put("/faults")
 async def replace_faults(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
     """Replace the fault rules in force with ``{"faults": [FaultRule...], "seed": int?}``."""
+    body = json_object(await request.body(), empty=b"{}")
+    faults, seed = _given(body, "faults", []), _given(body, "seed", emulator.config.fault_seed)
+    if not isinstance(faults, list) or not _is_int(seed):
+        raise ApiError(400, 'Give {"faults": [FaultRule...], "seed": int?}', CODE_INVALID_JOB)
     try:
-        body = json.loads(await request.body() or b"{}")
-        rules = tuple(FaultRule.model_validate(rule) for rule in body.get("faults") or ())
-        seed = int(body.get("seed", emulator.config.fault_seed))
-    except (ValueError, TypeError, AttributeError) as exc:
+        rules = tuple(FaultRule.model_validate(rule) for rule in faults)
+    except ValueError as exc:
         raise ApiError(400, f"Invalid fault rules: {exc}", CODE_INVALID_JOB) from None
     emulator.traffic.set_faults(rules, seed)
     return {"faults": [rule.model_dump() for rule in rules], "seed": seed}
@@ -91,8 +103,9 @@ async def replace_faults(request: Request, emulator: EmulatorDep) -> dict[str, A
 async def script_failure(job_id: str, request: Request, emulator: EmulatorDep) -> dict[str, Any]:
     """Make a queued job fail with ``{"reason": ...}`` when it runs."""
     job = emulator.job(job_id)
-    body = json.loads(await request.body() or b"{}")
-    reason = str(body.get("reason") or "Scripted failure")
+    reason = _given(json_object(await request.body(), empty=b"{}"), "reason", "Scripted failure")
+    if not isinstance(reason, str):
+        raise ApiError(400, 'Give the failure as {"reason": "..."}', CODE_INVALID_JOB)
     emulator.store.update_job(job.id, scripted_failure=reason)
     return {"id": job.id, "scripted_failure": reason}
 
@@ -105,10 +118,7 @@ async def override_status(job_id: str, request: Request, emulator: EmulatorDep) 
     runs and ends as before, and listings filter on its real state.
     """
     job = emulator.job(job_id)
-    try:
-        status = json.loads(await request.body() or b"{}").get("status")
-    except (ValueError, AttributeError):
-        status = None
+    status = json_object(await request.body(), empty=b"{}").get("status")
     if not isinstance(status, str) or not status.strip():
         raise ApiError(400, 'Give the status to answer as {"status": "..."}', CODE_INVALID_JOB)
     emulator.store.update_job(job.id, wire_status=status)
@@ -150,21 +160,28 @@ async def create_jobs(request: Request, emulator: EmulatorDep) -> dict[str, list
     They queue under the configured delay, in the order of the ids answered. Without ``params``
     (``program_id`` defaults to ``sampler``) a job carries no pubs and ends Failed if it runs.
     """
-    try:
-        body = json.loads(await request.body() or b"{}")
-        count, backend = int(body["count"]), str(body["backend"])
-        program_id = str(body.get("program_id") or "sampler")
-        tags = [str(tag) for tag in body.get("tags") or ()]
-        params = json.dumps(body.get("params") or {})
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ApiError(400, f"Give {{count, backend, tags?, params?}}: {exc!r}", CODE_INVALID_JOB) from None
+    body = json_object(await request.body(), empty=b"{}")
+    count, backend = body.get("count"), body.get("backend")
+    program_id = _given(body, "program_id", "sampler")
+    tags, params = _given(body, "tags", []), _given(body, "params", {})
+    if not (
+        _is_int(count)
+        and isinstance(backend, str)
+        and isinstance(program_id, str)
+        and isinstance(tags, list)
+        and all(isinstance(tag, str) for tag in tags)
+        and isinstance(params, dict)
+    ):
+        raise ApiError(
+            400, "Give {count: int, backend: str, program_id?, tags?: [str], params?: {}}", CODE_INVALID_JOB
+        )
     if not 1 <= count <= MAX_BULK_JOBS:
         raise ApiError(400, f"count must be between 1 and {MAX_BULK_JOBS}", CODE_INVALID_JOB)
     if emulator.catalog.get(backend) is None:
         raise ApiError(400, f"Backend {backend} not found", CODE_BACKEND_NOT_FOUND)
     if program_id not in execution.PROGRAMS:
         raise ApiError(400, f"Program {program_id} not found", CODE_INVALID_JOB)
-    now = utcnow()
+    now, params_json = utcnow(), json.dumps(params)
     eligible = now + timedelta(seconds=emulator.config.queue_delay)
     ids = []
     for index in range(count):
@@ -174,7 +191,7 @@ async def create_jobs(request: Request, emulator: EmulatorDep) -> dict[str, list
             program_id=program_id,
             created=now + timedelta(microseconds=index),
             tags=list(tags),
-            params=params,
+            params=params_json,
             eligible_at=eligible,
         )
         emulator.store.put_job(job)

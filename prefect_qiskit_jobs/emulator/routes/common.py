@@ -28,6 +28,11 @@ CODE_CALIBRATION_NOT_FOUND = 1292
 CODE_SESSION_CLOSED = 1217
 CODE_INVALID_STATE = 1300
 CODE_TOO_MANY_REQUESTS = 1202
+CODE_NO_ROUTE = 1293  # the emulator's own: no such path, or not with this method
+# JSON bodies nested deeper than this are refused: IBM's requests nest a few levels (pubs, options),
+# and decoding or re-encoding a deeper body could exhaust the interpreter's recursion limit.
+MAX_JSON_DEPTH = 100
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # The ``IBM-API-Version`` dates served: qiskit-ibm-runtime 0.51's, and the older one tools with their
 # own HTTP clients still send (prefect-qiskit 0.2.1). Both answer alike here: no route differs by version.
 API_VERSIONS = ("2025-01-01", "2026-04-15")
@@ -82,7 +87,7 @@ EmulatorDep = Annotated[Emulator, Depends(_emulator)]
 
 def require_token(request: Request, emulator: EmulatorDep) -> None:
     """IBM's runtime API answers 401 without a valid IAM token, 403 for another instance's CRN,
-    400 for an ``IBM-API-Version`` it does not serve."""
+    400 for an ``IBM-API-Version`` it does not serve, 415 for a body not declared JSON."""
     if not emulator.issuer.verify(request.headers.get("authorization")):
         raise ApiError(401, "Unauthorized: a valid IAM bearer token is required", CODE_INVALID_CREDENTIALS)
     crn = request.headers.get("service-crn")
@@ -95,22 +100,65 @@ def require_token(request: Request, emulator: EmulatorDep) -> None:
         raise ApiError(
             400, f"IBM-API-Version {version!r} is not served; use one of {served}", CODE_INVALID_JOB
         )
+    # The client declares every body it sends as JSON; IBM's docs leave others open: the harsher reading.
+    if request.method in WRITE_METHODS and _has_body(request):
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise ApiError(
+                415, f"The request body must be application/json, not {media_type!r}", CODE_INVALID_JOB
+            )
+
+
+def _has_body(request: Request) -> bool:
+    return "transfer-encoding" in request.headers or request.headers.get("content-length", "0") != "0"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def json_object(raw: bytes, empty: bytes | None = None) -> dict[str, Any]:
     """A request body that must be a JSON object (``empty`` stands in for an empty body)."""
+    too_deep = False
     try:
-        body = json.loads(raw or empty or b"")
+        body = json.loads(raw or empty or b"", parse_constant=_refuse_constant)
     except ValueError:
         raise ApiError(400, "The request body is not valid JSON", CODE_INVALID_JOB) from None
+    except RecursionError:  # nested past the interpreter's own limit
+        too_deep = True
+    if too_deep or _depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(
+            400, f"The request body is nested deeper than {MAX_JSON_DEPTH} levels", CODE_INVALID_JOB
+        )
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object", CODE_INVALID_JOB)
     return body
 
 
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests (a scalar is 0), found without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def flag(value: str | None) -> bool:
-    """A query flag as IBM reads it: only ``true`` (any case) is true."""
-    return (value or "false").lower() == "true"
+    """A query flag: ``true`` or ``false`` in any case (the client sends ``True``); absent is false.
+
+    Anything else is refused: IBM's docs leave it open; the harsher reading.
+    """
+    if value is None:
+        return False
+    word = value.lower()
+    if word not in ("true", "false"):
+        raise ApiError(400, f"A query flag must be true or false, not {value!r}", CODE_INVALID_JOB)
+    return word == "true"
 
 
 def as_utc(text: str | None, name: str) -> datetime | None:
@@ -119,8 +167,9 @@ def as_utc(text: str | None, name: str) -> datetime | None:
         return None
     try:
         moment: datetime = dateparser.isoparse(text)
-    except ValueError:
+        # In UTC at once: a moment that has none (year 1 at +14:00) is refused here, not compared later.
+        return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):
         raise ApiError(
             400, f"'{name}' must be an ISO 8601 date-time, not {text!r}", CODE_INVALID_JOB
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

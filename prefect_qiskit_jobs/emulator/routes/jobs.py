@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -39,12 +40,31 @@ def _job_request(raw: bytes) -> dict[str, Any]:
     for key, kind in (("program_id", str), ("backend", str), ("params", dict)):
         if not isinstance(body.get(key), kind):
             raise ApiError(400, f"The request body needs {key!r} ({kind.__name__})", CODE_INVALID_JOB)
-    tags = body.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+    tags = body.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
         raise ApiError(400, "'tags' must be a list of strings", CODE_INVALID_JOB)
-    if not isinstance(body.get("session_id"), (str, type(None))):
-        raise ApiError(400, "'session_id' must be a string", CODE_INVALID_JOB)
+    # The optional fields the client sends, each only when set: held to their types, never coerced.
+    for key, accepts, what in _OPTIONAL_FIELDS:
+        value = body.get(key)
+        if value is not None and not accepts(value):
+            raise ApiError(400, f"'{key}' must be {what}, not {value!r:.100}", CODE_INVALID_JOB)
     return body
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+_OPTIONAL_FIELDS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("session_id", lambda value: isinstance(value, str), "a string"),
+    ("calibration_id", lambda value: isinstance(value, str), "a string"),
+    ("log_level", lambda value: isinstance(value, str), "a string"),
+    ("runtime", lambda value: isinstance(value, str), "a string"),
+    ("cost", _positive_int, "a positive number of seconds"),
+    ("session_time", _positive_int, "a positive number of seconds"),
+    ("private", lambda value: isinstance(value, bool), "true or false"),
+    ("start_session", lambda value: isinstance(value, bool), "true or false"),
+)
 
 
 def _check_session(emulator: Emulator, session_id: str, backend: str) -> None:
@@ -126,11 +146,15 @@ async def _create_job(request: Request, emulator: Emulator) -> dict[str, Any]:
     return {"id": job.id, "backend": job.backend, "session_id": job.session_id}
 
 
+# Paging numbers past a 32-bit integer are refused, as a typed service would: the harsher reading.
+MAX_PAGE_NUMBER = 2**31 - 1
+
+
 @router.get("/jobs")
 async def list_jobs(
     emulator: EmulatorDep,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_NUMBER)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_PAGE_NUMBER)] = 0,
     backend: str | None = None,
     pending: str | None = None,
     program: str | None = None,
@@ -142,6 +166,8 @@ async def list_jobs(
     exclude_params: str | None = None,
     include_mocks: str | None = None,
 ) -> dict[str, Any]:
+    if sort is not None and sort.upper() not in ("ASC", "DESC"):
+        raise ApiError(400, f"'sort' must be ASC or DESC, not {sort!r}", CODE_INVALID_JOB)
     query = JobQuery(
         include_mocks=flag(include_mocks),
         backend=backend,
@@ -202,10 +228,7 @@ async def cancel_job(job_id: str, emulator: EmulatorDep) -> Response:
 @router.put("/jobs/{job_id}/tags", status_code=204)
 async def replace_tags(job_id: str, request: Request, emulator: EmulatorDep) -> Response:
     emulator.job(job_id)
-    try:
-        tags = json.loads(await request.body()).get("tags")
-    except (ValueError, AttributeError):
-        tags = None
+    tags = json_object(await request.body()).get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ApiError(400, 'The body must be {"tags": [strings]}', CODE_INVALID_JOB)
     emulator.store.update_job(job_id, tags=tags)

@@ -36,8 +36,11 @@ async def create_session(request: Request, emulator: EmulatorDep) -> dict[str, A
         if not isinstance(backend, str):
             raise ApiError(400, "'backend' must be a string", CODE_INVALID_JOB)
         emulator.device(backend)
+    instance = body.get("instance")
+    if instance is not None and not isinstance(instance, str):
+        raise ApiError(400, "'instance' must be a string", CODE_INVALID_JOB)
     longest = emulator.config.session_max_ttl
-    max_ttl = body.get("max_ttl") or longest
+    max_ttl = longest if body.get("max_ttl") is None else body["max_ttl"]
     if not isinstance(max_ttl, int) or isinstance(max_ttl, bool) or max_ttl <= 0:
         raise ApiError(
             400, f"'max_ttl' must be a positive number of seconds, not {max_ttl!r}", CODE_INVALID_JOB
@@ -48,7 +51,7 @@ async def create_session(request: Request, emulator: EmulatorDep) -> dict[str, A
         id=new_id(),
         mode=mode,
         backend=backend,
-        instance=body["instance"] if isinstance(body.get("instance"), str) else None,
+        instance=instance,
         max_ttl=max_ttl,
         interactive_ttl=emulator.config.session_interactive_ttl if mode == "dedicated" else None,
         created=utcnow(),
@@ -75,6 +78,8 @@ async def session_details(session_id: str, emulator: EmulatorDep) -> dict[str, A
 async def update_session(session_id: str, request: Request, emulator: EmulatorDep) -> Response:
     _session(emulator, session_id)
     body = json_object(await request.body(), empty=b"{}")
+    if not isinstance(body.get("accepting_jobs"), (bool, type(None))):
+        raise ApiError(400, "'accepting_jobs' must be true or false", CODE_INVALID_JOB)
     if body.get("accepting_jobs") is False:
         sessions.stop_accepting(emulator.store, session_id)
     return Response(status_code=204)
