@@ -44,7 +44,17 @@ COMMANDS = {
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "mypy")],
         BUILD_DOCS,
-        [str(PYTHON), "-m", "pytest", "-p", "no:cacheprovider", *PARALLEL, *COVERAGE, *DURATIONS, *sys.argv[2:]],
+        [
+            str(PYTHON),
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            *PARALLEL,
+            *COVERAGE,
+            *DURATIONS,
+            *sys.argv[2:],
+        ],
     ],
     "docs": [SERVE_DOCS if "--serve" in sys.argv[2:] else BUILD_DOCS],
 }
