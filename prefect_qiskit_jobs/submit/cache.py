@@ -37,8 +37,8 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timezone
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, cast
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
@@ -127,9 +127,9 @@ class IBMJobCache(CachePolicy):
             log.warning("Not cached: could not read the calibration of %s (%s)", work["backend"], exc)
             return None
         key = work_key(work, account(credentials), calibration)
-        if not refreshing(task_ctx):
-            check_entry(task_ctx.result_store, key, gateway, log)
-        return key
+        if refreshing(task_ctx) or check_entry(task_ctx.result_store, key, gateway, log):
+            return key
+        return None
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
         raise TypeError(
@@ -258,30 +258,45 @@ def refreshing(task_ctx: TaskRunContext) -> bool:
     return bool(refresh if refresh is not None else PREFECT_TASKS_REFRESH_CACHE.value())
 
 
-def check_entry(store: ResultStore, key: str, gateway: IQPGateway, log: Logger) -> None:
-    """Log a hit; expire an entry whose jobs can no longer give a result, so a new job replaces it."""
+def check_entry(store: ResultStore, key: str, gateway: IQPGateway, log: Logger) -> bool:
+    """Log a hit; expire an entry whose jobs can no longer give a result, so a new job replaces it.
+
+    Returns:
+        Whether Prefect may look the key up: False only when a dead entry could not be expired
+        (the submit then runs uncached rather than return a job without a result).
+    """
     if not store.exists(key):
-        return  # no entry, or an expired one: Prefect runs the submit and writes the entry
+        return True  # no entry, or an expired one: Prefect runs the submit and writes the entry
     try:
-        cached = store.read(key).result
+        jobs = cached_jobs(store.read(key).result)
     except Exception as exc:  # whatever storage raises, the entry cannot be read
-        unreadable = f"the entry's value can no longer be read ({type(exc).__name__}: {exc})"
-        log.warning("The cached job for this work is gone: %s; submitting a new job", unreadable)
-        expire(store, key)
-        return
-    jobs = [cached] if isinstance(cached, JobRef) else list(cached)
+        why = f"the entry's value can no longer be read ({type(exc).__name__}: {exc})"
+        log.warning("The cached job for this work is gone: %s; submitting a new job", why)
+        return expire(store, key, log)
     for job in jobs:
-        why = why_gone(job, store, gateway)
-        if why is not None:
-            log.warning("Cached job %s cannot give a result: %s; submitting a new job", job.job_id, why)
-            expire(store, key)
-            return
+        gone = why_gone(job, store, gateway)
+        if gone is not None:
+            log.warning("Cached job %s cannot give a result: %s; submitting a new job", job.job_id, gone)
+            return expire(store, key, log)
     created = jobs[0].created_at.isoformat() if jobs and jobs[0].created_at else "earlier"
     log.info(
         "Cache hit: the same work was submitted as job %s (created %s); reusing it, no new job",
         id_list([job.job_id for job in jobs]),
         created,
     )
+    return True
+
+
+def cached_jobs(value: Any) -> list[JobRef]:
+    """The jobs an entry holds: one submit's ``JobRef``, or a splitting submit's list of them.
+
+    Raises:
+        TypeError: The entry holds something else.
+    """
+    jobs = [value] if isinstance(value, JobRef) else value
+    if not isinstance(jobs, list) or not all(isinstance(job, JobRef) for job in jobs):
+        raise TypeError(f"the entry holds {type(value).__name__}, not a submit's JobRef(s)")
+    return jobs
 
 
 def why_gone(job: JobRef, store: ResultStore, gateway: IQPGateway) -> str | None:
@@ -304,6 +319,12 @@ def why_gone(job: JobRef, store: ResultStore, gateway: IQPGateway) -> str | None
     return None
 
 
-def expire(store: ResultStore, key: str) -> None:
-    """Mark the entry expired: Prefect then runs the submit and overwrites it with the new job's."""
-    store.write(None, key=key, expiration=DateTime.now(timezone.utc))
+def expire(store: ResultStore, key: str, log: Logger) -> bool:
+    """Mark the entry expired, so Prefect runs the submit and overwrites it; False if storage refused."""
+    try:
+        # A stdlib datetime: the record's model takes one; Prefect's ``DateTime.now`` is deprecated.
+        store.write(None, key=key, expiration=cast(DateTime, datetime.now(timezone.utc)))
+    except Exception as exc:  # whatever storage raises, the submit must not meet the dead entry
+        log.warning("Could not expire the dead cache entry (%s); this submit is not cached", exc)
+        return False
+    return True

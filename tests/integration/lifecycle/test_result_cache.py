@@ -35,6 +35,7 @@ from prefect_qiskit_jobs import (
     fetch_job_result,
     result_key,
     submit_sampler_job,
+    submit_sampler_jobs,
     wait_for_job,
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
@@ -109,6 +110,22 @@ def test_the_cache_is_never_used_unless_asked_for(held: RunningEmulator, bell_is
     first, second = plain(), plain()
 
     assert first.job_id != second.job_id
+    assert posts(held) == 2
+
+
+def test_a_splitting_submit_reuses_all_its_jobs(
+    held: RunningEmulator, bell_isa: QuantumCircuit, policy: IBMJobCache
+) -> None:
+    submit = submit_sampler_jobs.with_options(cache_policy=policy)
+
+    @flow
+    def split() -> list[JobRef]:
+        return submit([bell_isa, bell_isa], backend=SMALL_BACKEND, max_pubs_per_job=1, options=OPTIONS)
+
+    first = split()
+
+    assert len({job.job_id for job in first}) == 2
+    assert split() == first
     assert posts(held) == 2
 
 
