@@ -24,8 +24,8 @@ not in the key.
 
 A hit is only as good as the job behind it. Before Prefect reads the entry, the policy checks that
 each cached job can still give a result: its result is in result storage (under
-``qiskit-result-<job id>``), or IBM still has the job, not failed, cancelled, or private and read.
-If not, or if the entry's value can no longer be read, it logs a warning, marks the entry expired,
+``qiskit-result-<job id>``), or IBM still has the job and it neither failed nor was cancelled
+(a private job that ended counts only with its result stored: IBM gives that result once). If not, or if the entry's value can no longer be read, it logs a warning, marks the entry expired,
 and the submit creates a new job whose entry replaces it.
 """
 
@@ -47,7 +47,7 @@ from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
 from prefect.types import DateTime
 
 from prefect_qiskit_jobs.blocks import IBMQuantumCredentials, resolve_credentials
-from prefect_qiskit_jobs.errors import InvalidJobInputError, IQPError, JobNotFoundError
+from prefect_qiskit_jobs.errors import InvalidJobInputError, IQPError, JobNotFoundError, QiskitJobsError
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.mapping import snapshot_from_api
 from prefect_qiskit_jobs.logs import Logger, id_list, run_logger
@@ -117,13 +117,13 @@ class IBMJobCache(CachePolicy):
         log = run_logger(__name__)
         try:
             work = describe_work(primitive, split, inputs)
-        except InvalidJobInputError:
-            return None  # the submit itself says what is wrong with its input
-        credentials = resolve_credentials(inputs.get("credentials"))
+            credentials = resolve_credentials(inputs.get("credentials"))
+        except QiskitJobsError:
+            return None  # the submit itself says what is wrong with its input or credentials
         gateway = gateway_for(credentials)
         try:
             calibration = backend_calibration(gateway, work["backend"])
-        except IQPError as exc:
+        except QiskitJobsError as exc:
             log.warning("Not cached: could not read the calibration of %s (%s)", work["backend"], exc)
             return None
         key = work_key(work, account(credentials), calibration)
