@@ -25,7 +25,8 @@ not in the key.
 A hit is only as good as the job behind it. Before Prefect reads the entry, the policy checks that
 each cached job can still give a result: its result is in result storage (under
 ``qiskit-result-<job id>``), or IBM still has the job and it neither failed nor was cancelled
-(a private job that ended counts only with its result stored: IBM gives that result once). If not, or if the entry's value can no longer be read, it logs a warning, marks the entry expired,
+(a private job that ended counts only with its result stored: IBM gives that result once). If
+not, or if the entry's value can no longer be read, it logs a warning, marks the entry expired,
 and the submit creates a new job whose entry replaces it.
 """
 
