@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         result_key,
     )
     from prefect_qiskit_jobs.run import arun_estimator, arun_sampler, run_estimator, run_sampler
+    from prefect_qiskit_jobs.submit.cache import IBMJobCache
     from prefect_qiskit_jobs.submit.sessions import IBMQuantumSession, ibm_batch, ibm_session
     from prefect_qiskit_jobs.submit.tasks import (
         asubmit_estimator_job,
@@ -90,6 +91,7 @@ _LAZY = {
         "result_key",
     ),
     "run": ("arun_estimator", "arun_sampler", "run_estimator", "run_sampler"),
+    "submit.cache": ("IBMJobCache",),
     "submit.sessions": ("IBMQuantumSession", "ibm_batch", "ibm_session"),
     "submit.tasks": (
         "asubmit_estimator_job",
@@ -129,6 +131,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ConfigurationError",
+    "IBMJobCache",
     "IBMQuantumCredentials",
     "IBMQuantumJob",
     "IBMQuantumJobRun",

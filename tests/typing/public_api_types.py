@@ -43,6 +43,9 @@ def sync_calls() -> None:
 
     assert_type(ResultNotStoredError("d1x2c3v4b5n6m7q8w9e0", "storage").job_id, str)
 
+    policy = pqj.IBMJobCache(key_storage="cache-keys")
+    assert_type(policy, pqj.IBMJobCache)
+
 
 async def async_calls() -> None:
     job = await pqj.asubmit_sampler_job([circuit], backend="b")

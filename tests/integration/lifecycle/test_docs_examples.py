@@ -57,6 +57,7 @@ EXPECTED_OUTPUT = {
     "IBMQuantumJob(": BELL_COUNTS,
     "ibm_batch(backend": BELL_COUNTS,
     'to_deployment(name="nightly")': r"nightly",
+    "cache_policy=IBMJobCache()": r"same job: True same counts: True",
 }
 
 
