@@ -57,6 +57,7 @@ EXPECTED_OUTPUT = {
     "IBMQuantumJob(": BELL_COUNTS,
     "ibm_batch(backend": BELL_COUNTS,
     'to_deployment(name="nightly")': r"nightly",
+    "clean_up_jobs(": r"Would delete \d+ stored result\(s\) \(\d+ bytes\) and 0 IBM job\(s\); skipped \d+",
 }
 
 
