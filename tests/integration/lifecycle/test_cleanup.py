@@ -28,7 +28,7 @@ from prefect_qiskit_jobs.cli import app
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from prefect_qiskit_jobs.emulator.config import DEFAULT_API_KEY
 
-from .conftest import OPTIONS, SHOTS, SMALL_BACKEND, counts_of, current_flow_run_id
+from .conftest import OPTIONS, SMALL_BACKEND, counts_of, current_flow_run_id
 from .test_jobs_cli import wait_done
 
 OLD = 31 * 86400.0  # seconds: older than the default --older-than 30d
@@ -188,4 +188,4 @@ def test_json_reports_the_counts(held: RunningEmulator, bell_isa: QuantumCircuit
     assert report["results_deleted"] == 0
     assert report["bytes_freed"] == 0
     assert [row["job_id"] for row in report["deleted"]] == [job.job_id]
-    assert SHOTS
+    assert job.job_id not in on_ibm(held)
