@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from uuid import UUID
 
@@ -158,6 +161,27 @@ def test_cleanup_run_twice_at_once_counts_each_deletion_once(
     assert (one.results_deleted, one.jobs_deleted) == (1, 1)  # type: ignore[attr-defined]
     assert (two.results_deleted, two.jobs_deleted, two.bytes_freed) == (0, 0, 0)  # type: ignore[attr-defined]
     assert job.job_id not in on_ibm(held)
+
+
+def test_two_cleanup_processes_started_together_delete_and_count_each_job_once(
+    held: RunningEmulator, bell_isa: QuantumCircuit, prefect_api: dict[str, str]
+) -> None:
+    _run, jobs = submit(bell_isa, 3)
+    wait_done(held, [job.job_id for job in jobs])
+    fetch(jobs)
+    for job in jobs:
+        held.age(job.job_id, OLD)
+    command = [sys.executable, "-m", "prefect_qiskit_jobs", "cleanup", "--results", "--ibm", "--json"]
+    env = {**os.environ, **prefect_api}
+
+    children = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for _ in "ab"]
+    reports = [json.loads(child.communicate(timeout=240)[0]) for child in children]
+
+    assert [child.returncode for child in children] == [0, 0]
+    assert sum(report["results_deleted"] for report in reports) == 3
+    assert sum(report["jobs_deleted"] for report in reports) == 3
+    assert not {job.job_id for job in jobs} & on_ibm(held)
+    assert not any(stored(job).exists() for job in jobs)
 
 
 @pytest.mark.parametrize(
