@@ -42,6 +42,7 @@ from prefect_qiskit_jobs.results.serializer import RuntimeJSONSerializer
 if TYPE_CHECKING:
     from prefect_qiskit_jobs.cancel.hooks import cancel_jobs_hook, cancel_jobs_on_exit
     from prefect_qiskit_jobs.cancel.reaper import reap_orphaned_jobs
+    from prefect_qiskit_jobs.cleanup import CleanupReport, clean_up_jobs
     from prefect_qiskit_jobs.ibm.backends import aget_backend, get_backend
     from prefect_qiskit_jobs.results.fetch import (
         afetch_job_result,
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "cancel.hooks": ("cancel_jobs_hook", "cancel_jobs_on_exit"),
     "cancel.reaper": ("reap_orphaned_jobs",),
+    "cleanup": ("CleanupReport", "clean_up_jobs"),
     "ibm.backends": ("aget_backend", "get_backend"),
     "results.fetch": (
         "afetch_job_result",
@@ -130,6 +132,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CleanupReport",
     "ConfigurationError",
     "IBMJobCache",
     "IBMQuantumCredentials",
@@ -174,6 +177,7 @@ __all__ = [
     "await_for_jobs",
     "cancel_jobs_hook",
     "cancel_jobs_on_exit",
+    "clean_up_jobs",
     "fetch_job_result",
     "fetch_job_results",
     "get_backend",

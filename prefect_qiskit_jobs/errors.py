@@ -10,7 +10,7 @@ QiskitJobsError
 ├── InvalidJobInputError      bad input found before anything was sent
 ├── SessionUsageError         an ibm_session/ibm_batch used outside its block, or opened twice
 ├── ResultNotStoredError      no stored result for a job (also a KeyError)
-├── JobResultExpired          a DONE job's result is in neither Prefect's storage nor IBM's
+├── JobResultExpired          a job's result is in neither Prefect's storage nor IBM's
 ├── IQPError                  IBM Quantum Platform could not be asked, or refused
 │   ├── IQPAuthenticationError    the API key or token was refused
 │   ├── JobNotFoundError          no job with that id on this instance
@@ -67,7 +67,8 @@ class JobResultExpired(QiskitJobsError):
     """Raised when a job's result is in neither Prefect's result storage nor IBM's.
 
     IBM gives a private job's result once, then answers an empty one; it deletes a job on request
-    and at the end of its retention. ``job_id`` names the job, ``why`` says which happened.
+    (``DELETE /jobs/{id}``, ``prefect-qiskit-jobs cleanup --ibm``) and at the end of its retention,
+    and then answers 404 for it. ``job_id`` names the job, ``why`` says which happened.
     """
 
     def __init__(self, job_id: str, why: str) -> None:

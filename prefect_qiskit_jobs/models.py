@@ -11,7 +11,7 @@ import random
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,6 +21,21 @@ from prefect_qiskit_jobs.errors import InvalidJobInputError
 logger = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_SPAN_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def span_of(text: str) -> timedelta | None:
+    """The span of time ``text`` writes (``90s``, ``30m``, ``2h``, ``1d``, ``1w``); None if it writes none.
+
+    Example:
+        >>> span_of("30d"), span_of("1.5h"), span_of("yesterday")
+        (datetime.timedelta(days=30), datetime.timedelta(seconds=5400), None)
+    """
+    match = _SPAN.fullmatch(text.strip())
+    if match is None:
+        return None
+    return timedelta(**{_SPAN_UNITS[match.group(2)]: float(match.group(1))})
 
 
 def check_job_id(job_id: str) -> str:

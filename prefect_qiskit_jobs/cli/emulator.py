@@ -53,6 +53,13 @@ def emulator_serve(
             "beyond it POST /jobs answers 429 (with Retry-After unless :no-retry-after)."
         ),
     ] = None,
+    result_retention: Annotated[
+        str | None,
+        typer.Option(
+            help="How long a job is kept after it ends, e.g. 10m, 2h, 30d (default: for ever): past "
+            "it the job and its result answer 404, as IBM answers for a deleted or expired job."
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="JSON file of EmulatorConfig; flags override it.")
     ] = None,
@@ -82,6 +89,7 @@ def emulator_serve(
         "faults": tuple(FaultRule.parse(f) for f in fault) if fault else None,
         "fault_seed": fault_seed,
         "job_rate_limit": job_rate_limit,
+        "result_retention": result_retention,
     }
     try:
         settings = EmulatorConfig.model_validate(

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
@@ -33,8 +32,6 @@ CredentialsOption = Annotated[
     typer.Option(help="Saved IBMQuantumCredentials block; default: QISKIT_IBM_* variables."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
-_SINCE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 BAD_INPUT_EXIT = 2
 FAILED_EXIT = 1
 
@@ -86,9 +83,10 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
         >>> parse_since("2026-12-01T08:00:00+00:00").isoformat()
         '2026-12-01T08:00:00+00:00'
     """
+    from prefect_qiskit_jobs.models import span_of
+
     text = value.strip()
-    if match := _SINCE.fullmatch(text):
-        span = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    if (span := span_of(text)) is not None:
         return (now or datetime.now(timezone.utc)) - span
     try:
         moment = datetime.fromisoformat(text)
@@ -141,6 +139,14 @@ def parse_run_id(value: str, flag: str) -> UUID:
         return UUID(value.strip())
     except ValueError:
         raise BadInputError(f"{flag} {value!r} is not a Prefect id (a UUID)") from None
+
+
+def parse_run_filters(flow_run: str | None, deployment: str | None) -> tuple[UUID | None, UUID | None]:
+    """``--flow-run`` and ``--deployment`` as ids, checked before anything is sent (None: not given)."""
+    return (
+        parse_run_id(flow_run, "--flow-run") if flow_run is not None else None,
+        parse_run_id(deployment, "--deployment") if deployment is not None else None,
+    )
 
 
 def job_row(job: JobSnapshot) -> dict[str, object]:
@@ -307,14 +313,10 @@ def jobs_list(
     as_json: JsonOption = False,
 ) -> None:
     """List IBM Quantum jobs, newest first: a table, or JSON with --json."""
-    from prefect_qiskit_jobs.ibm.tags import deployment_tag, flow_run_tag
+    from prefect_qiskit_jobs.ibm.tags import selection_tags
 
     with one_line_errors():
-        tags = []
-        if flow_run is not None:
-            tags.append(flow_run_tag(parse_run_id(flow_run, "--flow-run")))
-        if deployment is not None:
-            tags.append(deployment_tag(parse_run_id(deployment, "--deployment")))
+        tags = selection_tags(*parse_run_filters(flow_run, deployment))
         states = parse_states(state or [])
         created_after = parse_since(since) if since is not None else None
         gateway = jobs_gateway(credentials)

@@ -27,6 +27,8 @@ DEFAULT_BACKENDS = (
 )
 _SERVED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _DEVICE_PREFIXES = ("ibm_", "ibmq_", "fake_", "alt_")
+_SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
+_SPAN_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @cache
@@ -157,6 +159,19 @@ class JobRateLimitSpec(BaseModel):
         return cls(jobs=int(jobs), window_seconds=float(seconds), retry_after=flag is None)
 
 
+def parse_span(text: str) -> float:
+    """Seconds in a span written ``90s``, ``10m``, ``2h``, ``1d``, ``1w`` or as bare seconds (``600``).
+
+    Example:
+        >>> parse_span("10m"), parse_span("1.5h"), parse_span("30")
+        (600.0, 5400.0, 30.0)
+    """
+    match = _SPAN.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a span: give seconds or e.g. 90s, 10m, 2h, 1d, 1w")
+    return float(match.group(1)) * _SPAN_SECONDS[match.group(2)]
+
+
 class EmulatorConfig(BaseModel):
     """Everything that shapes an emulator's behaviour; one value per running instance.
 
@@ -197,6 +212,12 @@ class EmulatorConfig(BaseModel):
     job_rate_limit: JobRateLimitSpec | None = Field(
         None, description="job creations per rolling window per API key, e.g. '5/60' (None: unlimited)"
     )
+    result_retention: float | None = Field(
+        None,
+        ge=0,
+        description="seconds after its end that a job is kept, e.g. '10m' or 600; past it the job, its "
+        "result with it, answers 404 as a deleted one does and is listed no more (None: kept for ever)",
+    )
     fault_seed: int = 0
     # Tag prefixes that mark a job for a scripted failure, e.g. "emulator:fail=reason text".
     fail_tag_prefix: str = "emulator:fail"
@@ -205,6 +226,11 @@ class EmulatorConfig(BaseModel):
     @classmethod
     def _rate_from_text(cls, value: object) -> object:
         return JobRateLimitSpec.parse(value) if isinstance(value, str) else value
+
+    @field_validator("result_retention", mode="before")
+    @classmethod
+    def _retention_from_text(cls, value: object) -> object:
+        return parse_span(value) if isinstance(value, str) else value
 
     @field_validator("backends")
     @classmethod

@@ -180,6 +180,10 @@ class RunningEmulator:
         else:
             self.admin("PUT", f"/jobs/{job_id}/status", {"status": status})
 
+    def age(self, job_id: str, seconds: float) -> None:
+        """Move a job's times ``seconds`` into the past: past ``result_retention`` it is gone."""
+        self.admin("POST", f"/jobs/{job_id}/age", {"seconds": seconds})
+
     def calibration(self, backend: str) -> dict[str, str]:
         """``{"backend", "calibration_id", "last_update_date"}`` of the device's current calibration."""
         calibration: dict[str, str] = self.admin("GET", f"/backends/{backend}/calibration")

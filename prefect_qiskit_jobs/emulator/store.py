@@ -12,7 +12,7 @@ import sqlite3
 import string
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -279,6 +279,29 @@ class JobStore:
             self.results.pop(job_id, None)
             self._write("jobs", job_id, None)
             self._write("results", job_id, None)
+
+    def delete_ended_before(self, cutoff: datetime) -> list[str]:
+        """Delete every job that ended before ``cutoff`` (with its result); their ids."""
+        with self._lock:
+            gone = [
+                job.id for job in self.jobs.values() if job.finished is not None and job.finished < cutoff
+            ]
+            for job_id in gone:
+                self.delete_job(job_id)
+            return gone
+
+    def age(self, job_id: str, seconds: float) -> JobRecord:
+        """Move a job's times ``seconds`` into the past, as if it had been made and ended so much earlier."""
+        with self._lock:
+            job = self.jobs[job_id]
+            shift = timedelta(seconds=seconds)
+            return self.update_job(
+                job_id,
+                created=job.created - shift,
+                eligible_at=job.eligible_at - shift,
+                running=job.running - shift if job.running else None,
+                finished=job.finished - shift if job.finished else None,
+            )
 
     def put_result(self, job_id: str, body: str) -> None:
         with self._lock:

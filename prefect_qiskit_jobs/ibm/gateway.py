@@ -276,10 +276,12 @@ class IQPGateway:
         limit: int | None = None,
         backend: str | None = None,
         created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> list[JobSnapshot]:
         """Jobs carrying all ``tags`` (newest first), every page of them (see ``collect_listing``).
 
-        ``backend`` and ``created_after`` narrow the listing on IBM's side, as ``pending`` does.
+        ``backend``, ``created_after`` and ``created_before`` narrow the listing on IBM's side, as
+        ``pending`` does.
         """
 
         def fetch_page(skip: int, page_size: int) -> dict[str, Any]:
@@ -290,6 +292,7 @@ class IQPGateway:
                 job_tags=tags,
                 backend_name=backend,
                 created_after=created_after,
+                created_before=created_before,
             )
             return answer
 
@@ -380,6 +383,21 @@ class IQPGateway:
             raise
         return CancelOutcome.CANCELLED
 
+    def delete(self, job_id: str) -> bool:
+        """Delete a final job on IBM (``DELETE /jobs/{id}``), its result with it; for good.
+
+        Returns:
+            True when this call deleted it; False when IBM had it no more (404: deleted by another
+            process, or past its retention), which is the outcome wanted too.
+        """
+        check_job_id(job_id)
+        try:
+            with self.translated(f"delete job {job_id}", job_id=job_id):
+                self.client().job_delete(job_id)
+        except JobNotFoundError:
+            return False
+        return True
+
     # ----- errors ----------------------------------------------------------------------------
     @contextlib.contextmanager
     def translated(self, action: str, job_id: str | None = None, connecting: bool = False) -> Iterator[None]:
@@ -422,7 +440,10 @@ class IQPGateway:
         if status == 401:
             return IQPAuthenticationError(message, status)
         if status == 404 and job_id:
-            return JobNotFoundError(f"No job {job_id} on this instance", status)
+            return JobNotFoundError(
+                f"No job {job_id} on this instance (never, or no more: deleted or past IBM's retention)",
+                status,
+            )
         if status in TRANSIENT_STATUS or "maintenance" in str(exc):
             return IQPUnavailableError(message, status, retry_after=_retry_after(exc))
         return IQPError(message, status)

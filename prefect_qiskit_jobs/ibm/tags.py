@@ -43,6 +43,21 @@ def deployment_tag(deployment_id: object) -> str:
     return f"{DEPLOYMENT_PREFIX}{deployment_id}"
 
 
+def selection_tags(flow_run_id: object | None = None, deployment_id: object | None = None) -> list[str]:
+    """The tags that pick the jobs of a flow run and/or of a deployment's runs (none: every job).
+
+    Example:
+        >>> selection_tags("7f0c", None)
+        ['prefect-flow-run:7f0c']
+    """
+    tags = []
+    if flow_run_id is not None:
+        tags.append(flow_run_tag(flow_run_id))
+    if deployment_id is not None:
+        tags.append(deployment_tag(deployment_id))
+    return tags
+
+
 def submit_key_tag(key: str) -> str:
     return f"{SUBMIT_KEY_PREFIX}{key}"
 

@@ -27,6 +27,7 @@ from prefect_qiskit_jobs.errors import (
     IQPAuthenticationError,
     IQPError,
     IQPUnavailableError,
+    JobNotFoundError,
     JobResultExpired,
     ResultNotStoredError,
 )
@@ -59,10 +60,15 @@ def _fetch(gateway: IQPGateway, job: JobRef | str) -> PrimitiveResult[Any]:
         result = gateway.result(job_id, job.program_id if isinstance(job, JobRef) else None)
     except (IQPAuthenticationError, IQPUnavailableError, JobResultExpired):
         raise
-    except IQPError:
-        # No result: the job failed, was cancelled or has not ended (or does not exist: read raises).
-        snapshot = gateway.read(job_id)
+    except IQPError as exc:
+        # No result: the job failed, was cancelled or has not ended, or IBM has it no more.
+        try:
+            snapshot = gateway.read(job_id)
+        except JobNotFoundError:
+            raise JobResultExpired(job_id, _gone_why(job)) from None
         if snapshot.status is JobStatus.DONE:
+            if isinstance(exc, JobNotFoundError):
+                raise JobResultExpired(job_id, "IBM keeps the job but no longer its result") from None
             raise
         snapshot.raise_for_outcome()
         raise IQPError(
@@ -70,6 +76,13 @@ def _fetch(gateway: IQPGateway, job: JobRef | str) -> PrimitiveResult[Any]:
         ) from None
     summarize_result(job_id, job.primitive.value if isinstance(job, JobRef) else None, result)
     return result
+
+
+def _gone_why(job: JobRef | str) -> str:
+    """Why IBM answers 404 for a job: deleted or past its retention (both answer alike)."""
+    why = "IBM has no job by that id any more: it was deleted (DELETE /jobs/{id}), or its retention ended"
+    # A bare id may also be one this instance never had: IBM answers that the same way.
+    return why if isinstance(job, JobRef) else why + ", or the id is not of this instance"
 
 
 _FETCH_SETTINGS: dict[str, Any] = {
@@ -100,7 +113,7 @@ def fetch_job_result(job: JobRef | str, *, credentials: CredentialsLike = None) 
         JobCancelledError: The job was cancelled.
         IQPError: The job has not ended yet; wait for it first.
         JobResultExpired: The result is in neither Prefect's storage nor IBM's (a private job's
-            result read once already, a deleted job).
+            result read once already, a job deleted on IBM or past IBM's retention).
 
     Example:
         >>> counts = fetch_job_result(job)[0].data.meas.get_counts()  # doctest: +SKIP

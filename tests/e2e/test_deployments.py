@@ -62,8 +62,11 @@ async def test_every_deployment_exists_with_its_schedule_and_parameters(
     sweep = await prefect.read_deployment_by_name("qiskit-parameter-sweep/parameter-sweep")
     nightly = await prefect.read_deployment_by_name("qiskit-ghz-fidelity/nightly")
     reaper = await prefect.read_deployment_by_name("qiskit-job-reaper/reaper")
+    cleanup = await prefect.read_deployment_by_name("qiskit-job-cleanup/cleanup")
 
-    assert {d.work_pool_name for d in (quickstart, sweep, nightly, reaper)} == {POOL}
+    assert {d.work_pool_name for d in (quickstart, sweep, nightly, reaper, cleanup)} == {POOL}
+    assert [s.schedule.cron for s in cleanup.schedules] == ["0 3 * * 0"]  # type: ignore[union-attr]
+    assert cleanup.parameters == {"older_than": "30d", "results": True, "ibm": False}
     assert [s.schedule.cron for s in nightly.schedules] == ["0 2 * * *"]  # type: ignore[union-attr]
     assert [s.schedule.interval.total_seconds() for s in reaper.schedules] == [300]  # type: ignore[union-attr]
     form = sweep.parameter_openapi_schema

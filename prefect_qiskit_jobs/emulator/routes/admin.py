@@ -47,6 +47,7 @@ async def stats(emulator: EmulatorDep) -> dict[str, Any]:
 
 @router.get("/jobs")
 async def all_jobs(emulator: EmulatorDep) -> list[dict[str, Any]]:
+    emulator.expire()
     positions = emulator.queue.positions()
     return [
         {
@@ -131,6 +132,18 @@ async def clear_status(job_id: str, emulator: EmulatorDep) -> dict[str, Any]:
     job = emulator.job(job_id)
     emulator.store.update_job(job.id, wire_status=None)
     return {"id": job.id, "wire_status": None}
+
+
+@router.post("/jobs/{job_id}/age")
+async def age_job(job_id: str, request: Request, emulator: EmulatorDep) -> dict[str, Any]:
+    """Move a job's times ``{"seconds": n}`` into the past: how tests pass a retention without waiting."""
+    job = emulator.job(job_id)
+    try:
+        seconds = float(json.loads(await request.body() or b"{}")["seconds"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ApiError(400, 'Give how far to age the job as {"seconds": n}', CODE_INVALID_JOB) from None
+    aged = emulator.store.age(job.id, seconds)
+    return {"id": job.id, "created": aged.created.isoformat()}
 
 
 @router.post("/jobs/{job_id}/release")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from dateutil import parser as dateparser
@@ -15,7 +15,7 @@ from prefect_qiskit_jobs.emulator.catalog import Catalog, Device
 from prefect_qiskit_jobs.emulator.config import EmulatorConfig
 from prefect_qiskit_jobs.emulator.queue import QueueModel
 from prefect_qiskit_jobs.emulator.ratelimit import JobRateLimit
-from prefect_qiskit_jobs.emulator.store import JobRecord, JobStore
+from prefect_qiskit_jobs.emulator.store import JobRecord, JobStore, utcnow
 from prefect_qiskit_jobs.emulator.traffic import Traffic
 
 # IBM's codes (https://quantum.cloud.ibm.com/docs/errors); 1291/1292/1217 are the emulator's own choices.
@@ -64,7 +64,18 @@ class Emulator:
         spec = self.config.job_rate_limit
         self.job_rate_limit = JobRateLimit(spec) if spec is not None else None
 
+    def expire(self) -> None:
+        """Delete the jobs whose retention has passed (their end plus ``result_retention``), as IBM does.
+
+        Computed from the stored end times whenever a route looks at jobs, so no timer runs and a
+        test ages a job (``POST /_emulator/jobs/{id}/age``) instead of waiting for it.
+        """
+        retention = self.config.result_retention
+        if retention is not None:
+            self.store.delete_ended_before(utcnow() - timedelta(seconds=retention))
+
     def job(self, job_id: str) -> JobRecord:
+        self.expire()
         job = self.store.jobs.get(job_id)
         if job is None:
             raise ApiError(404, f"Job {job_id} not found", CODE_JOB_NOT_FOUND)

@@ -181,6 +181,7 @@ async def list_jobs(
         offset=offset,
         limit=limit,
     )
+    emulator.expire()
     page, count = emulator.store.list_jobs(query)
     include_params = not flag(exclude_params)
     return {"jobs": [j.wire(include_params) for j in page], "count": count, "limit": limit, "offset": offset}

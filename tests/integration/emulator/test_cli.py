@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
-from qiskit_ibm_runtime.exceptions import IBMRuntimeError
+from qiskit_ibm_runtime.exceptions import IBMRuntimeError, RuntimeJobNotFound
 
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from prefect_qiskit_jobs.emulator.catalog import Catalog
@@ -109,6 +109,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
             *(sys.executable, "-m", "prefect_qiskit_jobs", "emulator", "serve", "--port", str(port)),
             *("--backend", "manila", "--backend", "nairobi", "--queue-delay", "3600"),
             *("--api-key", "cli-key", "--fault", "GET /jobs/*/metrics:rate_limit_no_header=1"),
+            *("--result-retention", "10m"),
         ],
         env=bare_environment(),
         stdout=subprocess.DEVNULL,
@@ -142,3 +143,12 @@ def test_serve_flags_shape_the_emulator(served: RunningEmulator) -> None:
     with pytest.raises(IBMRuntimeError, match="429"):
         job.metrics()
     assert served.stats()["faults"] == {"GET /jobs/{job_id}/metrics": {"rate_limit_no_header": 1}}
+    served.release(job.job_id())
+    job.result()
+    served.age(job.job_id(), 601)
+    with pytest.raises(RuntimeJobNotFound):
+        service.job(job.job_id())
+
+
+def test_serve_refuses_a_retention_that_is_no_span() -> None:
+    assert "is not a span" in refused_serve("--result-retention", "a while")

@@ -58,6 +58,7 @@ EXPECTED_OUTPUT = {
     "ibm_batch(backend": BELL_COUNTS,
     'to_deployment(name="nightly")': r"nightly",
     "cache_policy=IBMJobCache()": r"same job: True same counts: True",
+    "clean_up_jobs(": r"Would delete \d+ stored result\(s\) \(\d+ bytes\) and 0 IBM job\(s\); skipped \d+",
 }
 
 

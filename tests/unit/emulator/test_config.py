@@ -84,3 +84,16 @@ def test_backend_specs_name_a_fake_by_folder_or_device_name(text: str, name: str
 def test_backend_specs_refuse_unknown_fakes_and_bad_names(text: str, error: str) -> None:
     with pytest.raises(ValidationError, match=error):
         EmulatorConfig(backends=(text,))
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [("10m", 600.0), ("90s", 90.0), ("2h", 7200.0), ("1d", 86400.0), (0, 0.0), ("0", 0.0), (None, None)],
+)
+def test_result_retention_reads_spans(given: object, seconds: float | None) -> None:
+    assert EmulatorConfig.model_validate({"result_retention": given}).result_retention == seconds
+
+
+def test_a_result_retention_that_is_no_span_is_refused() -> None:
+    with pytest.raises(ValidationError, match="is not a span"):
+        EmulatorConfig.model_validate({"result_retention": "ten minutes"})
