@@ -84,3 +84,15 @@ def test_backend_specs_name_a_fake_by_folder_or_device_name(text: str, name: str
 def test_backend_specs_refuse_unknown_fakes_and_bad_names(text: str, error: str) -> None:
     with pytest.raises(ValidationError, match=error):
         EmulatorConfig(backends=(text,))
+
+
+def test_a_backend_may_take_longer_to_stop_a_job_than_the_others() -> None:
+    config = EmulatorConfig(cancel_latency=5, backend_cancel_latency={"ibmq_lima": 45, "ibmq_belem": 120})
+
+    assert [config.cancel_latency_of(name) for name in ("ibmq_manila", "ibmq_lima", "ibmq_belem")] == [
+        5,
+        45,
+        120,
+    ]
+    with pytest.raises(ValidationError, match="ibmq_lima is negative"):
+        EmulatorConfig(backend_cancel_latency={"ibmq_lima": -1})
