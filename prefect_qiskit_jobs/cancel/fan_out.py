@@ -158,7 +158,8 @@ def cancel_jobs(
     pending = [target for target in map(CancelTarget.of, jobs) if not target.final]
     requested = {job.job_id: job for job in pending if job.requested}
     claimed = _claim([job for job in pending if not job.requested])
-    session_ids = _claim_sessions(claimed) if end_sessions else []
+    # A tagged job's session may still be open (a wait that timed out cancels jobs, not sessions).
+    session_ids = _claim_sessions([*claimed, *requested.values()]) if end_sessions else []
     if session_ids:
         more = _pending_in(gateway, session_ids, log)
         requested.update({job.job_id: job for job in more if job.requested})
