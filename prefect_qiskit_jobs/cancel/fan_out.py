@@ -5,11 +5,27 @@ is interrupted; flow hooks (``on_cancellation``/``on_crashed``, opt-in ``on_fail
 the run's tag finds pending; the reaper cancels pending jobs of runs that Prefect shows
 Cancelled or Crashed, which covers SIGKILL and dead supervisors.
 
-A layer cancels only jobs it has just seen non-final; a job that another layer of this process is
-cancelling, or has already had an answer for, is skipped; IBM's 409 ("already final") counts as
-success and leaves the result readable. A layer sends its cancels side by side, then confirms
-them together by listing each run's jobs until they are seen final (a failed read leaves a job
-unconfirmed, never resent), and reports each with the job id and the layer that sent it.
+They often run in different processes, one after another, while IBM is still stopping the jobs:
+IBM accepts a running job's cancel at once but stops it seconds or minutes later, and Prefect's
+runner kills a cancelled run's process after 30 s, then runs its ``on_cancellation`` hook in
+another process, which lists the jobs still Running. So the record that a cancel was sent is
+kept where every layer of every process looks anyway, on the job at IBM: once IBM has accepted
+a job's cancel, the layer that sent it adds the tag ``prefect-cancel-requested``
+(``CANCEL_REQUESTED_TAG``, ``PUT /jobs/{id}/tags`` with the job's other tags kept). A layer that
+lists or reads a job carrying it sends nothing and only confirms that the job ends. The tag is
+written after IBM's answer, never before: a mark written first and then a lost request would
+leave a job running that no layer would cancel. The cost is two narrow windows in which a
+later layer of another process asks again (harmless, IBM accepts it once more): the sending
+process dies between IBM's answer and the tag, or the tag is refused (logged, with the job id).
+Within one process, a job that a layer is cancelling, or has had an answer for, is skipped
+outright. IBM's 409 ("already final") counts as success and leaves the result readable.
+
+A layer sends its cancels side by side, then confirms them (and the jobs it found already
+requested) together, by listing each run's jobs until they are seen final for at most
+``CONFIRM_SECONDS`` (a failed read leaves a job unconfirmed, never resent). It reports each job
+with its id and the layer, and names in one line the jobs IBM has not stopped by then: they are
+still stopping, and the reaper confirms their end later without cancelling them again. A flow
+hook's line lands in the run's log before Prefect sets the run Cancelled.
 
 Sessions and batches (see ``sessions``) end with the run: a layer cancelling because the run is
 ending also cancels every pending job of each session its jobs are in (found by the
@@ -30,6 +46,7 @@ from enum import Enum
 from prefect_qiskit_jobs.errors import IQPError
 from prefect_qiskit_jobs.ibm.gateway import CancelOutcome, IQPGateway
 from prefect_qiskit_jobs.ibm.tags import (
+    CANCEL_REQUESTED_TAG,
     DETACHED_TAG,
     FLOW_RUN_PREFIX,
     SESSION_PREFIX,
@@ -37,6 +54,7 @@ from prefect_qiskit_jobs.ibm.tags import (
     session_tag,
     value_of,
 )
+from prefect_qiskit_jobs.logs import id_list
 from prefect_qiskit_jobs.models import Backoff, JobRef, JobSnapshot, JobStatus, job_id_of
 
 # Cancels one layer sends side by side; IBM takes seconds to answer each.
@@ -59,12 +77,23 @@ class Layer(str, Enum):
 
 @dataclass(frozen=True)
 class CancelReport:
-    """What happened to one job: ``sent`` says whether this call sent the cancel request."""
+    """What happened to one job: ``sent`` says whether this call sent the cancel request.
+
+    ``requested_earlier``: IBM had accepted a cancel of the job before (it carried
+    ``CANCEL_REQUESTED_TAG``), so this call only confirmed it.
+    """
 
     job_id: str
     sent: bool
     outcome: str
     final_status: JobStatus | None
+    requested_earlier: bool = False
+
+    @property
+    def stopping(self) -> bool:
+        """IBM accepted the cancel but the job was not seen final."""
+        cancelled = self.sent or self.requested_earlier
+        return cancelled and not (self.final_status is not None and self.final_status.is_final)
 
     def describe(self, layer: Layer) -> str:
         final = self.final_status.value if self.final_status else "not yet confirmed"
@@ -83,17 +112,26 @@ _sessions_claimed: set[str] = set()
 
 @dataclass(frozen=True)
 class CancelTarget:
-    """What a layer needs of a job to cancel it: its id, its tags (run, session), whether it is final."""
+    """What a layer needs of a job to cancel it: its id, its tags (run, session), whether it is final.
+
+    ``read``: the tags are IBM's as read (a snapshot), not the ones the job was submitted with.
+    """
 
     job_id: str
     tags: tuple[str, ...] = ()
     final: bool = False
+    read: bool = False
+
+    @property
+    def requested(self) -> bool:
+        """IBM has accepted a cancel of this job already (a layer tagged it): confirm, never resend."""
+        return CANCEL_REQUESTED_TAG in self.tags
 
     @classmethod
     def of(cls, job: JobRef | JobSnapshot | str) -> CancelTarget:
         """A job as a reference, a snapshot just read, or an id (checked); a snapshot tells if it is final."""
         if isinstance(job, JobSnapshot):
-            return cls(job.job_id, job.tags, job.status.is_final)
+            return cls(job.job_id, job.tags, job.status.is_final, read=True)
         if isinstance(job, JobRef):
             return cls(job.job_id, job.tags)
         return cls(job_id_of(job))
@@ -110,16 +148,23 @@ def cancel_jobs(
     """Cancel each non-final job once, all at once, then confirm them; blocking (async callers use a thread).
 
     IBM takes seconds to answer a cancel and more to stop a running job, so the requests go out
-    side by side (at most ``CANCELS_AT_ONCE``), and the ends are confirmed together: one listing
-    per flow run of the jobs (a job without a run tag is read alone), repeated with growing pauses
-    for at most ``CONFIRM_SECONDS``. With ``end_sessions`` (the run is ending), the pending jobs
-    of the sessions the jobs are in are cancelled too, then each session.
+    side by side (at most ``CANCELS_AT_ONCE``), each accepted one is tagged as requested, and the
+    ends are confirmed together: one listing per flow run of the jobs (a job without a run tag is
+    read alone), repeated with growing pauses for at most ``CONFIRM_SECONDS``. A job already
+    tagged as requested (by a layer of any process) gets no request, only the confirmation. With
+    ``end_sessions`` (the run is ending), the pending jobs of the sessions the jobs are in are
+    cancelled too, then each session.
     """
-    claimed = _claim([target for target in map(CancelTarget.of, jobs) if not target.final])
-    session_ids = _claim_sessions(claimed) if end_sessions else []
+    pending = [target for target in map(CancelTarget.of, jobs) if not target.final]
+    requested = {job.job_id: job for job in pending if job.requested}
+    claimed = _claim([job for job in pending if not job.requested])
+    # A tagged job's session may still be open (a wait that timed out cancels jobs, not sessions).
+    session_ids = _claim_sessions([*claimed, *requested.values()]) if end_sessions else []
     if session_ids:
-        claimed += _claim(_pending_in(gateway, session_ids, log))
-    if not claimed and not session_ids:
+        more = _pending_in(gateway, session_ids, log)
+        requested.update({job.job_id: job for job in more if job.requested})
+        claimed += _claim([job for job in more if not job.requested])
+    if not claimed and not session_ids and not requested:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(CANCELS_AT_ONCE, len(claimed)))) as pool:
         outcomes = list(pool.map(lambda job: _send(gateway, job, layer, log), claimed))
@@ -128,16 +173,29 @@ def cancel_jobs(
     sent = {
         job.job_id: outcome for job, outcome in zip(claimed, outcomes, strict=True) if outcome is not None
     }
-    finals = _confirm_all(gateway, [job for job in claimed if job.job_id in sent], sleep)
+    confirming = [job for job in claimed if job.job_id in sent] + list(requested.values())
+    finals = _confirm_all(gateway, confirming, sleep)
     reports = []
     for job in claimed:
         outcome = sent.get(job.job_id)
         if outcome is None:
             continue
         text = "cancel sent" if outcome is CancelOutcome.CANCELLED else "already final, nothing to cancel"
-        report = CancelReport(job.job_id, outcome is CancelOutcome.CANCELLED, text, finals.get(job.job_id))
+        reports.append(
+            CancelReport(job.job_id, outcome is CancelOutcome.CANCELLED, text, finals.get(job.job_id))
+        )
+    for job in requested.values():
+        text = "cancel accepted earlier, confirmed (nothing sent)"
+        reports.append(CancelReport(job.job_id, False, text, finals.get(job.job_id), requested_earlier=True))
+    for report in reports:
         log(report.describe(layer))
-        reports.append(report)
+    stopping = [report.job_id for report in reports if report.stopping]
+    if stopping:
+        log(
+            f"{len(stopping)} job(s) still stopping after {CONFIRM_SECONDS:g} s of confirming: "
+            f"{id_list(stopping, shown=len(stopping))}; IBM accepted their cancel, the reaper will "
+            "confirm they end (without cancelling them again)"
+        )
     return reports
 
 
@@ -192,7 +250,6 @@ def _send(
     try:
         outcome = gateway.cancel(job.job_id)
         answered = True
-        return outcome
     except IQPError as exc:
         log(f"Could not cancel job {job.job_id} ({layer.value}): {exc}; the next layer will retry")
         return None
@@ -201,6 +258,25 @@ def _send(
             _in_flight.discard(job.job_id)
             if answered:
                 _answered.add(job.job_id)
+    if outcome is CancelOutcome.CANCELLED:
+        _mark_requested(gateway, job, layer, log)
+    return outcome
+
+
+def _mark_requested(gateway: IQPGateway, job: CancelTarget, layer: Layer, log: Callable[[str], None]) -> None:
+    """Tag the job at IBM as cancel-requested, its other tags kept, so no later layer asks again.
+
+    IBM replaces a job's tags as a whole, so they are read first unless the target was just read.
+    """
+    try:
+        tags = list(job.tags if job.read else gateway.read(job.job_id).tags)
+        if CANCEL_REQUESTED_TAG not in tags:
+            gateway.replace_tags(job.job_id, [*tags, CANCEL_REQUESTED_TAG])
+    except IQPError as exc:
+        log(
+            f"Could not mark job {job.job_id} as cancel-requested ({layer.value}): {exc}; "
+            "IBM accepted its cancel, but a layer of another process may ask again"
+        )
 
 
 def _confirm_all(

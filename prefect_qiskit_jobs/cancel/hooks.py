@@ -18,6 +18,7 @@ from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
 from prefect_qiskit_jobs.cancel.reaper import pending_of_run
 from prefect_qiskit_jobs.errors import QiskitJobsError
 from prefect_qiskit_jobs.ibm.gateway import gateway_for
+from prefect_qiskit_jobs.ibm.tags import CANCEL_REQUESTED_TAG
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,7 +36,9 @@ def cancel_jobs_hook(
     sync or an async flow alike), or a block. With None, it uses the run's own ``credentials``
     parameter when the flow has one (so a deployment run with ``credentials: ibm-quantum`` is
     cleaned up with that block), and the ``QISKIT_IBM_*`` environment otherwise. Detached jobs
-    are never cancelled.
+    are never cancelled. A job whose cancel IBM already accepted (the flow process's sensor sent
+    it before Prefect killed the process) gets no second request: the hook confirms it ends, and
+    names in the run's log the jobs still stopping when it gives up, for the reaper to confirm.
 
     Example:
         >>> from prefect import flow
@@ -56,7 +59,14 @@ def cancel_jobs_hook(
         if not targets:
             logger.info("Run %s: no pending IBM jobs to cancel", ending.lower())
             return
-        logger.info("Run %s: cancelling %d pending IBM job(s)", ending.lower(), len(targets))
+        requested = sum(CANCEL_REQUESTED_TAG in job.tags for job in targets)
+        logger.info(
+            "Run %s: %d pending IBM job(s); cancelling %d, confirming %d whose cancel IBM already accepted",
+            ending.lower(),
+            len(targets),
+            len(targets) - requested,
+            requested,
+        )
         cancel_jobs(gateway, targets, Layer.HOOK, logger.info, end_sessions=True)
 
     return cancel_run_jobs

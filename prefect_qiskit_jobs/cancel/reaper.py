@@ -1,6 +1,8 @@
 """Layer 3: the reaper, which cancels pending jobs of runs that ended Cancelled or Crashed.
 
 It covers what hooks cannot: a SIGKILLed flow process, a dead supervisor, a hook that did not fire.
+It also confirms the end of jobs an earlier layer left still stopping (IBM accepted their cancel,
+see ``fan_out``), without sending another request.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from prefect_qiskit_jobs.blocks import (
 from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.tags import (
+    CANCEL_REQUESTED_TAG,
     DETACHED_TAG,
     FLOW_RUN_PREFIX,
     PACKAGE_TAG,
@@ -83,8 +86,10 @@ async def reap_orphaned_jobs(
     Covers what hooks cannot: a SIGKILLed flow process, a dead supervisor, a hook that did not
     fire. Jobs of runs still running or completed, jobs without a flow-run tag, and detached
     jobs are never touched. Several reapers (and resumers) may run at once: each run's jobs are
-    re-listed and cancelled under ``run_cancels_limit``, so each job gets one request. Returns the
-    ids of the jobs it cancelled (or would, with ``dry_run``).
+    re-listed and cancelled under ``run_cancels_limit``, so each job gets one request. A job
+    whose cancel IBM already accepted (tagged so by the layer that sent it, in any process) is
+    only confirmed, never cancelled again. Returns the ids of the jobs it cancelled (or would,
+    with ``dry_run``).
 
     Args:
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
@@ -108,9 +113,14 @@ async def reap_orphaned_jobs(
             decision = decide(state_type, age, include_failed, grace_seconds)
             if not decision.cancel:
                 continue
-            ids = [job.job_id for job in jobs]
+            ids = [job.job_id for job in jobs if CANCEL_REQUESTED_TAG not in job.tags]
+            stopping = [job.job_id for job in jobs if CANCEL_REQUESTED_TAG in job.tags]
             logger.info(
-                "Flow run %s: %s; cancelling %s", run_label(flow_run or run_id), decision.why, id_list(ids)
+                "Flow run %s: %s; cancelling %s%s",
+                run_label(flow_run or run_id),
+                decision.why,
+                id_list(ids) or "none",
+                f"; confirming {id_list(stopping)} (cancel accepted earlier)" if stopping else "",
             )
             if dry_run:
                 reaped.extend(ids)
@@ -123,7 +133,8 @@ async def reap_orphaned_jobs(
                     )
                 )
             for report in reports:
-                reaped.append(report.job_id)
+                if not report.requested_earlier:
+                    reaped.append(report.job_id)
                 log_to_run(flow_run or run_id, report.describe(Layer.REAPER), also=logger)
     return reaped
 

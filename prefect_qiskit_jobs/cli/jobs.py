@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from prefect.filesystems import WritableFileSystem
     from qiskit.primitives import PrimitiveResult
 
+    from prefect_qiskit_jobs.cancel.fan_out import CancelReport
     from prefect_qiskit_jobs.ibm.gateway import IQPGateway
     from prefect_qiskit_jobs.models import JobSnapshot, JobStatus
 
@@ -442,32 +443,36 @@ def jobs_cancel(
     # cancel twice; its own per-job lines are replaced by the ones below.
     reports = cancel_jobs(gateway, jobs, Layer.COMMAND, said.append)
     by_id = {report.job_id: report for report in reports}
-    cancelled = already = unanswered = 0
+    counts = {"cancelled": 0, "already": 0, "earlier": 0, "unanswered": 0}
     for job in jobs:
-        report = by_id.get(job.job_id)
-        if job.status.is_final:
-            already += 1
-            typer.echo(f"{job.job_id}  already final ({job.status.value}): nothing sent")
-        elif report is None:
-            unanswered += 1
-            typer.echo(f"{job.job_id}  not cancelled ({job.status.value})")
-        elif not report.sent:
-            already += 1
-            typer.echo(f"{job.job_id}  already final: IBM answered that it had ended")
-        else:
-            cancelled += 1
-            now = report.final_status.value if report.final_status else "not yet confirmed"
-            typer.echo(f"{job.job_id}  cancel sent (now {now})")
+        kind, line = _cancel_line(job, by_id.get(job.job_id))
+        counts[kind] += 1
+        typer.echo(f"{job.job_id}  {line}")
     described = {report.describe(Layer.COMMAND) for report in reports}
     for line in said:
         if line not in described:
             typer.echo(one_line(line), err=True)
     typer.echo(
-        f"Cancelled {cancelled} job(s); {already} already final"
-        + (f"; {unanswered} not cancelled" if unanswered else "")
+        f"Cancelled {counts['cancelled']} job(s); {counts['already']} already final"
+        + (f"; {counts['earlier']} already being cancelled" if counts["earlier"] else "")
+        + (f"; {counts['unanswered']} not cancelled" if counts["unanswered"] else "")
     )
-    if unanswered:
+    if counts["unanswered"]:
         raise typer.Exit(FAILED_EXIT)
+
+
+def _cancel_line(job: JobSnapshot, report: CancelReport | None) -> tuple[str, str]:
+    """What the cancel command says of one job, and under which count it goes."""
+    now = report.final_status.value if report and report.final_status else "not yet confirmed"
+    if job.status.is_final:
+        return "already", f"already final ({job.status.value}): nothing sent"
+    if report is None:
+        return "unanswered", f"not cancelled ({job.status.value})"
+    if report.requested_earlier:
+        return "earlier", f"cancel accepted earlier: nothing sent (now {now})"
+    if not report.sent:
+        return "already", "already final: IBM answered that it had ended"
+    return "cancelled", f"cancel sent (now {now})"
 
 
 @jobs_app.command("result")

@@ -196,6 +196,11 @@ class EmulatorConfig(BaseModel):
         description="seconds a Running job stays Running after its cancel is accepted, as on IBM "
         "(a Queued job is Cancelled at once)",
     )
+    backend_cancel_latency: dict[str, float] = Field(
+        default_factory=dict,
+        description="cancel_latency of some backends, by served name (e.g. {'ibmq_lima': 45}): IBM "
+        "takes longer to stop a job on some devices than on others",
+    )
     session_max_ttl: int = Field(
         28800,
         ge=1,
@@ -238,6 +243,18 @@ class EmulatorConfig(BaseModel):
         for text in value:
             BackendSpec.parse(text)
         return value
+
+    @field_validator("backend_cancel_latency")
+    @classmethod
+    def _latencies_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = sorted(name for name, seconds in value.items() if seconds < 0)
+        if negative:
+            raise ValueError(f"backend_cancel_latency of {', '.join(negative)} is negative")
+        return value
+
+    def cancel_latency_of(self, backend: str) -> float:
+        """Seconds a Running job of ``backend`` stays Running after its cancel is accepted."""
+        return self.backend_cancel_latency.get(backend, self.cancel_latency)
 
     def accepts(self, api_key: str) -> bool:
         """Whether ``api_key`` is one of the configured accounts."""

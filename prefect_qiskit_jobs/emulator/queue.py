@@ -106,14 +106,14 @@ class QueueModel:
     def cancel(self, job_id: str, reason: str = CANCELLED_REASON, at_once: bool = False) -> bool:
         """Cancel a non-final job; False when it is already final.
 
-        A Queued job is Cancelled at once. A Running one, with ``cancel_latency``, stays Running
-        that long (its result, should it finish meanwhile, is dropped), then ends Cancelled;
+        A Queued job is Cancelled at once. A Running one, with its backend's cancel latency, stays
+        Running that long (its result, should it finish meanwhile, is dropped), then ends Cancelled;
         ``at_once`` skips that (the admin reset, which forgets the job right after).
         """
         job = self.store.jobs[job_id]
         if job.is_final:
             return False
-        latency = self.config.cancel_latency
+        latency = self.config.cancel_latency_of(job.backend)
         if job.status == "Running" and latency > 0 and not at_once:
             if job_id not in self._stopping:
                 self._stopping[job_id] = reason

@@ -398,6 +398,12 @@ class IQPGateway:
             return False
         return True
 
+    def replace_tags(self, job_id: str, tags: list[str]) -> None:
+        """Replace the job's tags with ``tags`` (``PUT /jobs/{id}/tags``); IBM keeps no other copy."""
+        check_job_id(job_id)
+        with self.translated(f"tag job {job_id}", job_id=job_id):
+            self.client().update_tags(job_id, list(tags))
+
     # ----- errors ----------------------------------------------------------------------------
     @contextlib.contextmanager
     def translated(self, action: str, job_id: str | None = None, connecting: bool = False) -> Iterator[None]:

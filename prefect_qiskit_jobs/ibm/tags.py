@@ -7,7 +7,9 @@ task run already created (idempotent submit), and the jobs that must never be ca
 layer cancelling a run's jobs cancels the run's sessions too), and the deployment whose run
 submitted it (so that a cap on a deployment's jobs in flight counts them, see ``inflight``). A
 job submitted outside any flow run carries its process's tag instead, so that the waits of that
-process know the job is theirs to cancel.
+process know the job is theirs to cancel. Once IBM has accepted a job's cancel, the layer that
+sent it adds ``CANCEL_REQUESTED_TAG``: every later layer, in any process, then only confirms
+that the job ends (see ``cancel.fan_out``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ SUBMIT_KEY_PREFIX = "prefect-submit:"
 SESSION_PREFIX = "prefect-session:"
 DEPLOYMENT_PREFIX = "prefect-deployment:"
 DETACHED_TAG = "prefect-detached"
+CANCEL_REQUESTED_TAG = "prefect-cancel-requested"
+"""IBM accepted a cancel of this job: it is stopping, and no layer asks again."""
 PROCESS_PREFIX = "prefect-qiskit-process:"
 PROCESS_TAG = f"{PROCESS_PREFIX}{uuid.uuid4().hex}"
 """This process's tag: it marks the jobs the process submitted outside any flow run."""

@@ -1,7 +1,8 @@
 """A cancelling layer sends its cancels side by side and confirms them with one listing per run.
 
 Driven with a plain fake gateway (pure logic, no server): its cancel requests meet at a barrier
-that only opens when all of them are in flight at once, as they must be when IBM is slow.
+that only opens when all of them are in flight at once, as they must be when IBM is slow. Each
+accepted cancel is recorded on the job as a tag, which any later layer reads as "only confirm".
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import threading
 import uuid
 from typing import Any
 
-from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
+import pytest
+
+from prefect_qiskit_jobs.cancel.fan_out import CONFIRM_SECONDS, Layer, cancel_jobs
+from prefect_qiskit_jobs.errors import IQPError
 from prefect_qiskit_jobs.ibm.gateway import CancelOutcome
-from prefect_qiskit_jobs.ibm.tags import flow_run_tag
+from prefect_qiskit_jobs.ibm.tags import CANCEL_REQUESTED_TAG, flow_run_tag
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive
 
 JOBS = 10
@@ -27,9 +31,14 @@ class SlowIBM:
         self.run_tag = run_tag
         self.already_final = already_final
         self.cancels: list[str] = []
+        self.tagged: dict[str, list[str]] = {}
         self.listings = 0
         self.reads = 0
         self._lock = threading.Lock()
+
+    def replace_tags(self, job_id: str, tags: list[str]) -> None:
+        with self._lock:
+            self.tagged[job_id] = tags
 
     def cancel(self, job_id: str) -> CancelOutcome:
         with self._lock:
@@ -65,6 +74,8 @@ def test_cancels_go_out_at_once_exactly_once_each_and_are_confirmed_by_one_listi
     assert sorted(gateway.cancels) == sorted(ids)  # one request each, the second layer sends none
     assert again == []
     assert gateway.listings == 1
+    # Each accepted cancel is marked on the job, its tags kept; a job that had ended is not.
+    assert gateway.tagged == {job_id: [run_tag, CANCEL_REQUESTED_TAG] for job_id in ids[1:]}
     assert {r.job_id: (r.sent, r.final_status) for r in reports} == {
         job_id: (job_id != ids[0], JobStatus.DONE if job_id == ids[0] else JobStatus.CANCELLED)
         for job_id in ids
@@ -97,4 +108,91 @@ def test_references_and_ids_are_cancelled_as_they_are_given() -> None:
     # A reference or an id may be pending: each gets one request; a job seen final gets none.
     assert sorted(gateway.cancels) == sorted(ids)
     assert sorted(report.job_id for report in reports) == sorted(ids)
-    assert gateway.reads == len(ids[5:])  # the ids alone; the references by their run's listing
+    # The ids are read to be confirmed; references and ids are read once for their current tags
+    # before being marked (IBM replaces tags as a whole), except the one that had ended.
+    assert gateway.reads == len(ids[5:]) + len(ids) - 1
+    assert sorted(gateway.tagged) == sorted(ids[1:])
+
+
+class StoppingIBM(SlowIBM):
+    """IBM accepts every cancel at once but stops no job while the layer confirms."""
+
+    def __init__(self, run_tag: str, jobs: int, refuse_tags: bool = False) -> None:
+        super().__init__(run_tag, already_final="")
+        self.barrier = threading.Barrier(jobs, timeout=GUARD)
+        self.refuse_tags = refuse_tags
+
+    def replace_tags(self, job_id: str, tags: list[str]) -> None:
+        if self.refuse_tags:
+            raise IQPError("IBM Quantum Platform could not tag job: 503", 503)
+        super().replace_tags(job_id, tags)
+
+    def list_jobs(self, *, tags: list[str], **_: Any) -> list[JobSnapshot]:
+        self.listings += 1
+        return [
+            JobSnapshot(job_id=job_id, status=JobStatus.RUNNING, tags=tuple(self.tagged.get(job_id, [])))
+            for job_id in self.cancels
+        ]
+
+    def read(self, job_id: str) -> JobSnapshot:  # a run's lone job is read, not listed
+        self.reads += 1
+        return JobSnapshot(job_id=job_id, status=JobStatus.RUNNING, tags=(self.run_tag,))
+
+
+def test_a_job_whose_cancel_ibm_accepted_earlier_is_only_confirmed_by_any_later_layer() -> None:
+    run_tag = flow_run_tag(uuid.uuid4())
+    ids = [f"req{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    gateway: Any = StoppingIBM(run_tag, jobs=len(ids))
+    first = [JobSnapshot(job_id=job_id, status=JobStatus.RUNNING, tags=(run_tag,)) for job_id in ids]
+    slept: list[float] = []
+    sent = cancel_jobs(gateway, first, Layer.SENSOR, [].append, sleep=slept.append)
+    assert sum(slept) >= CONFIRM_SECONDS  # IBM never stopped them: the layer confirmed until its cap
+    # What a layer of another process lists next: the jobs still Running, now tagged.
+    listed = [
+        JobSnapshot(job_id=job_id, status=JobStatus.RUNNING, tags=(run_tag, CANCEL_REQUESTED_TAG))
+        for job_id in ids
+    ]
+    lines: list[str] = []
+
+    confirmed = cancel_jobs(gateway, listed, Layer.HOOK, lines.append, sleep=lambda _: None)
+
+    assert gateway.cancels == ids  # the hook sent nothing
+    assert [(r.sent, r.stopping) for r in sent] == [(True, True)] * len(ids)
+    assert [(r.job_id, r.sent, r.requested_earlier, r.stopping) for r in confirmed] == [
+        (job_id, False, True, True) for job_id in ids
+    ]
+    assert f"job {ids[0]}: cancel accepted earlier, confirmed (nothing sent) by the flow hook" in lines[0]
+    assert lines[-1].startswith(f"2 job(s) still stopping after {CONFIRM_SECONDS:g} s of confirming: ")
+    assert all(job_id in lines[-1] for job_id in ids)
+    assert "the reaper will confirm they end (without cancelling them again)" in lines[-1]
+
+
+def test_a_cancel_ibm_accepted_counts_as_sent_even_when_the_mark_is_refused() -> None:
+    run_tag = flow_run_tag(uuid.uuid4())
+    job_id = f"tag{uuid.uuid4().hex[:12]}"
+    gateway: Any = StoppingIBM(run_tag, jobs=1, refuse_tags=True)
+    lines: list[str] = []
+
+    (report,) = cancel_jobs(
+        gateway,
+        [JobSnapshot(job_id=job_id, status=JobStatus.RUNNING, tags=(run_tag,))],
+        Layer.SENSOR,
+        lines.append,
+        sleep=lambda _: None,
+    )
+
+    assert (report.sent, gateway.cancels, gateway.tagged) == (True, [job_id], {})
+    assert any(
+        line.startswith(f"Could not mark job {job_id} as cancel-requested (sensor)")
+        and "a layer of another process may ask again" in line
+        for line in lines
+    )
+
+
+@pytest.mark.parametrize("status", [JobStatus.CANCELLED, JobStatus.DONE])
+def test_a_tagged_job_seen_final_is_left_alone(status: JobStatus) -> None:
+    gateway: Any = StoppingIBM(flow_run_tag(uuid.uuid4()), jobs=1)
+    seen = JobSnapshot(job_id=f"end{uuid.uuid4().hex[:12]}", status=status, tags=(CANCEL_REQUESTED_TAG,))
+
+    assert cancel_jobs(gateway, [seen], Layer.REAPER, [].append, sleep=lambda _: None) == []
+    assert gateway.listings == 0

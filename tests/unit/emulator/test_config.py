@@ -97,3 +97,15 @@ def test_result_retention_reads_spans(given: object, seconds: float | None) -> N
 def test_a_result_retention_that_is_no_span_is_refused() -> None:
     with pytest.raises(ValidationError, match="is not a span"):
         EmulatorConfig.model_validate({"result_retention": "ten minutes"})
+
+
+def test_a_backend_may_take_longer_to_stop_a_job_than_the_others() -> None:
+    config = EmulatorConfig(cancel_latency=5, backend_cancel_latency={"ibmq_lima": 45, "ibmq_belem": 120})
+
+    assert [config.cancel_latency_of(name) for name in ("ibmq_manila", "ibmq_lima", "ibmq_belem")] == [
+        5,
+        45,
+        120,
+    ]
+    with pytest.raises(ValidationError, match="ibmq_lima is negative"):
+        EmulatorConfig(backend_cancel_latency={"ibmq_lima": -1})
