@@ -120,7 +120,11 @@ class _ListingClient:
     def jobs_get(
         self, *, limit: int, skip: int, pending: bool | None, job_tags: list[str] | None, **narrowing: Any
     ) -> Any:
-        assert (pending, job_tags, narrowing) == (True, [TAG], {"backend_name": None, "created_after": None})
+        assert (pending, job_tags, narrowing) == (
+            True,
+            [TAG],
+            {"backend_name": None, "created_after": None, "created_before": None},
+        )
         return self.listing(skip, limit)
 
 

@@ -21,6 +21,7 @@ from prefect_qiskit_jobs.emulator.traffic import ADMIN_PREFIX
 from .common import CODE_BACKEND_NOT_FOUND, CODE_INVALID_JOB, ApiError, EmulatorDep, json_object
 
 router = APIRouter(prefix=ADMIN_PREFIX)
+MAX_AGE = 10 * 365 * 86400
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -138,11 +139,13 @@ async def clear_status(job_id: str, emulator: EmulatorDep) -> dict[str, Any]:
 async def age_job(job_id: str, request: Request, emulator: EmulatorDep) -> dict[str, Any]:
     """Move a job's times ``{"seconds": n}`` into the past: how tests pass a retention without waiting."""
     job = emulator.job(job_id)
-    try:
-        seconds = float(json.loads(await request.body() or b"{}")["seconds"])
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise ApiError(400, 'Give how far to age the job as {"seconds": n}', CODE_INVALID_JOB) from None
-    aged = emulator.store.age(job.id, seconds)
+    seconds = json_object(await request.body(), empty=b"{}").get("seconds")
+    # At most ten years: enough for any retention, and far from the limits of datetime arithmetic.
+    if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds <= MAX_AGE):
+        raise ApiError(
+            400, f'Give how far to age the job as {{"seconds": n}}, 0 <= n <= {MAX_AGE}', CODE_INVALID_JOB
+        )
+    aged = emulator.store.age(job.id, float(seconds))
     return {"id": job.id, "created": aged.created.isoformat()}
 
 

@@ -455,6 +455,17 @@ BODIES: dict[str, BodySpec | None] = {
     f"POST {ADMIN_PREFIX}/jobs/{{job_id}}/fail": BodySpec(
         lambda: {"reason": "scripted"}, {"reason": Field(_optional(_string))}
     ),
+    f"POST {ADMIN_PREFIX}/jobs/{{job_id}}/age": BodySpec(
+        lambda: {"seconds": 60},
+        {
+            "seconds": Field(
+                lambda v: (
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 10 * 365 * 86400
+                ),
+                required=True,
+            )
+        },
+    ),
     f"PUT {ADMIN_PREFIX}/jobs/{{job_id}}/status": BodySpec(
         lambda: {"status": "Queued"},
         {"status": Field(lambda v: isinstance(v, str) and v.strip() != "", required=True)},
