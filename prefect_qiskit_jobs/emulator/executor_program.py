@@ -3,10 +3,11 @@
 The executor-based Sampler and Estimator of qiskit-ibm-runtime (``executor_sampler``,
 ``executor_estimator``) turn pubs into a quantum program and post-process its raw result on the
 client. Params are validated with ``ibm_quantum_schemas``' ``ParamsModel`` and decoded with the
-client's own converter; each item runs with the client's local quantum-program runner on the
-sub-device of the qubits its circuit touches (``subdevice``), as Estimator pubs do, since Aer
-cannot hold a utility-scale device; the result is built from ``ibm_quantum_schemas``' result models, the
-ones the client's ``ExecutorResultDecoder`` reads. Everything here is blocking.
+client's own converter; each item's samplex is sampled as the client's local runner samples it,
+and its circuit runs in the independent parts of its touched qubits, a few per sub-device
+(``subdevice``), since Aer cannot hold a utility-scale device and the client's Estimator reads
+every qubit of it; the result is built from ``ibm_quantum_schemas``' result models, the ones the
+client's ``ExecutorResultDecoder`` reads. Everything here is blocking.
 """
 
 from __future__ import annotations
