@@ -24,15 +24,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import BackendSpec, fake_backends_root
-from .subdevice import sub_device_simulator
+from .subdevice import Parts, sub_device_simulator
 
 if TYPE_CHECKING:
     from qiskit.providers import BackendV2
     from qiskit.transpiler import Target
 
 _FAKE_BACKENDS_PACKAGE = "qiskit_ibm_runtime.fake_provider.backends"
-# Sub-device simulators kept per fake: a workload reuses a few qubit sets; a few kB to a few MB each.
-_SIMULATORS_KEPT = 64
+# Sub-device simulators kept per fake: a workload reuses its qubit sets (an executor item on a
+# 156-qubit device uses some fifty); a few kB to a few MB each.
+_SIMULATORS_KEPT = 256
 
 
 class Fake:
@@ -42,7 +43,7 @@ class Fake:
         self.folder = folder
         self._base = fake_backends_root() / folder
         self._lock = threading.Lock()
-        self._simulators: dict[tuple[int, ...], BackendV2] = {}
+        self._simulators: dict[tuple[tuple[int, ...], Parts | None], BackendV2] = {}
 
     @cached_property
     def configuration(self) -> dict[str, Any]:
@@ -73,13 +74,17 @@ class Fake:
         known = getattr(self.fake_class, "_physical_qubits", None)
         return int(known) if known else int(self.configuration["n_qubits"])
 
-    def simulator(self, touched: tuple[int, ...]) -> BackendV2:
-        """A noisy simulator of the qubits ``touched``, renumbered 0..n-1; built once per qubit set."""
+    def simulator(self, touched: tuple[int, ...], parts: Parts | None = None) -> BackendV2:
+        """A noisy simulator of the qubits ``touched``, renumbered 0..n-1; built once per qubit set.
+
+        Given the independent ``parts`` of ``touched``, without couplings between them (``subdevice``).
+        """
+        key = (touched, parts)
         with self._lock:
-            simulator = self._simulators.pop(touched, None)
+            simulator = self._simulators.pop(key, None)
             if simulator is None:
-                simulator = sub_device_simulator(self.fake_backend.target, touched)
-            self._simulators[touched] = simulator  # the most recently used last
+                simulator = sub_device_simulator(self.fake_backend.target, touched, parts)
+            self._simulators[key] = simulator  # the most recently used last
             while len(self._simulators) > _SIMULATORS_KEPT:
                 del self._simulators[next(iter(self._simulators))]
             return simulator
@@ -118,8 +123,8 @@ class Device:
     def target(self) -> Target:
         return self.fake.fake_backend.target
 
-    def simulator(self, touched: tuple[int, ...]) -> BackendV2:
-        return self.fake.simulator(touched)
+    def simulator(self, touched: tuple[int, ...], parts: Parts | None = None) -> BackendV2:
+        return self.fake.simulator(touched, parts)
 
     @property
     def calibration(self) -> Calibration:

@@ -10,6 +10,7 @@ import copy
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
@@ -104,16 +105,12 @@ def test_a_program_without_positive_shots_is_refused(
     assert emulator.jobs() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not yet: the client's executor Estimator measures every qubit of the observables' width "
-    "(127 or 156), so every qubit is touched and the sub-device is the whole device",
-)
 @pytest.mark.parametrize("backend_name", ["ibm_brisbane", "ibm_fez"])
 def test_the_executor_estimator_runs_on_a_utility_scale_device_with_zne_and_twirling(
     service: QiskitRuntimeService, backend_name: str
 ) -> None:
-    # IBM runs it; Aer cannot hold the whole device, so the emulator runs the touched qubits only.
+    # IBM runs it; Aer cannot hold the whole device, and the client twirls and reads every qubit of
+    # the observables' width, so the emulator runs the qubits no gate links apart, a few at a time.
     backend = service.backend(backend_name)
     circuit = bell_for(backend, measure=False)
     observables = [SparsePauliOp(label).apply_layout(circuit.layout) for label in ("ZZ", "XX", "ZI")]
@@ -124,13 +121,18 @@ def test_the_executor_estimator_runs_on_a_utility_scale_device_with_zne_and_twir
 
     result = estimator.run([(circuit, observables)], precision=0.05).result()
 
-    evs = result[0].data.evs
+    data = result[0].data
     assert backend.num_qubits >= 127
-    assert evs.shape == (3,)
-    assert 0.7 < evs[0] < 1.3, evs
-    assert 0.7 < evs[1] < 1.3, evs
-    assert abs(evs[2]) < 0.3, evs
-    assert result[0].data.evs_noise_factors.shape == (3, 2)
+    assert data.evs.shape == (3,)
+    assert data.evs_noise_factors.shape == (3, 2)
+    # The noisy Bell state at each noise factor: ZZ and XX near +1 (folding lowers them), ZI near 0.
+    factors = data.evs_noise_factors
+    assert np.all((factors[:2] > 0.7) & (factors[:2] < 1.2)), factors
+    assert np.all(np.abs(factors[2]) < 0.2), factors
+    # Extrapolated to zero noise: ZZ and XX stay near +1. (ZI is left out: the client's exponential
+    # fit of two values near 0, of either sign, may land anywhere, on IBM as here.)
+    assert 0.7 < data.evs[0] < 1.3, data.evs
+    assert 0.7 < data.evs[1] < 1.3, data.evs
 
 
 def test_the_executor_sampler_runs_on_a_utility_scale_device(service: QiskitRuntimeService) -> None:

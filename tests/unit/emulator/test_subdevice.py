@@ -112,3 +112,65 @@ def test_sampler_counts_on_the_sub_device_agree_with_the_whole_device(manila: De
     # Both read the noisy Bell state: the same distribution within 5 sigma of shot noise.
     assert np.all(np.abs(ours - theirs) < 5 * np.sqrt(2 * theirs * (1 - theirs) / shots) + 1e-3)
     assert theirs[1] + theirs[2] > 0.01  # the noise is there to be compared
+
+
+def test_qubits_no_operation_links_are_independent_parts() -> None:
+    circuit = QuantumCircuit(6, 3)
+    circuit.sx(5)
+    circuit.cx(4, 2)
+    circuit.barrier()  # links nothing
+    circuit.delay(100, 3)  # touches nothing
+    circuit.x(0)
+    circuit.measure(0, 0)
+    circuit.measure(1, 0)  # writes the bit qubit 0 wrote: linked through it
+    circuit.measure(2, 1)
+
+    parts = subdevice.independent_parts(circuit)
+
+    assert parts == ((0, 1), (2, 4), (5,))
+    assert subdevice.sub_devices(parts, 3) == (((0, 1),), ((2, 4), (5,)))
+    assert subdevice.sub_devices(parts, 5) == (((0, 1), (2, 4), (5,)),)
+    assert subdevice.qubits_of(((2, 4), (0,))) == (0, 2, 4)
+
+
+def test_split_circuit_gives_each_sub_device_its_own_operations_and_every_clbit() -> None:
+    circuit = QuantumCircuit(4, 4)
+    circuit.x(3)
+    circuit.barrier()
+    circuit.cx(0, 2)
+    circuit.measure(range(4), range(4))
+
+    low, high = subdevice.split_circuit(circuit, [(0, 2), (3,)])
+
+    def ops(piece: QuantumCircuit) -> list[tuple[str, list[int], list[int]]]:
+        return [
+            (
+                i.operation.name,
+                [piece.find_bit(q).index for q in i.qubits],
+                [piece.find_bit(c).index for c in i.clbits],
+            )
+            for i in piece.data
+        ]
+
+    assert ops(low) == [
+        ("barrier", [0, 1], []),
+        ("cx", [0, 1], []),
+        ("measure", [0], [0]),
+        ("measure", [1], [2]),
+    ]
+    assert ops(high) == [("x", [0], []), ("barrier", [0], []), ("measure", [0], [3])]
+    assert low.num_clbits == high.num_clbits == 4
+
+
+def test_a_sub_device_of_independent_parts_has_no_couplings_between_them(manila: Device) -> None:
+    # manila is a line 0-1-2-3-4: (1, 2) coupled, 3 coupled to 2 but a part of its own.
+    sub = subdevice.sub_device_target(manila.target, (1, 2, 3), parts=((1, 2), (3,)))
+
+    assert set(sub["cx"]) == {(0, 1), (1, 0)}
+    assert set(sub["sx"]) == {(0,), (1,), (2,)}
+    assert set(subdevice.sub_device_target(manila.target, (1, 2, 3))["cx"]) == {
+        (0, 1),
+        (1, 0),
+        (1, 2),
+        (2, 1),
+    }
