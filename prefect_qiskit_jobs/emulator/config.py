@@ -157,6 +157,15 @@ class JobRateLimitSpec(BaseModel):
         return cls(jobs=int(jobs), window_seconds=float(seconds), retry_after=flag is None)
 
 
+def parse_seconds(text: str) -> float:
+    """A duration as the CLI writes it: ``600``, ``600s``, ``10m`` or ``1h``, in seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if match is None:
+        raise ValueError(f"duration {text!r} is not SECONDS[s|m|h], e.g. '600s' or '10m'")
+    number, unit = match.groups()
+    return float(number) * {"": 1, "s": 1, "m": 60, "h": 3600}[unit]
+
+
 class EmulatorConfig(BaseModel):
     """Everything that shapes an emulator's behaviour; one value per running instance.
 
@@ -197,6 +206,17 @@ class EmulatorConfig(BaseModel):
     job_rate_limit: JobRateLimitSpec | None = Field(
         None, description="job creations per rolling window per API key, e.g. '5/60' (None: unlimited)"
     )
+    usage_limit_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="the instance's usage limit in QPU seconds, e.g. '600s' (the Open Plan's 10 minutes): "
+        "once the jobs' QPU seconds reach it, POST /jobs answers 409 (None: unlimited)",
+    )
+    job_qpu_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="QPU seconds charged to each job that completes (None: its execution's wall time)",
+    )
     fault_seed: int = 0
     # Tag prefixes that mark a job for a scripted failure, e.g. "emulator:fail=reason text".
     fail_tag_prefix: str = "emulator:fail"
@@ -205,6 +225,11 @@ class EmulatorConfig(BaseModel):
     @classmethod
     def _rate_from_text(cls, value: object) -> object:
         return JobRateLimitSpec.parse(value) if isinstance(value, str) else value
+
+    @field_validator("usage_limit_seconds", mode="before")
+    @classmethod
+    def _usage_from_text(cls, value: object) -> object:
+        return parse_seconds(value) if isinstance(value, str) else value
 
     @field_validator("backends")
     @classmethod
