@@ -32,6 +32,7 @@ from prefect_qiskit_jobs.errors import (
     JobResultExpired,
     JobWaitTimeoutError,
     QiskitJobsError,
+    QPUBudgetExceeded,
     ResultNotStoredError,
     SessionUsageError,
 )
@@ -149,6 +150,7 @@ __all__ = [
     "PollPolicy",
     "Primitive",
     "PrimitiveApi",
+    "QPUBudgetExceeded",
     "QiskitJobsError",
     "ResultNotStoredError",
     "RuntimeJSONSerializer",
