@@ -337,6 +337,12 @@ class IQPGateway:
                 if complete or not all_pages:
                     return [snapshot_from_api(job) for job in jobs], complete
 
+    def usage(self) -> dict[str, Any]:
+        """The instance's usage (``GET /instances/usage``): consumed, limit, whether it is reached."""
+        with self.translated("read the instance's usage"):
+            usage: dict[str, Any] = self.client().cloud_usage()
+            return usage
+
     def metrics(self, job_id: str) -> dict[str, Any]:
         with self.translated(f"read metrics of job {job_id}", job_id=job_id):
             metrics: dict[str, Any] = self.client().job_metadata(job_id)

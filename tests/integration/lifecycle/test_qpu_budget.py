@@ -12,13 +12,22 @@ from typing import Any
 
 import pytest
 from prefect import flow
+from qiskit.primitives.containers.sampler_pub import SamplerPub
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from prefect_qiskit_jobs import IBMQuantumCredentials, QiskitJobsError, QPUBudgetExceeded, submit_sampler_job
+from prefect_qiskit_jobs import (
+    IBMQuantumCredentials,
+    QiskitJobsError,
+    QPUBudgetExceeded,
+    submit_sampler_job,
+    wait_for_job,
+)
 from prefect_qiskit_jobs.emulator import RunningEmulator
+from prefect_qiskit_jobs.limits.budget import QPU_BUDGET_VARIABLE, estimate_job_seconds, estimate_tag
 
-from .conftest import OPTIONS, SMALL_BACKEND
+from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND
 
-JOB_SECONDS = 4.0
+JOB_SECONDS = 1.5  # below a Bell job's estimate (about 2.05 s): the estimate is conservative
 EmulatorFactory = Callable[..., RunningEmulator]
 
 
@@ -44,3 +53,68 @@ def test_ibm_refusing_a_job_at_the_instance_usage_limit_is_a_budget_error_and_no
     assert "nothing was submitted" in str(refused.value)
     assert posts(emulator) == 1  # one refused POST: no retry, by the task or the client
     assert emulator.jobs() == []
+
+
+def budgeted_flow(credentials: IBMQuantumCredentials, bell_isa: Any, jobs: int, wait: bool = True) -> Any:
+    """A flow that submits ``jobs`` jobs one after another (each waited for) until refused; the
+    refusal it raises names the jobs created before it (its cause is the refusal itself)."""
+
+    @flow
+    def spend() -> list[str]:
+        created: list[str] = []
+        try:
+            for _ in range(jobs):
+                job = submit_sampler_job(
+                    [bell_isa], backend=SMALL_BACKEND, credentials=credentials, options=OPTIONS
+                )
+                created.append(job.job_id)
+                if wait:
+                    wait_for_job(job, credentials=credentials, poll=FAST_POLL)
+        except QPUBudgetExceeded as exc:
+            raise QPUBudgetExceeded(f"{created}|{exc}") from exc
+        return created
+
+    return spend
+
+
+@pytest.mark.parametrize("scope", ["flow-run", "deployment", "instance"])
+def test_a_flow_over_its_budget_creates_no_job_past_it_and_says_budget_spent_and_estimate(
+    make_emulator: EmulatorFactory, bell_isa: Any, monkeypatch: pytest.MonkeyPatch, scope: str
+) -> None:
+    emulator = make_emulator(backends=("manila",), job_qpu_seconds=JOB_SECONDS)
+    credentials = IBMQuantumCredentials.for_emulator(emulator)
+    estimate = estimate_job_seconds([SamplerPub.coerce(bell_isa)], FakeManilaV2(), OPTIONS)
+    # Two jobs fit (0 spent, then 1.5, each time with room for one estimate); the third does not.
+    budget = JOB_SECONDS + estimate + 0.1
+    monkeypatch.setenv(QPU_BUDGET_VARIABLE, f"{budget}s:{scope}")
+
+    with pytest.raises(QPUBudgetExceeded) as refused:
+        budgeted_flow(credentials, bell_isa, jobs=5)()
+
+    assert posts(emulator) == 2  # nothing was sent for the refused job
+    assert len(emulator.jobs()) == 2
+    error = refused.value.__cause__
+    assert isinstance(error, QPUBudgetExceeded)
+    assert error.spent_seconds == 2 * JOB_SECONDS
+    assert error.estimate_seconds == estimate
+    message = str(error)
+    assert f"budget {budget:g} s" in message
+    assert f"spent {2 * JOB_SECONDS:.3f} s" in message
+    assert f"estimate {estimate:.3f} s" in message
+    assert "nothing was submitted" in message
+
+
+def test_pending_jobs_count_at_their_estimate(
+    held: RunningEmulator, bell_isa: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = IBMQuantumCredentials.for_emulator(held)
+    estimate = estimate_job_seconds([SamplerPub.coerce(bell_isa)], FakeManilaV2(), OPTIONS)
+    monkeypatch.setenv(QPU_BUDGET_VARIABLE, f"{3 * estimate + 0.1}s:flow-run")
+
+    with pytest.raises(QPUBudgetExceeded) as refused:
+        budgeted_flow(credentials, bell_isa, jobs=5, wait=False)()
+
+    assert f"spent {3 * estimate:.3f} s" in str(refused.value)
+    assert len(held.jobs()) == 3
+    assert {job["status"] for job in held.jobs()} == {"Queued"}
+    assert all(estimate_tag(estimate) in job["tags"] for job in held.jobs())
