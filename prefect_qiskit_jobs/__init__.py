@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from prefect_qiskit_jobs.cancel.hooks import cancel_jobs_hook, cancel_jobs_on_exit
     from prefect_qiskit_jobs.cancel.reaper import reap_orphaned_jobs
     from prefect_qiskit_jobs.ibm.backends import aget_backend, get_backend
+    from prefect_qiskit_jobs.limits.budget import QPUBudget
     from prefect_qiskit_jobs.results.fetch import (
         afetch_job_result,
         afetch_job_results,
@@ -81,6 +82,7 @@ _LAZY = {
     "cancel.hooks": ("cancel_jobs_hook", "cancel_jobs_on_exit"),
     "cancel.reaper": ("reap_orphaned_jobs",),
     "ibm.backends": ("aget_backend", "get_backend"),
+    "limits.budget": ("QPUBudget",),
     "results.fetch": (
         "afetch_job_result",
         "afetch_job_results",
@@ -150,6 +152,7 @@ __all__ = [
     "PollPolicy",
     "Primitive",
     "PrimitiveApi",
+    "QPUBudget",
     "QPUBudgetExceeded",
     "QiskitJobsError",
     "ResultNotStoredError",

@@ -43,6 +43,7 @@ def sync_calls() -> None:
 
     assert_type(ResultNotStoredError("d1x2c3v4b5n6m7q8w9e0", "storage").job_id, str)
     assert_type(pqj.QPUBudgetExceeded("over").budget_seconds, float | None)
+    assert_type(pqj.QPUBudget.parse("2m:instance"), pqj.QPUBudget)
 
 
 async def async_calls() -> None:

@@ -57,6 +57,10 @@ EXPECTED_OUTPUT = {
     "IBMQuantumJob(": BELL_COUNTS,
     "ibm_batch(backend": BELL_COUNTS,
     'to_deployment(name="nightly")': r"nightly",
+    "def within_budget": (
+        r"seconds=5\.0 scope='flow-run'\nsubmitted d\w+\n"
+        r"refused: budget 5\.0 s, spent \d\.\d\d s, estimate 7\.\d\d s"
+    ),
 }
 
 
