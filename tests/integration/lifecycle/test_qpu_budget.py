@@ -7,11 +7,16 @@ known exactly; POSTs are counted at the emulator.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from prefect import flow
+from prefect.client.orchestration import get_client
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
@@ -25,7 +30,7 @@ from prefect_qiskit_jobs import (
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from prefect_qiskit_jobs.limits.budget import QPU_BUDGET_VARIABLE, estimate_job_seconds, estimate_tag
 
-from .conftest import FAST_POLL, OPTIONS, SMALL_BACKEND
+from .conftest import FAST_POLL, GUARD, OPTIONS, SMALL_BACKEND
 
 JOB_SECONDS = 1.5  # below a Bell job's estimate (about 2.05 s): the estimate is conservative
 EmulatorFactory = Callable[..., RunningEmulator]
@@ -118,3 +123,92 @@ def test_pending_jobs_count_at_their_estimate(
     assert len(held.jobs()) == 3
     assert {job["status"] for job in held.jobs()} == {"Queued"}
     assert all(estimate_tag(estimate) in job["tags"] for job in held.jobs())
+
+
+WORKER = """
+import sys
+from uuid import UUID
+
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.orchestration import get_client
+from prefect.flow_engine import run_flow
+from qiskit import QuantumCircuit, transpile
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+from prefect_qiskit_jobs import QPUBudgetExceeded, submit_sampler_job
+
+circuit = QuantumCircuit(2)
+circuit.h(0)
+circuit.cx(0, 1)
+circuit.measure_all()
+isa = transpile(circuit, backend=FakeManilaV2(), optimization_level=1, seed_transpiler=7)
+
+
+@flow
+def spend(jobs: int) -> int:
+    created = 0
+    try:
+        for _ in range(jobs):
+            submit_sampler_job([isa], backend="ibmq_manila", options={"default_shots": 200})
+            created += 1
+    except QPUBudgetExceeded as refused:
+        print("REFUSED", refused.spent_seconds, flush=True)
+    return created
+
+
+with get_client(sync_client=True) as client:
+    flow_run = client.read_flow_run(UUID(sys.argv[1]))
+print("READY", flush=True)
+sys.stdin.readline()
+print("CREATED", run_flow(spend, flow_run=flow_run, parameters={"jobs": 6}), flush=True)
+"""
+DEPLOYMENT_JOBS = 5
+
+
+async def test_two_workers_sharing_a_deployment_budget_never_overspend_it_together(
+    held: RunningEmulator, bell_isa: Any, prefect_api: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes each run a flow run of one deployment, submitting until refused; their queued
+    jobs count at their estimates, so the budget holds exactly ``DEPLOYMENT_JOBS`` of them."""
+    estimate = estimate_job_seconds([SamplerPub.coerce(bell_isa)], FakeManilaV2(), OPTIONS)
+    monkeypatch.setenv(QPU_BUDGET_VARIABLE, f"{DEPLOYMENT_JOBS * estimate + 0.1}s:deployment")
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name("spend")
+        deployment_id = await client.create_deployment(flow_id, f"budget-{uuid.uuid4().hex[:8]}")
+        runs = [await client.create_flow_run_from_deployment(deployment_id) for _ in range(2)]
+    workers = [await start_worker(str(run.id), {**os.environ, **prefect_api}) for run in runs]
+    try:
+        for worker in workers:  # both go at once
+            assert worker.stdin is not None
+            worker.stdin.write(b"GO\n")
+            await worker.stdin.drain()
+        outputs = [(await asyncio.wait_for(worker.communicate(), GUARD))[0].decode() for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+
+    created = [int(output.split("CREATED")[-1]) for output in outputs]
+    assert sum(created) == DEPLOYMENT_JOBS, outputs
+    assert len(held.jobs()) == DEPLOYMENT_JOBS
+    assert {tag for job in held.jobs() for tag in job["tags"] if tag.startswith("prefect-deployment:")} == {
+        f"prefect-deployment:{deployment_id}"
+    }
+    assert all("REFUSED" in output for output in outputs)
+
+
+async def start_worker(flow_run_id: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WORKER,
+        flow_run_id,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert worker.stdout is not None
+    assert (await asyncio.wait_for(worker.stdout.readline(), GUARD)).strip() == b"READY"
+    return worker
