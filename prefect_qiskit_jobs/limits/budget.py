@@ -236,6 +236,42 @@ def check(budget_scope: BudgetScopeOf, spent: float, estimate: float) -> None:
         )
 
 
+@dataclass(frozen=True)
+class BudgetReading:
+    """A budget as its last check in this process found it, for the run's job board to show."""
+
+    scope: str
+    budget_seconds: float
+    spent_seconds: float
+
+    def line(self) -> str:
+        left = max(0.0, self.budget_seconds - self.spent_seconds)
+        return (
+            f"QPU budget ({self.scope}): {self.budget_seconds:g} s, spent {self.spent_seconds:.3f} s, "
+            f"{left:.3f} s left (pending jobs at their estimates, as of the last submit)"
+        )
+
+
+_readings: dict[str, BudgetReading] = {}
+_READINGS_KEPT = 256
+
+
+def reading_for(flow_run_id: object) -> BudgetReading | None:
+    """The last budget check of a submit of this flow run in this process, if any."""
+    return _readings.get(str(flow_run_id))
+
+
+def _record(job_tags: Sequence[str], reading: BudgetReading) -> None:
+    flow_run_id = value_of(list(job_tags), FLOW_RUN_PREFIX)
+    if flow_run_id is None:
+        return
+    with _process_locks_lock:
+        _readings.pop(flow_run_id, None)
+        _readings[flow_run_id] = reading
+        while len(_readings) > _READINGS_KEPT:  # a worker lives through many runs
+            _readings.pop(next(iter(_readings)))
+
+
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_lock = threading.Lock()
 
@@ -258,5 +294,11 @@ def admission(
     name = scope.limit_name(gateway)
     hold = held_alone_sync if prefect_server_configured() else held_in_process
     with _process_lock(name), hold([name]):
-        check(scope, spent_seconds(gateway, scope), estimate)
+        spent = spent_seconds(gateway, scope)
+        try:
+            check(scope, spent, estimate)
+        except QPUBudgetExceeded:
+            _record(job_tags, BudgetReading(scope.label, budget.seconds, spent))
+            raise
+        _record(job_tags, BudgetReading(scope.label, budget.seconds, spent + estimate))
         yield

@@ -12,12 +12,14 @@ from prefect_qiskit_jobs import ConfigurationError, QPUBudgetExceeded
 from prefect_qiskit_jobs.limits.budget import (
     JOB_OVERHEAD_SECONDS,
     QPU_BUDGET_VARIABLE,
+    BudgetReading,
     QPUBudget,
     check,
     circuit_seconds,
     estimate_job_seconds,
     scope_for,
 )
+from prefect_qiskit_jobs.wait.display import run_progress
 
 BACKEND = FakeManilaV2()
 
@@ -98,3 +100,16 @@ def test_the_refusal_says_budget_spent_and_estimate() -> None:
     assert "budget 60 s, spent 50.000 s" in message
     assert "estimate 10.500 s" in message
     assert (refused.value.budget_seconds, refused.value.spent_seconds) == (60.0, 50.0)
+
+
+def test_the_board_progress_ends_with_the_budget_line() -> None:
+    reading = BudgetReading("deployment d1", budget_seconds=120.0, spent_seconds=30.25)
+    rows = [{"status": "DONE", "job id": "j1"}]
+
+    _, with_budget = run_progress(rows, reading.line())
+    _, without = run_progress(rows)
+
+    assert with_budget.splitlines()[-1].startswith(
+        "QPU budget (deployment d1): 120 s, spent 30.250 s, 89.750 s left"
+    )
+    assert "QPU budget" not in without

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
@@ -29,8 +30,9 @@ from prefect_qiskit_jobs import (
 )
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from prefect_qiskit_jobs.limits.budget import QPU_BUDGET_VARIABLE, estimate_job_seconds, estimate_tag
+from prefect_qiskit_jobs.wait.display import artifact_key
 
-from .conftest import FAST_POLL, GUARD, OPTIONS, SMALL_BACKEND
+from .conftest import FAST_POLL, GUARD, OPTIONS, SMALL_BACKEND, current_flow_run_id
 
 JOB_SECONDS = 1.5  # below a Bell job's estimate (about 2.05 s): the estimate is conservative
 EmulatorFactory = Callable[..., RunningEmulator]
@@ -76,7 +78,7 @@ def budgeted_flow(credentials: IBMQuantumCredentials, bell_isa: Any, jobs: int, 
                 if wait:
                     wait_for_job(job, credentials=credentials, poll=FAST_POLL)
         except QPUBudgetExceeded as exc:
-            raise QPUBudgetExceeded(f"{created}|{exc}") from exc
+            raise QPUBudgetExceeded(f"{current_flow_run_id()}|{created}|{exc}") from exc
         return created
 
     return spend
@@ -108,6 +110,15 @@ def test_a_flow_over_its_budget_creates_no_job_past_it_and_says_budget_spent_and
     assert f"estimate {estimate:.3f} s" in message
     assert "nothing was submitted" in message
 
+    # The run's board shows the budget as the second submit's check left it: its job at its estimate.
+    flow_run_id = str(refused.value).split("|")[0]
+    key = artifact_key("qiskit-run-progress", flow_run_id)
+    with get_client(sync_client=True) as client:
+        (progress,) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    assert f": {budget:g} s, spent {JOB_SECONDS + estimate:.3f} s, 0.100 s left" in (
+        progress.description or ""
+    )
+
 
 def test_pending_jobs_count_at_their_estimate(
     held: RunningEmulator, bell_isa: Any, monkeypatch: pytest.MonkeyPatch
@@ -131,7 +142,9 @@ from uuid import UUID
 
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.flow_engine import run_flow
 from qiskit import QuantumCircuit, transpile
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
