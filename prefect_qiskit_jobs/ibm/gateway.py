@@ -204,6 +204,31 @@ class IQPGateway:
         mode = backend if session_id is None else self._session(session_id)
         primitive_cls = primitive_class(primitive, primitive_api)
         action = f"submit a {primitive.value} job to {backend_name}"
+        try:
+            job = self._post(primitive_cls, mode, options, tags, pubs, action)
+        except QPUBudgetExceeded as refused:
+            raise self._with_usage(refused) from None
+        return JobRef(
+            job_id=job.job_id(),
+            backend=backend_name,
+            primitive=primitive,
+            primitive_api=primitive_api,
+            instance=self.credentials.instance,
+            tags=tuple(tags),
+            created_at=datetime.now(timezone.utc),
+            # Not job.session_id: outside a session the client GETs the job to learn it is None.
+            session_id=session_id,
+        )
+
+    def _post(
+        self,
+        primitive_cls: type[Any],
+        mode: Any,
+        options: dict[str, Any],
+        tags: list[str],
+        pubs: list[Any],
+        action: str,
+    ) -> Any:
         with self.translated(action, creating_job=True), warnings.catch_warnings():
             # The V2 primitives announce their successor; the wire format they send is what we target.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"qiskit_ibm_runtime")
@@ -215,17 +240,25 @@ class IQPGateway:
             )
             runner = primitive_cls(mode=mode, options=dict(options))
             runner.options.environment.job_tags = list(tags)
-            job = runner.run(pubs)
-        return JobRef(
-            job_id=job.job_id(),
-            backend=backend_name,
-            primitive=primitive,
-            primitive_api=primitive_api,
-            instance=self.credentials.instance,
-            tags=tuple(tags),
-            created_at=datetime.now(timezone.utc),
-            # Not job.session_id: outside a session the client GETs the job to learn it is None.
-            session_id=session_id,
+            return runner.run(pubs)
+
+    def _with_usage(self, refused: QPUBudgetExceeded) -> QPUBudgetExceeded:
+        """IBM's 409 with the instance's limit and usage, read once; as it came when they cannot be."""
+        try:
+            usage = self.usage()
+        except QiskitJobsError:
+            return refused
+        limit = usage.get("usage_limit_seconds")
+        if limit is None:
+            limit = usage.get("usage_allocation_seconds")
+        consumed = usage.get("usage_consumed_seconds")
+        if limit is None or consumed is None:
+            return refused
+        return QPUBudgetExceeded(
+            f"{refused} (instance usage limit {float(limit):g} s, consumed {float(consumed):.3f} s)",
+            budget_seconds=float(limit),
+            spent_seconds=float(consumed),
+            scope=refused.scope,
         )
 
     # ----- sessions and batches ----------------------------------------------------------------

@@ -58,6 +58,8 @@ def test_ibm_refusing_a_job_at_the_instance_usage_limit_is_a_budget_error_and_no
 
     assert isinstance(refused.value, QiskitJobsError)
     assert "nothing was submitted" in str(refused.value)
+    assert "instance usage limit 0 s, consumed 0.000 s" in str(refused.value)
+    assert (refused.value.budget_seconds, refused.value.spent_seconds) == (0.0, 0.0)
     assert posts(emulator) == 1  # one refused POST: no retry, by the task or the client
     assert emulator.jobs() == []
 
