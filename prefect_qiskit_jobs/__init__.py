@@ -32,6 +32,7 @@ from prefect_qiskit_jobs.errors import (
     JobResultExpired,
     JobWaitTimeoutError,
     QiskitJobsError,
+    QPUBudgetExceeded,
     ResultNotStoredError,
     SessionUsageError,
 )
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from prefect_qiskit_jobs.cancel.reaper import reap_orphaned_jobs
     from prefect_qiskit_jobs.cleanup import CleanupReport, clean_up_jobs
     from prefect_qiskit_jobs.ibm.backends import aget_backend, get_backend
+    from prefect_qiskit_jobs.limits.budget import QPUBudget
     from prefect_qiskit_jobs.results.fetch import (
         afetch_job_result,
         afetch_job_results,
@@ -83,6 +85,7 @@ _LAZY = {
     "cancel.reaper": ("reap_orphaned_jobs",),
     "cleanup": ("CleanupReport", "clean_up_jobs"),
     "ibm.backends": ("aget_backend", "get_backend"),
+    "limits.budget": ("QPUBudget",),
     "results.fetch": (
         "afetch_job_result",
         "afetch_job_results",
@@ -155,6 +158,8 @@ __all__ = [
     "PollPolicy",
     "Primitive",
     "PrimitiveApi",
+    "QPUBudget",
+    "QPUBudgetExceeded",
     "QiskitJobsError",
     "ResultNotStoredError",
     "RuntimeJSONSerializer",

@@ -11,6 +11,7 @@ QiskitJobsError
 ├── SessionUsageError         an ibm_session/ibm_batch used outside its block, or opened twice
 ├── ResultNotStoredError      no stored result for a job (also a KeyError)
 ├── JobResultExpired          a job's result is in neither Prefect's storage nor IBM's
+├── QPUBudgetExceeded         a job would go over a QPU budget, or IBM's usage limit: none created
 ├── IQPError                  IBM Quantum Platform could not be asked, or refused
 │   ├── IQPAuthenticationError    the API key or token was refused
 │   ├── JobNotFoundError          no job with that id on this instance
@@ -78,6 +79,32 @@ class JobResultExpired(QiskitJobsError):
         )
         self.job_id = job_id
         self.why = why
+
+
+class QPUBudgetExceeded(QiskitJobsError):
+    """Raised instead of creating a job: it would take QPU time past a budget, or IBM refused it (409,
+    "Usage exceeds instance limit"). Nothing was submitted, and it is never retried: only time (a
+    new usage period) or a larger budget makes room.
+
+    Before a job is created, a ``QPUBudget`` compares ``spent_seconds`` plus the job's
+    ``estimate_seconds`` with ``budget_seconds`` (of ``scope``); IBM's own refusal carries its
+    message and, when it could be read, the instance's limit and usage.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget_seconds: float | None = None,
+        spent_seconds: float | None = None,
+        estimate_seconds: float | None = None,
+        scope: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.budget_seconds = budget_seconds
+        self.spent_seconds = spent_seconds
+        self.estimate_seconds = estimate_seconds
+        self.scope = scope
 
 
 class IQPError(QiskitJobsError):

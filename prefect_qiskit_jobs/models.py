@@ -221,6 +221,9 @@ class JobSnapshot(BaseModel):
     running: datetime | None = None
     finished: datetime | None = None
     quantum_seconds: float | None = None
+    estimated_running_seconds: float | None = Field(
+        None, description="IBM's estimate of the job's QPU seconds, where it gives one"
+    )
     position_in_queue: int | None = None
     estimated_start: datetime | None = None
     tags: tuple[str, ...] = ()

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         None,
         description="Cap on the jobs pending on IBM for the current deployment (else flow run); unset: none.",
     )
+    qpu_budget: str | None = Field(
+        None,
+        description="QPU-time budget as SECONDS[s|m|h][:flow-run|deployment|instance] (e.g. 120s, "
+        "10m:instance; scope default: deployment); unset: none.",
+    )
     job_rate_limit: str | None = Field(
         None,
         description="IBM's job-creation limit as JOBS/SECONDS (e.g. 5/60) or 'off'; unset: the block's.",

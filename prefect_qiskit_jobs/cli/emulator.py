@@ -60,6 +60,17 @@ def emulator_serve(
             "it the job and its result answer 404, as IBM answers for a deleted or expired job."
         ),
     ] = None,
+    usage_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="The instance's usage limit in QPU time, e.g. 600s or 10m (the Open Plan's): once its "
+            "jobs were charged that much, POST /jobs answers 409 'Usage exceeds instance limit'."
+        ),
+    ] = None,
+    job_qpu_seconds: Annotated[
+        float | None,
+        typer.Option(help="QPU seconds charged to each completed job (default: its execution's wall time)."),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="JSON file of EmulatorConfig; flags override it.")
     ] = None,
@@ -90,6 +101,8 @@ def emulator_serve(
         "fault_seed": fault_seed,
         "job_rate_limit": job_rate_limit,
         "result_retention": result_retention,
+        "usage_limit_seconds": usage_limit,
+        "job_qpu_seconds": job_qpu_seconds,
     }
     try:
         settings = EmulatorConfig.model_validate(

@@ -223,6 +223,17 @@ class EmulatorConfig(BaseModel):
         description="seconds after its end that a job is kept, e.g. '10m' or 600; past it the job, its "
         "result with it, answers 404 as a deleted one does and is listed no more (None: kept for ever)",
     )
+    usage_limit_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="the instance's usage limit in QPU seconds, e.g. '600s' (the Open Plan's 10 minutes): "
+        "once the jobs' QPU seconds reach it, POST /jobs answers 409 (None: unlimited)",
+    )
+    job_qpu_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="QPU seconds charged to each job that completes (None: its execution's wall time)",
+    )
     fault_seed: int = 0
     # Tag prefixes that mark a job for a scripted failure, e.g. "emulator:fail=reason text".
     fail_tag_prefix: str = "emulator:fail"
@@ -232,9 +243,9 @@ class EmulatorConfig(BaseModel):
     def _rate_from_text(cls, value: object) -> object:
         return JobRateLimitSpec.parse(value) if isinstance(value, str) else value
 
-    @field_validator("result_retention", mode="before")
+    @field_validator("result_retention", "usage_limit_seconds", mode="before")
     @classmethod
-    def _retention_from_text(cls, value: object) -> object:
+    def _seconds_from_span(cls, value: object) -> object:
         return parse_span(value) if isinstance(value, str) else value
 
     @field_validator("backends")

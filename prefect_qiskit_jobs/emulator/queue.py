@@ -225,9 +225,10 @@ class QueueModel:
         if self.store.jobs.get(job_id, job).status != "Running" or job_id in self._stopping:
             return  # cancelled while the thread finished: the cancel stands, the result is dropped
         self.store.put_result(job_id, body)
-        self._finish(
-            job_id, "Running", status="Completed", quantum_seconds=round(time.monotonic() - started, 3)
-        )
+        charged = self.config.job_qpu_seconds
+        if charged is None:
+            charged = round(time.monotonic() - started, 3)
+        self._finish(job_id, "Running", status="Completed", quantum_seconds=charged)
 
     async def _run(self, job: JobRecord) -> str:
         loop = asyncio.get_running_loop()

@@ -39,6 +39,7 @@ from prefect_qiskit_jobs.errors import (
     JobNotFoundError,
     JobResultExpired,
     QiskitJobsError,
+    QPUBudgetExceeded,
 )
 from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE, collect_listing
 from prefect_qiskit_jobs.ibm.mapping import (
@@ -202,13 +203,11 @@ class IQPGateway:
         backend = self.backend(backend_name)
         mode = backend if session_id is None else self._session(session_id)
         primitive_cls = primitive_class(primitive, primitive_api)
-        with self.translated(f"submit a {primitive.value} job to {backend_name}"), warnings.catch_warnings():
-            # The V2 primitives announce their successor; the wire format they send is what we target.
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"qiskit_ibm_runtime")
-            warnings.filterwarnings("ignore", message=r".*is deprecated", category=DeprecationWarning)
-            runner = primitive_cls(mode=mode, options=dict(options))
-            runner.options.environment.job_tags = list(tags)
-            job = runner.run(pubs)
+        action = f"submit a {primitive.value} job to {backend_name}"
+        try:
+            job = self._post(primitive_cls, mode, options, tags, pubs, action)
+        except QPUBudgetExceeded as refused:
+            raise self._with_usage(refused) from None
         return JobRef(
             job_id=job.job_id(),
             backend=backend_name,
@@ -219,6 +218,47 @@ class IQPGateway:
             created_at=datetime.now(timezone.utc),
             # Not job.session_id: outside a session the client GETs the job to learn it is None.
             session_id=session_id,
+        )
+
+    def _post(
+        self,
+        primitive_cls: type[Any],
+        mode: Any,
+        options: dict[str, Any],
+        tags: list[str],
+        pubs: list[Any],
+        action: str,
+    ) -> Any:
+        with self.translated(action, creating_job=True), warnings.catch_warnings():
+            # The V2 primitives announce their successor; the wire format they send is what we target.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"qiskit_ibm_runtime")
+            warnings.filterwarnings("ignore", message=r".*is deprecated", category=DeprecationWarning)
+            # The client warns once the instance's usage limit is reached; IBM's 409 that follows
+            # becomes QPUBudgetExceeded, which says it better.
+            warnings.filterwarnings(
+                "ignore", message=r".*(usage limit|no more time available)", category=UserWarning
+            )
+            runner = primitive_cls(mode=mode, options=dict(options))
+            runner.options.environment.job_tags = list(tags)
+            return runner.run(pubs)
+
+    def _with_usage(self, refused: QPUBudgetExceeded) -> QPUBudgetExceeded:
+        """IBM's 409 with the instance's limit and usage, read once; as it came when they cannot be."""
+        try:
+            usage = self.usage()
+        except QiskitJobsError:
+            return refused
+        limit = usage.get("usage_limit_seconds")
+        if limit is None:
+            limit = usage.get("usage_allocation_seconds")
+        consumed = usage.get("usage_consumed_seconds")
+        if limit is None or consumed is None:
+            return refused
+        return QPUBudgetExceeded(
+            f"{refused} (instance usage limit {float(limit):g} s, consumed {float(consumed):.3f} s)",
+            budget_seconds=float(limit),
+            spent_seconds=float(consumed),
+            scope=refused.scope,
         )
 
     # ----- sessions and batches ----------------------------------------------------------------
@@ -333,6 +373,12 @@ class IQPGateway:
                 if complete or not all_pages:
                     return [snapshot_from_api(job) for job in jobs], complete
 
+    def usage(self) -> dict[str, Any]:
+        """The instance's usage (``GET /instances/usage``): consumed, limit, whether it is reached."""
+        with self.translated("read the instance's usage"):
+            usage: dict[str, Any] = self.client().cloud_usage()
+            return usage
+
     def metrics(self, job_id: str) -> dict[str, Any]:
         with self.translated(f"read metrics of job {job_id}", job_id=job_id):
             metrics: dict[str, Any] = self.client().job_metadata(job_id)
@@ -406,15 +452,18 @@ class IQPGateway:
 
     # ----- errors ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def translated(self, action: str, job_id: str | None = None, connecting: bool = False) -> Iterator[None]:
+    def translated(
+        self, action: str, job_id: str | None = None, connecting: bool = False, creating_job: bool = False
+    ) -> Iterator[None]:
         """Turn the client's exceptions into this package's, never letting the token through.
 
         ``connecting``: the call builds the service, so a value the client rejects is a setting
-        (``ConfigurationError``), not a job input.
+        (``ConfigurationError``), not a job input. ``creating_job``: the call POSTs a job, to which
+        IBM answers 409 when the instance's usage limit is reached (``QPUBudgetExceeded``).
         """
         try:
             yield
-        except (InvalidJobInputError, IQPError, ConfigurationError):
+        except (InvalidJobInputError, IQPError, ConfigurationError, QPUBudgetExceeded):
             raise
         except IBMNotAuthorizedError as exc:
             raise IQPAuthenticationError(
@@ -423,11 +472,11 @@ class IQPGateway:
         except AccountsError as exc:
             raise self._account_error(action, exc) from None
         except RequestsApiError as exc:
-            raise self._api_error(action, exc, job_id) from None
+            raise self._api_error(action, exc, job_id, creating_job) from None
         except IBMRuntimeError as exc:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, RequestsApiError):
-                raise self._api_error(action, cause, job_id) from None
+                raise self._api_error(action, cause, job_id, creating_job) from None
             message = self.scrub(f"Could not {action}: {exc}")
             if "input" in type(exc).__name__.lower() or "Invalid" in type(exc).__name__:
                 raise InvalidJobInputError(message) from None
@@ -440,9 +489,17 @@ class IQPGateway:
                 raise ConfigurationError(self.scrub(f"Could not {action}: {exc}")) from None
             raise
 
-    def _api_error(self, action: str, exc: RequestsApiError, job_id: str | None) -> IQPError:
+    def _api_error(
+        self, action: str, exc: RequestsApiError, job_id: str | None, creating_job: bool = False
+    ) -> QiskitJobsError:
         status = exc.status_code
         message = self.scrub(f"IBM Quantum Platform could not {action}: {exc}")
+        if status == 409 and creating_job:
+            return QPUBudgetExceeded(
+                f"{message}. The instance's usage limit is reached (IBM answered 409); nothing was "
+                "submitted. Running jobs go on; new ones are accepted when the instance has time again",
+                scope="the instance (IBM's usage limit)",
+            )
         if status == 401:
             return IQPAuthenticationError(message, status)
         if status == 404 and job_id:

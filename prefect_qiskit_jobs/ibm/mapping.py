@@ -84,6 +84,7 @@ def snapshot_from_api(job: dict[str, Any]) -> JobSnapshot:
         created=_parse_time(job.get("created")),
         finished=_parse_time(job.get("ended")),
         quantum_seconds=_quantum_seconds(usage),
+        estimated_running_seconds=_seconds(job.get("estimated_running_time_seconds")),
         tags=tuple(job.get("tags") or ()),
         session_id=job.get("session_id") or None,
     )
@@ -111,6 +112,13 @@ def _quantum_seconds(usage: dict[str, Any], default: float | None = None) -> flo
         if usage.get(name) is not None:
             return float(usage[name])
     return default
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -34,7 +34,7 @@ from prefect_qiskit_jobs.errors import InvalidJobInputError, IQPError, IQPUnavai
 from prefect_qiskit_jobs.ibm import tags as job_tags
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.mapping import isa_problem, primitive_class
-from prefect_qiskit_jobs.limits import inflight
+from prefect_qiskit_jobs.limits import budget, inflight
 from prefect_qiskit_jobs.limits import rate as throttle
 from prefect_qiskit_jobs.logs import run_logger
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi
@@ -279,10 +279,19 @@ def _adopt_earlier(gateway: IQPGateway, call: SubmitCall, index: int, log: Log) 
 def _create(
     gateway: IQPGateway, call: SubmitCall, index: int, pubs: list[SamplerPub | EstimatorPub], log: Log
 ) -> JobRef:
-    """POST the job, below the caps and within the rate; adopt it if the POST failed after creating it."""
+    """POST the job, below the caps, within the budget and the rate; adopt it if the POST failed
+    after creating it."""
     tags, key_tag = call.tags(index), _key_tag(call, index)
+    qpu_budget = budget.QPUBudget.from_settings()
+    estimate = 0.0
+    if qpu_budget is not None:
+        estimate = budget.estimate_job_seconds(pubs, gateway.backend(call.backend), call.options)
+        tags = [*tags, budget.estimate_tag(estimate)]  # pending, the job counts at its estimate
     try:
-        with inflight.admission(gateway, tags, log):  # below the caps on jobs pending, if any
+        with (
+            inflight.admission(gateway, tags, log),  # below the caps on jobs pending, if any
+            budget.admission(gateway, tags, estimate, qpu_budget),  # spent + estimate within budget
+        ):
             job = throttle.create_job(  # within IBM's creation rate, shared by the account's processes
                 gateway.credentials,
                 lambda: gateway.submit(

@@ -5,7 +5,8 @@
   once and then updated in place, at most every few seconds;
 - per flow run, one table of every job this process awaited for it (the "job board"), narrow
   enough to read without scrolling (``board_rows``, shorter timestamps), and for more than one job a progress
-  artifact: how many are final of how many, a line per status, failed jobs' reasons;
+  artifact: how many are final of how many, a line per status, failed jobs' reasons, and the QPU
+  budget, spent and remaining when a budget applies (``limits.budget``);
 - an event per status change, ``qiskit.job.<status>``, with the flow run and task run as related
   resources, for automations (alert on failure, run a deployment on completion). A status IBM
   added since this package was written is ``qiskit.job.unknown``, with IBM's own string in the
@@ -32,6 +33,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 from prefect.events import emit_event
 
+from prefect_qiskit_jobs.limits import budget
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -120,9 +122,10 @@ FINAL_STATUSES = frozenset(status.value for status in JobStatus if status.is_fin
 REASONS_PER_STATUS = 5
 
 
-def run_progress(rows: Rows) -> tuple[float, str]:
+def run_progress(rows: Rows, budget: str | None = None) -> tuple[float, str]:
     """The share of ``rows`` (``job_row``s) final, in percent, and a summary of them: how many are
-    final of how many, then a line per status, with the reasons of jobs that have one."""
+    final of how many, then a line per status, with the reasons of jobs that have one; last the
+    run's QPU budget line, when a budget applies (``budget``)."""
     counts = Counter(row["status"] for row in rows)
     final = sum(n for status, n in counts.items() if status in FINAL_STATUSES)
     order = ["SUBMITTED", *(status.value for status in JobStatus)]
@@ -135,6 +138,8 @@ def run_progress(rows: Rows) -> tuple[float, str]:
         if told:
             line += " — " + "; ".join(told) + (f"; and {more} more" if more else "")
         lines.append(line)
+    if budget:
+        lines += ["", budget]
     return (100.0 * final / len(rows) if rows else 0.0), "\n".join(lines)
 
 
@@ -199,8 +204,9 @@ def prefect_board(flow_run_id: str) -> SendRows:
 
     async def send(rows: Rows) -> None:
         await table(board_rows(rows))
-        if len(rows) > 1:
-            await progress(*run_progress(rows))
+        reading = budget.reading_for(flow_run_id)
+        if len(rows) > 1 or reading is not None:
+            await progress(*run_progress(rows, reading.line() if reading is not None else None))
 
     return send
 

@@ -42,6 +42,8 @@ def sync_calls() -> None:
     assert_type(pqj.ibm_session("b"), pqj.IBMQuantumSession)
 
     assert_type(ResultNotStoredError("d1x2c3v4b5n6m7q8w9e0", "storage").job_id, str)
+    assert_type(pqj.QPUBudgetExceeded("over").budget_seconds, float | None)
+    assert_type(pqj.QPUBudget.parse("2m:instance"), pqj.QPUBudget)
 
     policy = pqj.IBMJobCache(key_storage="cache-keys")
     assert_type(policy, pqj.IBMJobCache)

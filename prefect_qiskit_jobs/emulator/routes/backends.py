@@ -69,12 +69,14 @@ async def backend_status(name: str, emulator: EmulatorDep) -> dict[str, Any]:
 
 @router.get("/instances/usage")
 async def instance_usage(emulator: EmulatorDep) -> dict[str, Any]:
-    consumed = sum(j.quantum_seconds for j in emulator.store.jobs.values())
+    """What the client's ``service.usage()`` reads; it adds ``usage_remaining_seconds`` itself."""
+    limit = emulator.config.usage_limit_seconds
     return {
         "instance_id": emulator.config.instance_crn,
         "plan_id": PLAN_ID,
-        "usage_consumed_seconds": round(consumed, 3),
-        "usage_limit_seconds": None,
-        "usage_limit_reached": False,
+        "usage_consumed_seconds": round(emulator.usage_consumed(), 3),
+        "usage_limit_seconds": limit,
+        "usage_allocation_seconds": None,
+        "usage_limit_reached": emulator.usage_limit_reached(),
         "usage_period": {"start_time": None, "end_time": None},
     }

@@ -33,6 +33,9 @@ CODE_NO_ROUTE = 1293  # the emulator's own: no such path, or not with this metho
 # and decoding or re-encoding a deeper body could exhaust the interpreter's recursion limit.
 MAX_JSON_DEPTH = 100
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# The emulator's own choice: IBM documents the 409 and its message, not a code for it.
+CODE_USAGE_LIMIT = 1353
+USAGE_LIMIT_MESSAGE = "Usage exceeds instance limit"
 # The ``IBM-API-Version`` dates served: qiskit-ibm-runtime 0.51's, and the older one tools with their
 # own HTTP clients still send (prefect-qiskit 0.2.1). Both answer alike here: no route differs by version.
 API_VERSIONS = ("2025-01-01", "2026-04-15")
@@ -80,6 +83,14 @@ class Emulator:
         if job is None:
             raise ApiError(404, f"Job {job_id} not found", CODE_JOB_NOT_FOUND)
         return job
+
+    def usage_consumed(self) -> float:
+        """The QPU seconds the instance's jobs were charged (mock twins' dry runs cost nothing)."""
+        return sum(job.quantum_seconds for job in list(self.store.jobs.values()) if not job.dry_run)
+
+    def usage_limit_reached(self) -> bool:
+        limit = self.config.usage_limit_seconds
+        return limit is not None and self.usage_consumed() >= limit
 
     def device(self, name: str) -> Device:
         device = self.catalog.get(name)

@@ -23,6 +23,8 @@ from .common import (
     CODE_JOB_NOT_FOUND,
     CODE_SESSION_CLOSED,
     CODE_TOO_MANY_REQUESTS,
+    CODE_USAGE_LIMIT,
+    USAGE_LIMIT_MESSAGE,
     ApiError,
     Emulator,
     EmulatorDep,
@@ -102,6 +104,8 @@ async def create_job(request: Request, emulator: EmulatorDep) -> dict[str, Any]:
 
 
 async def _create_job(request: Request, emulator: Emulator) -> dict[str, Any]:
+    if emulator.usage_limit_reached():  # running jobs go on; no new one is accepted
+        raise ApiError(409, USAGE_LIMIT_MESSAGE, CODE_USAGE_LIMIT)
     body = _job_request(await request.body())
     program_id, backend = body["program_id"], body["backend"]
     if program_id not in execution.PROGRAMS:

@@ -86,6 +86,10 @@ def test_serve_refuses_a_non_loopback_host_without_allow_remote() -> None:
     assert "--allow-remote" in refused
 
 
+def test_serve_refuses_a_malformed_usage_limit() -> None:
+    assert "SECONDS[s|m|h]" in refused_serve("--usage-limit", "ten minutes")
+
+
 def refused_serve(*flags: str) -> str:
     """What ``emulator serve`` with ``flags`` prints as it refuses them (a usage error: exit code 2)."""
     refused = subprocess.run(
@@ -110,6 +114,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
             *("--backend", "manila", "--backend", "nairobi", "--queue-delay", "3600"),
             *("--api-key", "cli-key", "--fault", "GET /jobs/*/metrics:rate_limit_no_header=1"),
             *("--result-retention", "10m"),
+            *("--usage-limit", "10m", "--job-qpu-seconds", "4"),
         ],
         env=bare_environment(),
         stdout=subprocess.DEVNULL,
@@ -137,6 +142,7 @@ def test_serve_flags_shape_the_emulator(served: RunningEmulator) -> None:
     backend = service.backend(SMALL_BACKEND)
 
     assert sorted(b.name for b in service.backends()) == ["ibm_nairobi", "ibmq_manila"]
+    assert service.usage()["usage_limit_seconds"] == 600
     job = SamplerV2(mode=backend).run([bell_for(backend)], shots=10)
     assert job.status() == "QUEUED"
     assert served.job(job.job_id())["position_in_queue"] == 1

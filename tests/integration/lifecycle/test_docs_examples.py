@@ -59,6 +59,10 @@ EXPECTED_OUTPUT = {
     'to_deployment(name="nightly")': r"nightly",
     "cache_policy=IBMJobCache()": r"same job: True same counts: True",
     "clean_up_jobs(": r"Would delete \d+ stored result\(s\) \(\d+ bytes\) and 0 IBM job\(s\); skipped \d+",
+    "def within_budget": (
+        r"seconds=5\.0 scope='flow-run'\nsubmitted d\w+\n"
+        r"refused: budget 5\.0 s, spent \d\.\d\d s, estimate 7\.\d\d s"
+    ),
 }
 
 
