@@ -87,7 +87,7 @@ def test_serve_refuses_a_non_loopback_host_without_allow_remote() -> None:
 
 
 def test_serve_refuses_a_malformed_usage_limit() -> None:
-    assert "SECONDS[s|m|h]" in refused_serve("--usage-limit", "ten minutes")
+    assert "is not a span" in refused_serve("--usage-limit", "ten minutes")
 
 
 def refused_serve(*flags: str) -> str:
