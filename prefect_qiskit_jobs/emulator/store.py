@@ -175,6 +175,10 @@ class JobQuery:
         )
 
 
+# The meta row that keeps ``JobStore.deleted_usage`` across restarts.
+DELETED_USAGE = "deleted_usage"
+
+
 class JobStore:
     """Holds jobs, results and sessions; thread-safe, since executions finish on worker threads."""
 
@@ -186,6 +190,8 @@ class JobStore:
         self._secrets: dict[str, str] = {}
         # Jobs queued or running now, and the most there were at once since the last reset_peak.
         self.pending = 0
+        # QPU seconds of jobs since deleted: IBM's usage keeps what a deleted job spent.
+        self.deleted_usage = 0.0
         self.peak_pending = 0
         self._db: sqlite3.Connection | None = None
         if database is not None:
@@ -204,6 +210,8 @@ class JobStore:
             self.results[job_id] = doc
         for session_id, doc in self._db.execute("SELECT id, doc FROM sessions"):
             self.sessions[session_id] = SessionRecord.model_validate_json(doc)
+        row = self._db.execute("SELECT doc FROM meta WHERE id = ?", (DELETED_USAGE,)).fetchone()
+        self.deleted_usage = float(row[0]) if row else 0.0
 
     def _write(self, table: str, key: str, doc: str | None) -> None:
         if self._db is None:
@@ -275,7 +283,11 @@ class JobStore:
 
     def delete_job(self, job_id: str) -> None:
         with self._lock:
-            self._count_pending(self.jobs.pop(job_id, None), None)
+            job = self.jobs.pop(job_id, None)
+            self._count_pending(job, None)
+            if job is not None and not job.dry_run and job.quantum_seconds:
+                self.deleted_usage += job.quantum_seconds
+                self._write("meta", DELETED_USAGE, repr(self.deleted_usage))
             self.results.pop(job_id, None)
             self._write("jobs", job_id, None)
             self._write("results", job_id, None)

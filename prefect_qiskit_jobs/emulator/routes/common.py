@@ -85,8 +85,10 @@ class Emulator:
         return job
 
     def usage_consumed(self) -> float:
-        """The QPU seconds the instance's jobs were charged (mock twins' dry runs cost nothing)."""
-        return sum(job.quantum_seconds for job in list(self.store.jobs.values()) if not job.dry_run)
+        """The QPU seconds the instance's jobs were charged, deleted ones too (mock twins' dry runs
+        cost nothing)."""
+        kept = sum(job.quantum_seconds for job in list(self.store.jobs.values()) if not job.dry_run)
+        return kept + self.store.deleted_usage
 
     def usage_limit_reached(self) -> bool:
         limit = self.config.usage_limit_seconds

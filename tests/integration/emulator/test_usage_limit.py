@@ -32,6 +32,18 @@ def test_usage_reports_the_limit_and_the_seconds_each_finished_job_was_charged(
     assert after["usage_remaining_seconds"] == 6.0
 
 
+def test_a_deleted_job_still_counts_in_the_usage(make_emulator: EmulatorFactory) -> None:
+    make_emulator(backends=("manila",), usage_limit_seconds="10s", job_qpu_seconds=4.0)
+    service = QiskitRuntimeService()
+    backend = service.backend(SMALL_BACKEND)
+    job = SamplerV2(mode=backend).run([bell_for(backend)], shots=10)
+    job.result()
+
+    service.delete_job(job.job_id())
+
+    assert service.usage()["usage_consumed_seconds"] == 4.0
+
+
 def test_at_the_limit_post_jobs_answers_409_and_creates_nothing(make_emulator: EmulatorFactory) -> None:
     emulator = make_emulator(backends=("manila",), usage_limit_seconds=8, job_qpu_seconds=4.0)
     service = QiskitRuntimeService()
