@@ -3,7 +3,9 @@
 Each run submits ``count`` Sampler jobs with ``submit_sampler_jobs`` (one pub each), awaits them
 in the flow's own event loop and fetches every result (stored under ``qiskit-result-<job id>``),
 decorated with ``cancel_jobs_on_exit``: the package's recommended set-up for a flow whose jobs
-must not outlive it. The scenario deploys it with ``Flow.from_source`` from the code under test.
+must not outlive it. Each run has a backend of its own: the emulator's queues are FIFO per
+backend, and the scenario lets only live runs' jobs run. The scenario deploys it with
+``Flow.from_source`` from the code under test.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ ENTRYPOINT = "benchmarks/children/chaos_flow.py:chaos"
 
 @cancel_jobs_on_exit
 @flow(name=FLOW_NAME, persist_result=True)
-async def chaos(count: int = 10, shots: int = 16) -> list[dict[str, int]]:
-    bell = bell_for(get_backend(BACKEND))
+async def chaos(count: int = 10, backend: str = BACKEND, shots: int = 16) -> list[dict[str, int]]:
+    bell = bell_for(get_backend(backend))
     jobs = submit_sampler_jobs(
-        [bell] * count, backend=BACKEND, options={"default_shots": shots}, max_pubs_per_job=1
+        [bell] * count, backend=backend, options={"default_shots": shots}, max_pubs_per_job=1
     )
     await await_for_jobs(jobs)
     results: list[Any] = await afetch_job_results(jobs)

@@ -35,7 +35,7 @@ from benchmarks.harness.child import log_tail
 from benchmarks.harness.client import FLOW_RUN_PREFIX, SUBMIT_KEY_PREFIX
 from benchmarks.harness.code import ROOT
 from benchmarks.harness.context import Bench
-from benchmarks.harness.emulator import BACKEND, BACKEND_FOLDER, start_emulator
+from benchmarks.harness.emulator import BACKEND_FOLDER, HOLD_SECONDS, start_emulator
 from benchmarks.harness.prefect_server import PrefectServer, ServerProcess
 from benchmarks.summary import Figure, Goal, Row, Summary
 
@@ -75,7 +75,7 @@ class Settings:
     fault_share: float = 0.10
     hang_seconds: float = 120.0
     outage_seconds: float = 45.0
-    queue_delay: float = 45.0
+    release_every: float = 3.0
     zombie_window: float = 100.0
     reaper_every: float = 30.0
     resumer_every: float = 5.0
@@ -92,11 +92,15 @@ class Settings:
                 worker_limit=4,
                 hang_seconds=20.0,
                 outage_seconds=20.0,
-                queue_delay=30.0,
                 final_timeout=900.0,
                 seed=seed,
             )
         return cls(seed=seed)
+
+
+def backend_of(n: int) -> str:
+    """Run ``n``'s backend: its jobs queue behind no other run's (the queues are FIFO per backend)."""
+    return f"ibm_chaos_{n:02d}"
 
 
 def fault_rule(settings: Settings) -> Any:
@@ -125,8 +129,8 @@ def run(bench: Bench) -> Summary:
         flush=True,
     )
     config = EmulatorConfig(
-        backends=(BACKEND_FOLDER,),
-        queue_delay=settings.queue_delay,
+        backends=tuple(f"{backend_of(n)}={BACKEND_FOLDER}" for n in range(settings.runs)),
+        queue_delay=HOLD_SECONDS,
         concurrency=50,
         faults=(fault_rule(settings),),
         fault_seed=seed,
@@ -154,7 +158,7 @@ def run(bench: Bench) -> Summary:
         quick=bench.quick,
         goals=GOALS,
         rows=[row(settings, measured)],
-        settings={**asdict(settings), "backend": BACKEND, **WORKER_ENV},
+        settings={**asdict(settings), "backends": f"{backend_of(0)}..., each {BACKEND_FOLDER}", **WORKER_ENV},
         notes=notes(settings),
     )
 
@@ -307,8 +311,12 @@ async def measure(emulator: Any, server: ServerProcess, fleet: Fleet, settings: 
             runs = await chaos.start_runs()
             cancelled = await chaos.cancel_some(runs)
             killed = await chaos.kill_workers()
-            last_fault = await chaos.outage()
-            final, ended_at = await chaos.until_final(runs)
+            last_fault, unreachable = await chaos.outage()
+            releaser = asyncio.create_task(chaos.release_live(runs))
+            try:
+                final, ended_at = await chaos.until_final(runs)
+            finally:
+                releaser.cancel()
             passes = await chaos.reap_until_clean(final)
             jobs = await asyncio.to_thread(emulator.jobs)
             stats = await asyncio.to_thread(emulator.stats)
@@ -323,6 +331,7 @@ async def measure(emulator: Any, server: ServerProcess, fleet: Fleet, settings: 
         "cancelled": cancelled,
         "killed": killed,
         "last_fault": last_fault,
+        "unreachable": unreachable,
         "ended_at": ended_at,
         "final": {run_id: _state_json(state) for run_id, state in states.items()},
         "jobs": jobs,
@@ -357,8 +366,8 @@ class Chaos:
             raise RuntimeError("the workers never all polled the pool")
         deployment = await self.prefect.read_deployment_by_name(DEPLOYMENT)
         runs = []
-        for _ in range(settings.runs):
-            parameters = {"count": settings.jobs_per_run}
+        for n in range(settings.runs):
+            parameters = {"count": settings.jobs_per_run, "backend": backend_of(n)}
             created = await self.prefect.create_flow_run_from_deployment(deployment.id, parameters=parameters)
             runs.append(str(created.id))
         self.event(f"{len(runs)} flow runs created")
@@ -405,14 +414,37 @@ class Chaos:
             await asyncio.sleep(5)
         return killed
 
-    async def outage(self) -> float:
-        """Stop the Prefect server, wait, start it again on the same port and database; when it was back."""
+    async def outage(self) -> tuple[float, float]:
+        """Stop the Prefect server, wait, start it again on the same port and database.
+
+        Returns when it answered again and how long it was unreachable (the wait plus its start-up).
+        """
         self.server.stop()
+        stopped = time.time()
         self.event("Prefect server stopped")
         await asyncio.sleep(self.settings.outage_seconds)
         await asyncio.to_thread(self.server.start)
+        back = time.time()
         self.event("Prefect server started again on the same database (the last scheduled fault)")
-        return time.time()
+        return back, back - stopped
+
+    async def release_live(self, runs: list[str]) -> None:
+        """From the last fault on, let the queued jobs of Running runs run (the others' stay queued).
+
+        Until then every job is held queued, so that cancels, kills and the outage all meet pending
+        jobs; a dead run's jobs stay queued, as on a long IBM queue, until something cancels them.
+        """
+        released: set[str] = set()
+        while True:
+            with contextlib.suppress(Exception):
+                found = await self.prefect.read_flow_runs(flow_run_filter=_ids_filter(runs), limit=len(runs))
+                live = {str(r.id) for r in found if r.state is not None and r.state.type.value == "RUNNING"}
+                for run_id, jobs in (await self.submitted()).items():
+                    for job in jobs:
+                        if run_id in live and job["status"] == "Queued" and job["id"] not in released:
+                            await asyncio.to_thread(self.emulator.release, job["id"])
+                            released.add(job["id"])
+            await asyncio.sleep(self.settings.release_every)
 
     async def until_final(self, runs: list[str]) -> tuple[dict[str, Any], float | None]:
         """Each run's first final state, and when all had one (None: not within ``final_timeout``)."""
@@ -565,9 +597,9 @@ def row(settings: Settings, measured: dict[str, Any]) -> Row:
             Figure("faults", "IQP faults injected", _faults(measured["stats"])),
             Figure(
                 "disruptions",
-                "runs cancelled / workers killed (runs they carried) / server outage",
+                "runs cancelled / workers killed (runs they carried) / Prefect API unreachable",
                 f"{len(measured['cancelled'])} / {len(measured['killed'])} "
-                f"({sum(len(r) for r in measured['killed'].values())}) / {settings.outage_seconds:g} s",
+                f"({sum(len(r) for r in measured['killed'].values())}) / {measured['unreachable']:.0f} s",
             ),
             Figure(
                 "states",
@@ -621,8 +653,9 @@ def notes(settings: Settings) -> list[str]:
         f"emulator, {settings.cancelled_share:.0%} (drawn with the seed) are set Cancelling through the "
         f"API once they have jobs; then {settings.killed_workers} workers (drawn) are SIGKILLed with their "
         "flow processes, as a lost node, and each is started again 5 s later; then the Prefect server is "
-        f"stopped for {settings.outage_seconds:g} s and started again on the same PostgreSQL database "
-        "(port and home unchanged). That restart is the last scheduled fault; recovery is from it to "
+        f"kept stopped for {settings.outage_seconds:g} s, then started again on the same PostgreSQL "
+        "database (port and home unchanged); the API was unreachable for that plus the server's start-up "
+        "(shown). That restart is the last scheduled fault; recovery is from it to "
         "every run final in the Prefect API.",
         f"Layers as the package documents them: `cancel_jobs_on_exit` on the flow, one `prefect-qiskit-jobs "
         f"resumer --every {settings.resumer_every:g}`, the zombie-run automation (`automations "
