@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import subprocess
@@ -152,6 +153,8 @@ def run(bench: Bench) -> Summary:
             measured = asyncio.run(measure(emulator, server, fleet, settings))
         except Exception as exc:
             raise RuntimeError(f"{exc}\nworker log:\n{log_tail(fleet.logs[0])}") from exc
+    # The raw records (every job, the emulator's counters, the states, the timeline) for --keep.
+    (scratch / "raw.json").write_text(json.dumps(measured, indent=1, default=str))
     return Summary(
         scenario="chaos",
         title=TITLE,
