@@ -51,30 +51,55 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def prefect_server(home: Path, code: CodeUnderTest) -> Iterator[PrefectServer]:
-    """Start a server for the block; it is stopped (and its log kept in ``home``) afterwards."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    server = PrefectServer(f"http://127.0.0.1:{port}/api", home)
-    env = code.environment(server.environment())
-    env.pop("PREFECT_API_URL")
-    with (home / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+def prefect_server(home: Path, code: CodeUnderTest, database: str | None = None) -> Iterator[PrefectServer]:
+    """Start a server for the block; it is stopped (and its log kept in ``home``) afterwards.
+
+    ``database``: a ``PREFECT_SERVER_DATABASE_CONNECTION_URL`` (default: SQLite in ``home``).
+    """
+    process = ServerProcess(home, code, database)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not healthy(server.url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
-            time.sleep(0.25)
-        yield server
+        yield process.start()
     finally:
-        stop(process)
+        process.stop()
+
+
+class ServerProcess:
+    """One ``prefect server start``, stopped and started again on the same port and database."""
+
+    def __init__(self, home: Path, code: CodeUnderTest, database: str | None = None) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.server = PrefectServer(f"http://127.0.0.1:{_free_port()}/api", home)
+        self._code = code
+        self._database = database
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PrefectServer:
+        """Start the server and wait until it answers; its log is appended to ``home/server.log``."""
+        env = self._code.environment(self.server.environment())
+        env.pop("PREFECT_API_URL")
+        if self._database is not None:
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self._database
+        port = self.server.url.rsplit(":", 1)[1].split("/")[0]
+        with (self.server.home / "server.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not healthy(self.server.url):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"prefect server did not start; see {self.server.home / 'server.log'}")
+            time.sleep(0.25)
+        return self.server
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop(self._process)
+            self._process = None
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:

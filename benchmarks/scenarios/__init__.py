@@ -11,7 +11,7 @@ from collections.abc import Callable
 from benchmarks.harness.context import Bench
 from benchmarks.summary import Summary
 
-NAMES = ("polling", "scale", "overhead", "cancel", "ratelimit", "deferral", "emulator")
+NAMES = ("polling", "scale", "overhead", "cancel", "ratelimit", "deferral", "chaos", "emulator")
 
 
 def runner(name: str) -> Callable[[Bench], Summary]:
