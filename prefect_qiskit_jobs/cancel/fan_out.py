@@ -54,6 +54,7 @@ from prefect_qiskit_jobs.ibm.tags import (
     session_tag,
     value_of,
 )
+from prefect_qiskit_jobs.limits.rate import resend_refused
 from prefect_qiskit_jobs.logs import id_list
 from prefect_qiskit_jobs.models import Backoff, JobRef, JobSnapshot, JobStatus, job_id_of
 
@@ -61,6 +62,9 @@ from prefect_qiskit_jobs.models import Backoff, JobRef, JobSnapshot, JobStatus, 
 CANCELS_AT_ONCE = 16
 # Pauses between confirming listings: 0.1 s doubling up to 2 s, no jitter (one confirmer per layer).
 CONFIRM_BACKOFF = Backoff(initial=0.1, multiplier=2.0, cap=2.0, jitter=0.0)
+# A cancel IBM refuses with 429 (which did nothing) is sent again, waiting Retry-After or backing
+# off from 1 s up to this, for at most five of these windows; other failures go to the next layer.
+CANCEL_RESEND_WINDOW = 8.0
 # How long a layer confirms its cancels: IBM takes seconds to stop a running job.
 CONFIRM_SECONDS = 30.0
 
@@ -248,7 +252,12 @@ def _send(
 ) -> CancelOutcome | None:
     answered = False
     try:
-        outcome = gateway.cancel(job.job_id)
+        outcome = resend_refused(
+            lambda: gateway.cancel(job.job_id),
+            log,
+            CANCEL_RESEND_WINDOW,
+            refused=f"the cancel of job {job.job_id} (429)",
+        )
         answered = True
     except IQPError as exc:
         log(f"Could not cancel job {job.job_id} ({layer.value}): {exc}; the next layer will retry")

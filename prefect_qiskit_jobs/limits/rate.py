@@ -294,8 +294,11 @@ def resend_refused(
     *,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    refused: str = "the job (429, job creation rate limit)",
 ) -> T:
-    """``send()``, sent again while IBM refuses it with 429 (which created no job), within the submit.
+    """``send()``, sent again while IBM refuses it with 429 (which did nothing), within the call.
+
+    Job creation uses it, and so do cancels (``refused`` names the request in the log line).
 
     Each re-send waits IBM's ``Retry-After`` (when above 0), else a jittered backoff (1 s doubling up to the
     window). Once the next wait would take this submit's waits past ``RESEND_WINDOWS`` windows,
@@ -314,7 +317,7 @@ def resend_refused(
             delay = told if told is not None and told > 0 else backoff.delay(refusals, rng or _rng)
             if waited + delay > budget:
                 raise
-            log(f"IBM refused the job (429, job creation rate limit); sending it again in {delay:.1f} s")
+            log(f"IBM refused {refused}; sending it again in {delay:.1f} s")
             sleep(delay)
             waited += delay
     raise AssertionError("unreachable")

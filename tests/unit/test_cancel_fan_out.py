@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from prefect_qiskit_jobs.cancel.fan_out import CONFIRM_SECONDS, Layer, cancel_jobs
-from prefect_qiskit_jobs.errors import IQPError
+from prefect_qiskit_jobs.errors import IQPError, IQPUnavailableError
 from prefect_qiskit_jobs.ibm.gateway import CancelOutcome
 from prefect_qiskit_jobs.ibm.tags import CANCEL_REQUESTED_TAG, flow_run_tag
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive
@@ -196,3 +196,48 @@ def test_a_tagged_job_seen_final_is_left_alone(status: JobStatus) -> None:
 
     assert cancel_jobs(gateway, [seen], Layer.REAPER, [].append, sleep=lambda _: None) == []
     assert gateway.listings == 0
+
+
+class RefusingOnce:
+    """IBM refuses the first cancel of each job with 429 (it did nothing), then accepts it."""
+
+    def __init__(self, status: int | None) -> None:
+        self.status = status
+        self.cancels: list[str] = []
+
+    def cancel(self, job_id: str) -> CancelOutcome:
+        self.cancels.append(job_id)
+        if self.cancels.count(job_id) == 1:
+            raise IQPUnavailableError(
+                "IBM Quantum Platform could not cancel the job", self.status, retry_after=0.01
+            )
+        return CancelOutcome.CANCELLED
+
+    def replace_tags(self, job_id: str, tags: list[str]) -> None:
+        pass
+
+    def read(self, job_id: str) -> JobSnapshot:
+        return JobSnapshot(job_id=job_id, status=JobStatus.CANCELLED)
+
+
+def test_a_cancel_refused_with_429_is_sent_again_by_the_same_layer() -> None:
+    gateway: Any = RefusingOnce(429)
+    job_id = f"fan{uuid.uuid4().hex[:12]}"
+    lines: list[str] = []
+
+    (report,) = cancel_jobs(gateway, [job_id], Layer.SENSOR, lines.append, sleep=lambda _: None)
+
+    assert gateway.cancels == [job_id, job_id]
+    assert (report.sent, report.final_status) == (True, JobStatus.CANCELLED)
+    assert any(f"IBM refused the cancel of job {job_id} (429); sending it again" in line for line in lines)
+
+
+def test_a_cancel_that_failed_otherwise_is_left_to_the_next_layer() -> None:
+    gateway: Any = RefusingOnce(503)  # it may have taken effect: never sent twice by one layer
+    job_id = f"fan{uuid.uuid4().hex[:12]}"
+    lines: list[str] = []
+
+    reports = cancel_jobs(gateway, [job_id], Layer.SENSOR, lines.append, sleep=lambda _: None)
+
+    assert (gateway.cancels, reports) == ([job_id], [])
+    assert any("the next layer will retry" in line for line in lines)
