@@ -484,6 +484,11 @@ class IQPGateway:
         except ValueError as exc:
             kind = ConfigurationError if connecting else InvalidJobInputError
             raise kind(self.scrub(f"Could not {action}: {exc}")) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            # A connection dropped, refused or timed out below the client's own handling: transient.
+            raise IQPUnavailableError(
+                self.scrub(f"IBM Quantum Platform could not be reached to {action}: {exc}")
+            ) from None
         except Exception as exc:
             if type(exc).__module__.startswith("qiskit_ibm_runtime") or "Account" in type(exc).__name__:
                 raise ConfigurationError(self.scrub(f"Could not {action}: {exc}")) from None
@@ -522,7 +527,9 @@ class IQPGateway:
                 "Check the token (an IBM Cloud API key) of your IBMQuantumCredentials or QISKIT_IBM_TOKEN",
                 status,
             )
-        if status in TRANSIENT_STATUS or isinstance(cause, requests.exceptions.ConnectionError):
+        if status in TRANSIENT_STATUS or isinstance(
+            cause, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+        ):
             return IQPUnavailableError(f"IBM Cloud could not be reached to {action}: {detail}", status)
         return ConfigurationError(f"Could not {action}: {detail}")
 
