@@ -9,7 +9,30 @@
   is waited for before the block closes the session (see ``sessions``);
 - ``.map()`` maps only over the arguments that vary between jobs. Options, credentials, tags and
   poll policies are dicts, blocks, lists and pydantic models, all iterable, which Prefect would
-  otherwise map over; they are passed whole to every mapped call, as if wrapped in ``unmapped``.
+  otherwise map over; they are passed whole to every mapped call, as if wrapped in ``unmapped``;
+- a submit started with ``.submit()`` or ``.map()`` runs on the flow run's **submit threads**, a
+  small thread pool of the package's (``PREFECT_QISKIT_JOBS_SUBMIT_THREADS``, 16), not on the
+  flow's own task runner.
+
+Why the submit threads: Prefect's ``ThreadPoolTaskRunner`` runs each task it is given on a thread
+of its own for the task's whole run, and by default has no bound on its threads. A submit held back
+by an in-flight cap or the creation rate (``limits``) waits in its task run, so 1,000 mapped
+submits under a cap of 10 held 1,000 threads; under a bounded runner (``max_workers=8``) the
+waiting submits took every worker, and the flow's other tasks never started. On the submit
+threads, at most 16 submits run at a time; the others wait in the pool's queue without a thread
+(as under a bounded Prefect runner, their task runs appear once they start), and the flow's
+runner stays free for its other tasks.
+
+The pool is Prefect's own ``ThreadPoolTaskRunner``: Prefect's ``.submit()``/``.map()`` run
+unchanged, in a copy of the flow run context whose ``task_runner`` is the pool. So futures,
+``wait_for``, the dependencies drawn in the UI, ``return_state`` and the sessions' tracking work as
+for any task. One pool per flow run (per task runner of a flow run), made at its first submit. It
+ends with the flow's runner: Prefect offers no hook at a flow run's end, and its runner's
+``__exit__`` calls its public ``cancel_all``, which the pool wraps on that one runner instance.
+There it waits for every submit, queued or running, as Prefect's unbounded runner waits for the
+tasks it runs; if the flow run is being interrupted (cancelled, killed), the submits not yet
+started are dropped and only the running ones are waited for, as Prefect's own runner does. A flow
+whose runner is not a ``ThreadPoolTaskRunner`` (Dask, Ray, processes) keeps its runner.
 
 Example:
     >>> from prefect_qiskit_jobs import submit_sampler_job
@@ -20,17 +43,25 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import Callable, Coroutine
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from prefect import State, Task, unmapped
+from prefect.client.schemas.objects import RunInput
+from prefect.context import FlowRunContext
+from prefect.futures import PrefectConcurrentFuture, PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import allow_failure, opaque, quote
 from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.callables import get_call_parameters
 from prefect.utilities.collections import isiterable
 from typing_extensions import ParamSpec
 
+from prefect_qiskit_jobs.settings import Settings
 from prefect_qiskit_jobs.submit import sessions
 from prefect_qiskit_jobs.submit.idempotency import call_key, fresh_key
 
@@ -83,7 +114,8 @@ class QiskitTask(Task[P, R]):
             return super().__call__(*args, **self._stamped(kwargs))
 
         def submit(self, *args: Any, **kwargs: Any) -> Any:
-            future = super().submit(*args, **self._stamped(kwargs))
+            with on_submit_threads(self.stamps_keys):
+                future = super().submit(*args, **self._stamped(kwargs))
             if self.stamps_keys:
                 sessions.track(future)  # leaving an ibm_batch/ibm_session block waits for it
             return future
@@ -105,7 +137,8 @@ class QiskitTask(Task[P, R]):
                 parameters[KEY_PARAMETER] = [
                     fresh_key() if fresh else call_key(self.name) for _ in range(_map_length(parameters))
                 ]
-            futures = super().map(**parameters, **options)
+            with on_submit_threads(self.stamps_keys and not options.get("deferred")):
+                futures = super().map(**parameters, **options)
             if self.stamps_keys:
                 sessions.track(futures)
             return futures
@@ -122,6 +155,104 @@ class QiskitTask(Task[P, R]):
         if self.stamps_keys and kwargs.get(KEY_PARAMETER) is None:
             kwargs[KEY_PARAMETER] = fresh_key() if kwargs.get("fresh") else call_key(self.name)
         return kwargs
+
+
+class SubmitThreads(ThreadPoolTaskRunner[Any]):
+    """The thread pool a flow run's submit tasks run on when started with ``.submit()``/``.map()``.
+
+    Prefect's runner, bounded; it keeps the futures it made so that ``finish`` can wait for them.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers)
+        self._submitted: list[PrefectFuture[Any]] = []
+        self._submitted_lock = threading.Lock()
+
+    def submit(
+        self,
+        task: Task[Any, Any],
+        parameters: dict[str, Any],
+        wait_for: Iterable[PrefectFuture[Any]] | None = None,
+        dependencies: dict[str, set[RunInput]] | None = None,
+    ) -> PrefectConcurrentFuture[Any]:
+        """Prefect's ``submit`` (``map`` calls it once per item), keeping the future for ``finish``."""
+        future: PrefectConcurrentFuture[Any] = super().submit(task, parameters, wait_for, dependencies)
+        with self._submitted_lock:
+            self._submitted.append(future)
+        return future
+
+    def finish(self, interrupted: bool) -> None:
+        """Wait for every submit, or, when the flow run is being interrupted, for the running ones only."""
+        if not interrupted:
+            while True:  # a task still running on the flow's runner may start more meanwhile
+                with self._submitted_lock:
+                    futures, self._submitted = self._submitted, []
+                if not futures:
+                    break
+                for future in futures:
+                    future.wait()
+        self.__exit__(None, None, None)  # drops what never started, waits for what runs
+
+
+_pools: dict[int, SubmitThreads] = {}  # by id() of the flow run's task runner, until it ends
+_pools_lock = threading.Lock()
+
+
+def submit_threads(runner: ThreadPoolTaskRunner[Any]) -> SubmitThreads:
+    """The submit threads of the flow run whose task runner is ``runner``; made at first use."""
+    with _pools_lock:
+        pool = _pools.get(id(runner))
+        if pool is None:
+            pool = _pools[id(runner)] = SubmitThreads(Settings.read().submit_threads)
+            pool.__enter__()
+            _finish_with(runner, pool)
+        return pool
+
+
+def _finish_with(runner: ThreadPoolTaskRunner[Any], pool: SubmitThreads) -> None:
+    """Make the end of ``runner`` (its ``__exit__`` calls ``cancel_all``) finish ``pool`` first."""
+    cancel_runner = runner.cancel_all
+
+    def cancel_all() -> None:
+        with _pools_lock:
+            ending = _pools.get(id(runner))
+        if ending is not None:
+            # Still registered while it finishes: a submit started meanwhile joins it and is waited for.
+            ending.finish(interrupted=_interrupted())
+            with _pools_lock:
+                del _pools[id(runner)]
+        cancel_runner()
+
+    runner.cancel_all = cancel_all  # type: ignore[method-assign]
+
+
+def _interrupted() -> bool:
+    """Whether the runner ends under an interruption (Prefect's ``TerminationSignal``, Ctrl-C), not
+    an ``Exception``: a flow that failed has handled its exception, and its submits run on."""
+    exc = sys.exc_info()[1]
+    return exc is not None and not isinstance(exc, Exception)
+
+
+@contextlib.contextmanager
+def on_submit_threads(wanted: bool) -> Iterator[None]:
+    """Inside: Prefect's ``.submit()``/``.map()`` hand task runs to the flow run's submit threads.
+
+    Nothing changes when not ``wanted``, outside a flow run, on a task runner other than Prefect's
+    thread pool, or on the submit threads themselves.
+    """
+    context = FlowRunContext.get()
+    runner = getattr(context, "task_runner", None)
+    if (
+        not wanted
+        or context is None
+        or not isinstance(runner, ThreadPoolTaskRunner)
+        or isinstance(runner, SubmitThreads)
+    ):
+        yield
+        return
+    pool = submit_threads(runner)
+    with context.model_copy(update={"task_runner": pool}):
+        yield
 
 
 def _map_length(parameters: dict[str, Any]) -> int:

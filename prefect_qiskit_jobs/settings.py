@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         None,
         description="IBM's job-creation limit as JOBS/SECONDS (e.g. 5/60) or 'off'; unset: the block's.",
     )
+    submit_threads: PositiveInt = Field(
+        16,
+        description="Threads a flow run's submit tasks started with .submit()/.map() run on at most.",
+    )
     read_timeout: PositiveFloat = Field(
         30.0, description="Seconds to wait for any answer of IBM's job API before the client retries."
     )
