@@ -15,6 +15,8 @@ import typer
 
 from prefect_qiskit_jobs.cli.jobs import (
     CredentialsOption,
+    DeploymentOption,
+    FlowRunOption,
     JsonOption,
     default_result_storage,
     one_line_errors,
@@ -32,12 +34,8 @@ def cleanup(
     ibm: Annotated[
         bool, typer.Option("--ibm", help="Delete the jobs on IBM too (DELETE /jobs/{id}; cannot be undone).")
     ] = False,
-    flow_run: Annotated[
-        str | None, typer.Option(help="Only jobs submitted by this Prefect flow run (its id).")
-    ] = None,
-    deployment: Annotated[
-        str | None, typer.Option(help="Only jobs submitted by runs of this deployment (its id).")
-    ] = None,
+    flow_run: FlowRunOption = None,
+    deployment: DeploymentOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; delete nothing.")] = False,
     credentials: CredentialsOption = None,
     as_json: JsonOption = False,

@@ -33,6 +33,12 @@ CredentialsOption = Annotated[
     typer.Option(help="Saved IBMQuantumCredentials block; default: QISKIT_IBM_* variables."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
+FlowRunOption = Annotated[
+    str | None, typer.Option(help="Only jobs submitted by this Prefect flow run (its id).")
+]
+DeploymentOption = Annotated[
+    str | None, typer.Option(help="Only jobs submitted by runs of this deployment (its id).")
+]
 BAD_INPUT_EXIT = 2
 FAILED_EXIT = 1
 
@@ -292,12 +298,8 @@ def result_lines(pubs: list[dict[str, object]]) -> list[str]:
 
 @jobs_app.command("list")
 def jobs_list(
-    flow_run: Annotated[
-        str | None, typer.Option(help="Only jobs submitted by this Prefect flow run (its id).")
-    ] = None,
-    deployment: Annotated[
-        str | None, typer.Option(help="Only jobs submitted by runs of this deployment (its id).")
-    ] = None,
+    flow_run: FlowRunOption = None,
+    deployment: DeploymentOption = None,
     state: Annotated[
         list[str] | None,
         typer.Option(help="Only jobs in this status: QUEUED, RUNNING, DONE, ERROR, CANCELLED (repeatable)."),
