@@ -236,6 +236,19 @@ def jobs_of_run(emulator: RunningEmulator, run_id: Any) -> list[dict[str, Any]]:
     return [job for job in emulator.jobs() if tag in job["tags"]]
 
 
+def cli(env: dict[str, str], *args: str) -> str:
+    """``prefect-qiskit-jobs ARGS`` in a fresh process; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect_qiskit_jobs", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
 def start_logged(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(

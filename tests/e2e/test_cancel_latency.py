@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,10 +33,10 @@ from prefect.deployments import run_deployment
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from tests.e2e.conftest import (
-    ROOT,
     PrefectServer,
     cancel_requests,
     cancel_through_api,
+    cli,
     eventually,
     final_state,
     jobs_of_run,
@@ -113,19 +112,6 @@ async def test_a_run_cancelled_while_its_jobs_run_is_cancelled_only_after_ibm_st
     assert cancels == [1] * JOBS
 
 
-def reap(env: dict[str, str]) -> str:
-    """``prefect-qiskit-jobs reap --grace-seconds 0`` in a fresh process (a scheduled reaper); its output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "prefect_qiskit_jobs", "reap", "--grace-seconds", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode()
-
-
 @pytest.mark.timeout(600)  # IBM takes 120 s to stop the slowest jobs
 async def test_each_job_gets_one_cancel_request_whether_ibm_stops_it_in_5_45_or_120_seconds(
     served_slow: subprocess.Popen[bytes],
@@ -155,7 +141,9 @@ async def test_each_job_gets_one_cancel_request_whether_ibm_stops_it_in_5_45_or_
 
     endings = dict(zip(runs, await asyncio.gather(*(ending(run.id) for run in runs.values())), strict=True))
     # A reaper run after every run ended: it may confirm the jobs still stopping, never cancel them again.
-    reaper_said = await anyio.to_thread.run_sync(reap, scenario_environment(prefect_server, iqp))
+    reaper_said = await anyio.to_thread.run_sync(
+        cli, scenario_environment(prefect_server, iqp), "reap", "--grace-seconds", "0"
+    )
 
     async def all_cancelled() -> bool:
         return all(job["status"] == "Cancelled" for run in runs.values() for job in jobs_of_run(iqp, run.id))

@@ -37,6 +37,7 @@ from tests.e2e.conftest import (
     PrefectServer,
     cancel_requests,
     cancel_through_api,
+    cli,
     create_process_pool,
     eventually,
     final_state,
@@ -82,19 +83,6 @@ class Setup:
     worker: subprocess.Popen[bytes]
     env: dict[str, str]
     cli: list[str]
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    """``prefect-qiskit-jobs ARGS`` in a fresh process; its output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "prefect_qiskit_jobs", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode()
 
 
 def install_three_times(env: dict[str, str]) -> list[str]:
