@@ -287,11 +287,13 @@ class PollPolicy(BaseModel):
 
     The pause before the next read is ``growth`` times the seconds since the status last changed,
     at least ``initial`` and at most ``cap``, scaled by a random factor in
-    ``[1 - jitter, 1 + jitter]``, and never shorter than a ``Retry-After`` IBM sent. So the lag
-    between a job ending and its wait hearing of it stays a fixed fraction of how long it had been
-    quiet (2 s after a 20 s queue, 30 s after hours), and the reads of a wait grow only with the
-    logarithm of its length. ``error_budget`` consecutive transient errors (429, 5xx, dropped or
-    hung connections) are tolerated, each doubling the pause, before a wait fails.
+    ``[1 - jitter, 1 + jitter]``, and never shorter than a ``Retry-After`` IBM sent. While reads
+    succeed the pause stops growing at ``lag_bound`` (``pace``): IBM may start and end a queued
+    job at any moment, so however long the jobs have queued, a job's end is heard of at most about
+    ``lag_bound`` (plus one read) after it happens. That costs one read per ``lag_bound`` seconds
+    per group of jobs (a flow run's jobs on one backend), whatever their number. ``error_budget``
+    consecutive transient errors (429, 5xx, dropped or hung connections) are tolerated, each
+    doubling the pause up to ``cap``, before a wait fails.
 
     Example:
         >>> policy = PollPolicy(initial=1.5, growth=0.1, cap=30, jitter=0)
@@ -309,6 +311,24 @@ class PollPolicy(BaseModel):
     queue_position_every: float | None = Field(
         30.0, gt=0, description="seconds between queue-position reads of a queued job; None turns them off"
     )
+    lag_bound: float | None = Field(
+        5.0,
+        gt=0,
+        description="longest pause between reads that succeed, however long the jobs queue; "
+        "None: it grows to cap",
+    )
+
+    def pace(self, quiet_seconds: float, rng: random.Random | None = None, errors: int = 0) -> float:
+        """The pause the watcher takes: ``delay`` grown no further than ``lag_bound``; errors double it.
+
+        Example:
+            >>> policy = PollPolicy(initial=1.5, growth=0.1, cap=30, jitter=0, lag_bound=5)
+            >>> [policy.pace(quiet) for quiet in (0, 40, 3600)], policy.pace(3600, errors=2)
+            ([1.5, 4.0, 5.0], 20.0)
+        """
+        if self.lag_bound is not None and self.growth:
+            quiet_seconds = min(quiet_seconds, self.lag_bound / self.growth)
+        return self.delay(quiet_seconds, rng, errors)
 
     def delay(self, quiet_seconds: float, rng: random.Random | None = None, errors: int = 0) -> float:
         """Seconds to pause after ``quiet_seconds`` without a change (and ``errors`` failed reads in a row).

@@ -10,6 +10,7 @@ turns into a detection lag.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,12 +38,18 @@ from benchmarks.summary import Figure, Goal, Row, Summary
 TITLE = "polling: waiting for N jobs, await_jobs against per-job 0.5 s polling"
 GOALS = [
     "await_jobs: (status + metrics) requests per job ≤ 0.3 at N = 100 and 1000 with a 20 s queue, "
-    "and at N = 1000 with a 10-minute queue",
-    "await_jobs: detection lag p95 ≤ 2 s at N = 10, 100 and 1000 (20 s queue)",
+    "and at N = 1000 with a 10-minute (and, opted in, a 1-hour) queue",
+    "await_jobs: detection lag p95 ≤ 2 s at N = 10, 100 and 1000 (20 s queue), ≤ 3 s at N = 1000 "
+    "with a 10-minute (and, opted in, a 1-hour) queue",
 ]
 REQUESTS_GOAL = Goal("<=", 0.3)
 LAG_GOAL = Goal("<=", 2.0)
+LONG_LAG_GOAL = Goal("<=", 3.0)
 METHODS = {"await_jobs": "await_jobs", "per-job": "per-job 0.5 s"}
+# Opt-ins (environment): "1" adds N = 1000 with a 1-hour queue (it costs an hour), and runs only
+# the long-queue cases (for a rerun of those alone).
+HOUR_VARIABLE = "BENCHMARKS_POLLING_HOUR"
+LONG_ONLY_VARIABLE = "BENCHMARKS_POLLING_LONG_ONLY"
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class Case:
         """The requests goal and the lag goal this case is judged by (only ``await_jobs`` is)."""
         if self.method != "await_jobs":
             return None, None
-        return (REQUESTS_GOAL if self.jobs >= 100 else None), (None if self.long_queue else LAG_GOAL)
+        return (REQUESTS_GOAL if self.jobs >= 100 else None), (LONG_LAG_GOAL if self.long_queue else LAG_GOAL)
 
 
 @dataclass(frozen=True)
@@ -76,19 +83,23 @@ class Settings:
     submit_threads: int = 4
 
 
-def settings_for(quick: bool) -> Settings:
+def settings_for(quick: bool, hour: bool = False, long_only: bool = False) -> Settings:
     sizes, queue, long_case = (
         ((10, 100), 5.0, (100, 20.0)) if quick else ((10, 100, 1000), 20.0, (1000, 600.0))
     )
-    cases = [Case(method, size, queue) for size in sizes for method in METHODS]
+    cases = [] if long_only else [Case(method, size, queue) for size in sizes for method in METHODS]
     cases.append(Case("await_jobs", long_case[0], long_case[1], long_queue=True))
+    if hour:
+        cases.append(Case("await_jobs", 1000, 3600.0, long_queue=True))
     return Settings(tuple(cases))
 
 
 def run(bench: Bench) -> Summary:
     from prefect_qiskit_jobs.emulator import EmulatorConfig
 
-    settings = settings_for(bench.quick)
+    settings = settings_for(
+        bench.quick, os.environ.get(HOUR_VARIABLE) == "1", os.environ.get(LONG_ONLY_VARIABLE) == "1"
+    )
     config = EmulatorConfig(
         backends=(BACKEND_FOLDER,), queue_delay=HOLD_SECONDS, concurrency=settings.concurrency
     )
@@ -222,5 +233,14 @@ def notes(settings: Settings, problems: list[str]) -> list[str]:
         "second; wait: GO to the last job seen final; emulator CPU: the emulator's seconds meanwhile "
         "(it executes the jobs too); probe: round trip of a 1/s request to the emulator's health route; "
         "others CPU: machine CPU seconds outside the benchmark meanwhile (a shared machine adds noise).",
+        "Pace: `PollPolicy()` reads a group (these jobs are one) at most every `lag_bound` = 5 s "
+        "(± jitter) while nothing changes, however long the queue, and every 1.5 s while jobs "
+        "change; so a job ending in turn is seen at most about 5 s plus one read after it ended, and "
+        "the quiet queue costs one listing per 5 s for the whole group (Q / (5 s * N) requests per "
+        "job: 0.12 for N = 1000 and 10 minutes, 0.72 for 1 hour). The 1-hour case is opt-in "
+        f"(`{HOUR_VARIABLE}=1`); `{LONG_ONLY_VARIABLE}=1` runs only the long-queue cases.",
+        "Not counted here: a wait inside a task run also reads each job's record (`/metrics`) once "
+        "when it ends, for the start times its board shows: one more request per job. This waiter "
+        "runs outside any task run, where nothing shows them, so it makes none.",
         "Problems (errors, caps, jobs not DONE): " + ("; ".join(problems) if problems else "none") + ".",
     ]

@@ -15,7 +15,7 @@ import contextlib
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -349,14 +349,21 @@ class IQPGateway:
         return int(answer.get("count", 0))
 
     def list_since(
-        self, *, tag: str, backend: str | None, created_after: datetime | None, all_pages: bool
+        self,
+        *,
+        tag: str,
+        backend: str | None,
+        created_after: datetime | None,
+        all_pages: bool,
+        read_on: Callable[[list[JobSnapshot]], bool] | None = None,
     ) -> tuple[list[JobSnapshot], bool]:
         """Jobs tagged ``tag`` created since ``created_after``, oldest first: one page, or every page.
 
         Oldest first and not filtered by status, the listing only grows at its end while it is
-        read, so its pages never shift. Returns the jobs and whether they are all there are.
+        read, so its pages never shift. Without ``all_pages``, the next page is read while
+        ``read_on(page)`` says it may hold news. Returns the jobs and whether they are all there are.
         """
-        jobs: list[dict[str, Any]] = []
+        jobs: list[JobSnapshot] = []
         with self.translated("list jobs"):
             while True:
                 answer = self.client().jobs_get(
@@ -367,11 +374,11 @@ class IQPGateway:
                     created_after=created_after,
                     descending=False,
                 )
-                page = answer.get("jobs") or []
+                page = [snapshot_from_api(job) for job in answer.get("jobs") or []]
                 jobs.extend(page)
                 complete = not page or len(jobs) >= int(answer.get("count", 0))
-                if complete or not all_pages:
-                    return [snapshot_from_api(job) for job in jobs], complete
+                if complete or not (all_pages or (read_on is not None and read_on(page))):
+                    return jobs, complete
 
     def usage(self) -> dict[str, Any]:
         """The instance's usage (``GET /instances/usage``): consumed, limit, whether it is reached."""

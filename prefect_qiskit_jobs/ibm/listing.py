@@ -9,7 +9,8 @@ if TYPE_CHECKING:
     pass
 
 
-PAGE_SIZE = 100
+# IBM's own default page (its API reference: ``limit``, default 200): a sweep of 10,000 jobs is 50 requests.
+PAGE_SIZE = 200
 LISTING_PASSES = 3
 
 

@@ -4,12 +4,17 @@ Awaited jobs are kept in groups read together. The jobs of one flow run (or of o
 outside any run) on one backend share a tag, and IBM lists jobs by tag, so one request answers
 for a whole group: the group's jobs created since its oldest unfinished job, oldest first. IBM
 runs a backend's jobs in about the order they came, so that first page is where jobs start and
-end, with their final states; a group larger than a page is read in full now and then (a sweep)
-to catch a job that ended out of turn. A job without such a tag is read on its own.
+end, with their final states. When that page's last job has changed too, the change may run on
+past it (IBM cancelling thousands of jobs in order, say), so the next page is read as well, and
+so on. A group larger than a page is read in full now and then (a sweep) to catch a job that
+ended out of turn; sweeps take at most a tenth of the group's requests. A job without such a tag
+is read on its own.
 
 Each group has one read in flight at most, so a slow or hung answer holds up its own group only.
-Its pace follows ``PollPolicy``: the pause grows with the time nothing in the group changed,
-doubles with each transient error, and honours ``Retry-After``. A queued group's queue position
+Its pace follows ``PollPolicy.pace``: the pause grows with the time nothing in the group changed,
+up to the policy's ``lag_bound`` (a job can end at any moment, however long it queued), doubles
+with each transient error, and honours ``Retry-After``. Each read costs time in proportion to
+the jobs it lists, never to all the group's jobs. A queued group's queue position
 comes from ``/metrics`` for its head (its first queued job) only: the others queue behind it.
 
 Members are registrations, compared by identity: a late answer for one that has gone is dropped,
@@ -19,19 +24,22 @@ and it never touches a newer registration of the same job.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from prefect_qiskit_jobs.errors import IQPUnavailableError
+from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE
 from prefect_qiskit_jobs.ibm.tags import FLOW_RUN_PREFIX, PROCESS_PREFIX
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, PollPolicy
 
 # Registrations arriving within this window are read together (many waits start at once).
 COALESCE_SECONDS = 0.05
-# A group larger than one page is read in full at least this often (and at most every 4 pauses).
+# A group larger than one page is read in full at least this often, and the pages its sweeps read
+# beyond the first take at most 1 / SWEEP_SHARE of its requests (10,000 jobs are 50 pages).
 SWEEP_SECONDS = 60.0
+SWEEP_SHARE = 10
 # Before IBM's own creation time of a job is known, list from this long before the local one.
 CLOCK_MARGIN = timedelta(seconds=60)
 
@@ -76,6 +84,10 @@ class Group:
     position_reading: bool = False
     # The members' distinct policies, kept (hashing thousands of models each cycle costs a core).
     known_policies: list[PollPolicy] | None = None
+    # Where the next listing starts (``start()``), kept until a member comes, goes or is dated.
+    known_start: tuple[datetime | None] | None = None
+    # Pages the last complete listing took.
+    pages: int = 1
 
     @property
     def tag(self) -> str | None:
@@ -86,6 +98,12 @@ class Group:
         if self.known_policies is None:
             self.known_policies = list(dict.fromkeys(m.policy for m in self.members.values()))
         return self.known_policies
+
+    def start(self) -> datetime | None:
+        """The oldest member's creation time (IBM's, else the local one less ``CLOCK_MARGIN``)."""
+        if self.known_start is None:
+            self.known_start = (_oldest(self.members.values()),)
+        return self.known_start[0]
 
     def position_every(self) -> float | None:
         """The shortest pause between position reads any member asks for (None: no member does)."""
@@ -99,6 +117,20 @@ class Group:
         return min(queued, key=_queue_order)
 
 
+def _oldest(members: Iterable[Member]) -> datetime | None:
+    oldest: datetime | None = None
+    for member in members:
+        last = member.last
+        created = last.created if last is not None and last.created is not None else None
+        if created is None:
+            if member.job.created_at is None:
+                return None
+            created = member.job.created_at - CLOCK_MARGIN
+        if oldest is None or created < oldest:
+            oldest = created
+    return oldest
+
+
 def _queue_order(member: Member) -> tuple[int, float]:
     position = member.last.position_in_queue if member.last else None
     created = member.created
@@ -107,12 +139,34 @@ def _queue_order(member: Member) -> tuple[int, float]:
 
 @dataclass(frozen=True, eq=False)
 class ListGroup:
-    """List the group's jobs created since ``created_after``, oldest first: the first page, or all."""
+    """List the group's jobs created since ``created_after``, oldest first: the first page, or all.
+
+    ``by_id`` holds the registrations the read is for: an answer reaches those and no newer one.
+    """
 
     group: Group
-    members: tuple[Member, ...]
+    by_id: dict[str, Member]
     created_after: datetime | None
     all_pages: bool
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        return tuple(self.by_id.values())
+
+    @property
+    def first(self) -> Member:
+        """A member, for what they all share: the gateway, and the job an error is told by."""
+        return next(iter(self.by_id.values()))
+
+    def read_on(self, page: list[JobSnapshot]) -> bool:
+        """Whether the page after ``page`` may hold news: ``page``'s last job changed since last read.
+
+        IBM ends a backend's jobs in about the order they came, so changes run from the oldest
+        job on; when they reach the end of a page they may run on into the next one.
+        """
+        member = self.by_id.get(page[-1].job_id) if page else None
+        last = member.last if member is not None else None
+        return last is not None and last.status is not page[-1].status
 
     @property
     def tag(self) -> str:
@@ -188,6 +242,7 @@ class Schedule:
             group.changed_at = now
         group.members[member.job.job_id] = member
         group.known_policies = None
+        group.known_start = None
         group.unseen = True
         self._group_of[id(member)] = group
 
@@ -199,6 +254,7 @@ class Schedule:
         if group.members.get(member.job.job_id) is member:
             del group.members[member.job.job_id]
             group.known_policies = None
+            group.known_start = None
         if not group.members and self._groups.get(group.key) is group:
             del self._groups[group.key]
 
@@ -242,24 +298,15 @@ class Schedule:
         return min(times, default=None)
 
     def _status_read(self, group: Group, now: float) -> Read:
-        members = tuple(group.members.values())
         if group.tag is None:
-            return ReadJob(group, members[0])
-        created = [m.created for m in members]
-        if any(c is None for c in created):
-            after = None
-        else:
-            exact = [m.last is not None and m.last.created is not None for m in members]
-            after = min(
-                c if known else c - CLOCK_MARGIN for c, known in zip(created, exact, strict=True) if c
-            )
+            return ReadJob(group, next(iter(group.members.values())))
         sweep_due = group.swept_at is None or now - group.swept_at >= max(
-            SWEEP_SECONDS, 4 * self._pause(group, now)
+            SWEEP_SECONDS, SWEEP_SHARE * (group.pages - 1) * self._pause(group, now)
         )
-        return ListGroup(group, members, after, all_pages=group.unseen or sweep_due)
+        return ListGroup(group, dict(group.members), group.start(), all_pages=group.unseen or sweep_due)
 
     def _pause(self, group: Group, now: float, retry_after: float | None = None) -> float:
-        pauses = [p.delay(now - group.changed_at, self._rng, group.errors) for p in group.policies()]
+        pauses = [p.pace(now - group.changed_at, self._rng, group.errors) for p in group.policies()]
         return max(min(pauses, default=1.0), retry_after or 0.0)
 
     # ----- what came back ----------------------------------------------------------------
@@ -271,26 +318,28 @@ class Schedule:
         """
         now = self._clock()
         group = read.group
-        by_id = {job.job_id: job for job in jobs}
         updates: list[Update] = []
         changed = False
-        for member in read.members:
-            snapshot = by_id.get(member.job.job_id)
-            if snapshot is None:
-                if complete and self.current(member):
-                    self.remove(member)
-                    self.add(member, alone=True)
+        for snapshot in jobs:  # the jobs listed, not every member: a page costs its own length
+            member = read.by_id.get(snapshot.job_id)
+            if member is None:
                 continue
             moved, update = self._observe(member, snapshot)
             changed |= moved
             if update is not None:
                 updates.append(update)
+        if complete:
+            listed = {job.job_id for job in jobs}
+            for member in read.by_id.values():
+                if member.job.job_id not in listed and self.current(member):
+                    self.remove(member)
+                    self.add(member, alone=True)
         if read.all_pages:
             group.swept_at = now
             if complete:
-                read_now = {id(m) for m in read.members}
-                group.unseen = any(id(m) not in read_now for m in group.members.values())
-        return updates + self._answered(group, now, changed, read.members)
+                group.pages = max(1, -(-len(jobs) // PAGE_SIZE))
+                group.unseen = any(read.by_id.get(job_id) is not m for job_id, m in group.members.items())
+        return updates + self._answered(group, now, changed, read.by_id.values())
 
     def read_job(self, read: ReadJob, snapshot: JobSnapshot) -> list[Update]:
         now = self._clock()
@@ -340,16 +389,19 @@ class Schedule:
         if not self.current(member):
             return False, None
         last = member.last
+        kept: dict[str, object] = {}  # what the listing does not say, carried over from the last read
         if last is not None and snapshot.status is last.status:
-            snapshot = snapshot.model_copy(
-                update={
-                    "position_in_queue": snapshot.position_in_queue or last.position_in_queue,
-                    "estimated_start": snapshot.estimated_start or last.estimated_start,
-                }
-            )
+            if snapshot.position_in_queue is None and last.position_in_queue is not None:
+                kept["position_in_queue"] = last.position_in_queue
+            if snapshot.estimated_start is None and last.estimated_start is not None:
+                kept["estimated_start"] = last.estimated_start
         if last is not None and snapshot.running is None and last.running is not None:
-            snapshot = snapshot.model_copy(update={"running": last.running})
+            kept["running"] = last.running
+        if kept:
+            snapshot = snapshot.model_copy(update=kept)
         changed = last is None or snapshot.status is not last.status
+        if last is None or (last.created is None and snapshot.created is not None):
+            self._group_of[id(member)].known_start = None  # IBM dated it: the listings start there
         member.last = snapshot
         group = self._group_of[id(member)]
         if changed and snapshot.status is JobStatus.QUEUED:
@@ -359,7 +411,7 @@ class Schedule:
             return True, Update(member, snapshot, final=True)
         return changed, Update(member, snapshot, final=False) if changed else None
 
-    def _answered(self, group: Group, now: float, changed: bool, members: tuple[Member, ...]) -> list[Update]:
+    def _answered(self, group: Group, now: float, changed: bool, members: Iterable[Member]) -> list[Update]:
         """A read of ``group`` succeeded: pace it, and after failures tell the waits IBM answers again."""
         recovered = group.errors > 0
         group.reading = False

@@ -20,8 +20,8 @@ import asyncio
 import contextlib
 import functools
 import math
+import threading
 from collections.abc import Sequence
-from typing import Any
 
 import anyio
 from prefect.context import TaskRunContext
@@ -52,10 +52,41 @@ RESOLVE_READS_AT_ONCE = 8
 RECORD_READS_AT_ONCE = 8
 
 
-def _deliver(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[Any], job_id: str, item: Any) -> None:
-    """Hand a watcher event to the waiting coroutine's loop (the watcher runs on its own thread)."""
-    with contextlib.suppress(RuntimeError):  # the waiting loop has closed: nobody is listening
-        loop.call_soon_threadsafe(inbox.put_nowait, (job_id, item))
+Item = JobSnapshot | BaseException | Outage
+
+
+class _Inbox:
+    """What the watcher (on its own thread) tells one wait, handed over in batches.
+
+    Items gather under a lock and the waiting loop is woken once per batch, not once per job:
+    10,000 jobs seen in one listing are one wake-up, not 10,000.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[str, Item]] = []
+        self._woken = False
+        self._ready = asyncio.Event()
+
+    def put(self, job_id: str, item: Item) -> None:
+        """Add an item (from any thread); the first of a batch wakes the waiting loop."""
+        with self._lock:
+            self._items.append((job_id, item))
+            if self._woken:
+                return
+            self._woken = True
+        with contextlib.suppress(RuntimeError):  # the waiting loop has closed: nobody is listening
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+    async def take(self) -> list[tuple[str, Item]]:
+        """Every item so far, once there is one (possibly none, after a spurious wake-up)."""
+        await self._ready.wait()
+        with self._lock:
+            self._ready.clear()
+            self._woken = False
+            items, self._items = self._items, []
+        return items
 
 
 async def await_jobs(
@@ -78,18 +109,15 @@ async def await_jobs(
     monitor = monitor or WaitMonitor(list(jobs), get_logger("prefect_qiskit_jobs.wait.sensor"), None, None)
     owner = _current_flow_run_id()
     watcher = JobWatcher.shared()
-    loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException | Outage]] = asyncio.Queue()
-    handles = [
-        (
-            job.job_id,
-            watcher.watch(gateway, job, policy, functools.partial(_deliver, loop, inbox, job.job_id)),
-        )
-        for job in jobs
-    ]
+    inbox = _Inbox(asyncio.get_running_loop())
+    listeners = [(job, functools.partial(inbox.put, job.job_id)) for job in jobs]
+    handles = list(
+        zip([job.job_id for job in jobs], watcher.watch_many(gateway, listeners, policy), strict=True)
+    )
     finals: dict[str, JobSnapshot] = {}
     distinct = len({job.job_id for job in jobs})  # once: per snapshot it was quadratic in the jobs
-    records = _RecordReads(gateway, inbox, monitor)
+    # Start times are read only where a display shows them: one /metrics request per job.
+    records = _RecordReads(gateway, inbox, monitor) if monitor.task_run_id is not None else None
 
     def unfinished() -> list[JobRef]:
         return [job for job in jobs if job.job_id not in finals]
@@ -98,24 +126,24 @@ async def await_jobs(
         await monitor.start()
         with anyio.fail_after(timeout):
             while len(finals) < distinct:
-                received = None
+                received: list[tuple[str, Item]] = []
                 # anyio's scope, not asyncio.wait_for: on Python 3.11 wait_for can swallow a
-                # cancellation that arrives as the queue hands over an item.
+                # cancellation that arrives as the inbox hands over.
                 with anyio.move_on_after(ARTIFACT_MIN_INTERVAL if monitor.dirty else math.inf):
-                    received = await inbox.get()
-                if received is None:
+                    received = await inbox.take()
+                if not received:
                     await monitor.flush()
                     continue
-                job_id, item = received
-                if isinstance(item, BaseException):
-                    raise item
-                if isinstance(item, Outage):
-                    monitor.outage(job_id, item.error)
-                # A job seen final comes back through the inbox once more, with its record.
-                elif not (item.status.is_final and records.start(job_id, item)):
-                    await monitor.observe(item)
-                    if item.status.is_final:
-                        finals[job_id] = item
+                for job_id, item in received:
+                    if isinstance(item, BaseException):
+                        raise item
+                    if isinstance(item, Outage):
+                        monitor.outage(job_id, item.error)
+                    # A job seen final comes back through the inbox once more, with its record.
+                    elif not (item.status.is_final and records is not None and records.start(job_id, item)):
+                        await monitor.observe(item)
+                        if item.status.is_final:
+                            finals[job_id] = item
     except TimeoutError:
         pending = unfinished()
         cancelled = (
@@ -133,9 +161,9 @@ async def await_jobs(
         await _cancel_owned(gateway, unfinished(), owner, monitor, "interrupted", end_sessions=True)
         raise
     finally:
-        records.cancel()
-        for job_id, handle in handles:
-            watcher.unwatch(gateway, job_id, handle)
+        if records is not None:
+            records.cancel()
+        watcher.unwatch_many(gateway, handles)
         with (
             anyio.CancelScope(shield=True),
             anyio.move_on_after(FLUSH_TIME_CAP),
@@ -151,17 +179,14 @@ class _RecordReads:
     IBM's job listings and reads do not say when a job started: only the job's own record
     (``/metrics``) does, and the watcher reads that for a queued job's position only. So a job it
     saw go from QUEUED to DONE between two reads (or RUNNING, for that matter) has no start time
-    until this read. The reads run beside the wait, ``RECORD_READS_AT_ONCE`` at a time, and hand
+    until this read. It costs one request per job, so it is made only where a display shows the
+    times: in a task run (its board and tables); a wait outside any run returns snapshots without
+    ``running``. The reads run beside the wait, ``RECORD_READS_AT_ONCE`` at a time, and hand
     the completed snapshot back through the wait's inbox; a read that fails hands back the snapshot
     as it was (the timestamps are for people to read: they never fail a wait).
     """
 
-    def __init__(
-        self,
-        gateway: IQPGateway,
-        inbox: asyncio.Queue[tuple[str, JobSnapshot | BaseException | Outage]],
-        monitor: WaitMonitor,
-    ) -> None:
+    def __init__(self, gateway: IQPGateway, inbox: _Inbox, monitor: WaitMonitor) -> None:
         self._gateway = gateway
         self._inbox = inbox
         self._monitor = monitor
@@ -192,7 +217,7 @@ class _RecordReads:
                 snapshot = apply_metrics(snapshot, metrics)
             except Exception as exc:
                 self._monitor.logger.warning("Could not read when job %s started: %s", job_id, exc)
-        self._inbox.put_nowait((job_id, snapshot))
+        self._inbox.put(job_id, snapshot)
 
 
 def _current_flow_run_id() -> str | None:

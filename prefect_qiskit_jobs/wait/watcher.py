@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,12 +87,34 @@ class JobWatcher:
     # ----- registration (any thread) ---------------------------------------------------------
     def watch(self, gateway: IQPGateway, job: JobRef, policy: PollPolicy, listener: Listener) -> int:
         """Start telling ``listener`` about ``job``; returns a handle for ``unwatch``."""
-        handle = next(self._ids)
-        self._loop.call_soon_threadsafe(self._add, gateway, job, policy, listener, handle)
+        (handle,) = self.watch_many(gateway, [(job, listener)], policy)
         return handle
 
+    def watch_many(
+        self, gateway: IQPGateway, jobs: Sequence[tuple[JobRef, Listener]], policy: PollPolicy
+    ) -> list[int]:
+        """``watch`` each (job, listener) pair in one hand-over to the watcher's loop."""
+        handles = [next(self._ids) for _ in jobs]
+        added = [(job, listener, handle) for (job, listener), handle in zip(jobs, handles, strict=True)]
+        self._loop.call_soon_threadsafe(self._add_all, gateway, added, policy)
+        return handles
+
     def unwatch(self, gateway: IQPGateway, job_id: str, handle: int) -> None:
-        self._loop.call_soon_threadsafe(self._remove, id(gateway), job_id, handle)
+        self.unwatch_many(gateway, [(job_id, handle)])
+
+    def unwatch_many(self, gateway: IQPGateway, handles: Sequence[tuple[str, int]]) -> None:
+        """``unwatch`` each (job id, handle) pair in one hand-over."""
+        self._loop.call_soon_threadsafe(self._remove_all, id(gateway), list(handles))
+
+    def _add_all(
+        self, gateway: IQPGateway, added: list[tuple[JobRef, Listener, int]], policy: PollPolicy
+    ) -> None:
+        for job, listener, handle in added:
+            self._add(gateway, job, policy, listener, handle)
+
+    def _remove_all(self, gateway_id: int, handles: list[tuple[str, int]]) -> None:
+        for job_id, handle in handles:
+            self._remove(gateway_id, job_id, handle)
 
     def _add(
         self, gateway: IQPGateway, job: JobRef, policy: PollPolicy, listener: Listener, handle: int
@@ -147,14 +169,14 @@ class JobWatcher:
         updates: list[Update]
         try:
             if isinstance(read, ListGroup):
-                gateway = read.members[0].gateway
                 jobs, complete = await self._call(
                     self._pool,
-                    gateway.list_since,
+                    read.first.gateway.list_since,
                     tag=read.tag,
                     backend=read.backend,
                     created_after=read.created_after,
                     all_pages=read.all_pages,
+                    read_on=read.read_on,
                 )
                 updates = self._schedule.listed(read, jobs, complete)
             elif isinstance(read, ReadJob):
@@ -187,7 +209,7 @@ class JobWatcher:
         """
         if isinstance(exc, IQPError):
             return exc
-        member = read.members[0] if isinstance(read, ListGroup) else read.member
+        member = read.first if isinstance(read, ListGroup) else read.member
         text = member.gateway.scrub(f"{type(exc).__name__}: {exc}")
         logger.warning("unexpected error reading job %s: %s", member.job.job_id, text)
         return IQPError(f"Could not read the status of job {member.job.job_id}: {text}")

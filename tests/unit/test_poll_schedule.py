@@ -77,3 +77,11 @@ def test_each_transient_error_doubles_the_pause_up_to_the_cap() -> None:
 def test_nonsense_policies_are_refused(settings: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="validation error"):
         PollPolicy(**settings)
+
+
+def test_the_pace_stops_growing_at_the_lag_bound_however_long_the_queue_and_errors_double_it() -> None:
+    policy = PollPolicy(initial=1.5, growth=0.075, cap=30, jitter=0, lag_bound=5)
+
+    assert [policy.pace(quiet) for quiet in (0, 20, 60, 600, 3600, 10**6)] == [1.5, 1.5, 4.5, 5, 5, 5]
+    assert [policy.pace(3600, errors=n) for n in range(4)] == [5, 10, 20, 30]
+    assert PollPolicy(jitter=0, lag_bound=None).pace(3600) == 30.0  # the bound turned off

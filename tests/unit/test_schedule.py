@@ -23,7 +23,9 @@ from prefect_qiskit_jobs.wait.schedule import (
     Update,
 )
 
-POLICY = PollPolicy(initial=1.0, growth=0.1, cap=30, jitter=0, error_budget=2, queue_position_every=None)
+POLICY = PollPolicy(
+    initial=1.0, growth=0.1, cap=30, jitter=0, error_budget=2, queue_position_every=None, lag_bound=None
+)
 POSITIONS = POLICY.model_copy(update={"queue_position_every": 10.0})
 RUN = flow_run_tag("run-1")
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -424,3 +426,63 @@ def test_a_job_read_alone_is_read_by_id(schedule: Schedule, clock: Clock) -> Non
     assert read.member is m
     (update,) = schedule.read_job(read, snap(m, JobStatus.DONE))
     assert update.final
+
+
+# ----- the lag bound and the cost of a read ---------------------------------------------------------
+
+
+def test_a_quiet_group_is_read_at_least_every_lag_bound_however_long_it_has_queued(
+    schedule: Schedule, clock: Clock
+) -> None:
+    bounded = POLICY.model_copy(update={"lag_bound": 4.0})
+    m = member(1, RUN, policy=bounded)
+    schedule.add(m)
+    (read,) = due(schedule, clock)
+    pauses = []
+    for _ in range(200):  # about 13 minutes of a queue in which nothing changes
+        schedule.listed(read, [snap(m, JobStatus.QUEUED)], complete=True)
+        wake = schedule.wake_at()
+        assert wake is not None
+        pauses.append(wake - clock.now)
+        clock.now = wake
+        (read,) = schedule.next_reads()
+
+    assert max(pauses) == pytest.approx(4.0)
+    assert pauses[-1] == pytest.approx(4.0)
+
+
+def queued_and_read_once(schedule: Schedule, clock: Clock, n: int) -> tuple[list[Member], ListGroup]:
+    """``n`` jobs of one run, listed once all queued; the group's next read."""
+    members = [member(k, RUN) for k in range(n)]
+    for m in members:
+        schedule.add(m)
+    (first,) = due(schedule, clock)
+    schedule.listed(first, [snap(m, JobStatus.QUEUED) for m in members], complete=True)
+    (read,) = due(schedule, clock, after=POLICY.initial)
+    return members, read
+
+
+def test_the_next_page_is_read_only_while_the_last_job_of_a_page_has_changed(
+    schedule: Schedule, clock: Clock
+) -> None:
+    members, read = queued_and_read_once(schedule, clock, 4)
+
+    ended_in_order = [snap(members[0], JobStatus.CANCELLED), snap(members[1], JobStatus.CANCELLED)]
+    assert read.read_on(ended_in_order)  # the change reaches the page's end: it may run on
+    assert not read.read_on([ended_in_order[0], snap(members[1], JobStatus.QUEUED)])
+    assert not read.read_on([])
+
+
+def test_a_listing_tells_the_jobs_it_lists_and_leaves_the_others_alone(
+    schedule: Schedule, clock: Clock
+) -> None:
+    members, read = queued_and_read_once(schedule, clock, 300)
+
+    updates = schedule.listed(
+        read, [snap(members[0], JobStatus.DONE), snap(members[1], JobStatus.RUNNING)], False
+    )
+
+    assert [(u.member, u.final) for u in updates] == [(members[0], True), (members[1], False)]
+    assert all(schedule.current(m) for m in members[1:])
+    (later,) = due(schedule, clock, after=POLICY.initial)
+    assert later.created_after == T0 + timedelta(seconds=1)  # the oldest unfinished job, as IBM dated it
