@@ -22,11 +22,12 @@ def test_the_pause_is_the_floor_then_a_fraction_of_the_quiet_time_up_to_the_cap(
     ]
 
 
-def test_the_default_pace_hears_of_an_end_within_2_s_after_a_20_s_queue_and_30_s_after_hours() -> None:
+def test_the_default_delay_is_under_2_s_after_a_20_s_queue_and_the_lag_bound_after_hours() -> None:
     policy = PollPolicy(jitter=0)
 
     assert policy.delay(20) <= 1.9
-    assert policy.delay(4 * 3600) == 30.0
+    assert policy.delay(4 * 3600) == 30.0  # unbounded, it would grow to the cap
+    assert policy.pace(4 * 3600) == 5.0  # the watcher's pace stops at the lag bound
 
 
 def test_without_a_random_source_there_is_no_jitter() -> None:

@@ -486,3 +486,30 @@ def test_a_listing_tells_the_jobs_it_lists_and_leaves_the_others_alone(
     assert all(schedule.current(m) for m in members[1:])
     (later,) = due(schedule, clock, after=POLICY.initial)
     assert later.created_after == T0 + timedelta(seconds=1)  # the oldest unfinished job, as IBM dated it
+
+
+def test_a_group_of_many_pages_is_swept_so_that_sweeps_take_a_tenth_of_its_requests(
+    schedule: Schedule, clock: Clock
+) -> None:
+    bounded = POLICY.model_copy(update={"lag_bound": 4.0})
+    members = [member(n, RUN, policy=bounded) for n in range(450)]  # 3 pages of 200
+    for m in members:
+        schedule.add(m)
+    (read,) = due(schedule, clock)
+    schedule.listed(read, [snap(m, JobStatus.QUEUED) for m in members], complete=True)
+    swept_at = clock.now
+    sweeps = []
+    for _ in range(60):
+        wake = schedule.wake_at()
+        assert wake is not None
+        clock.now = wake
+        (read,) = schedule.next_reads()
+        if read.all_pages:
+            sweeps.append(clock.now - swept_at)
+            swept_at = clock.now
+        listed = members if read.all_pages else members[:200]
+        schedule.listed(read, [snap(m, JobStatus.QUEUED) for m in listed], complete=read.all_pages)
+
+    # 2 pages beyond the first per sweep, at one read per 4 s: a sweep every 10 * 2 * 4 = 80 s.
+    assert sweeps
+    assert all(80 <= gap < 84 for gap in sweeps)
