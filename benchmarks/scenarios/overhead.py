@@ -139,5 +139,6 @@ NOTES = [
     "Many jobs: the package's time is the whole flow call, its flow run's own start and end "
     "included; its submits run on the flow run's submit threads (16 by default), its results are "
     "persisted. The raw client's jobs run while it is still submitting, and it reads each result as "
-    "soon as it asks. The emulator runs one job at a time; 3 runs each (quick: 1 run of 20 jobs).",
+    "soon as it asks. The emulator runs one job at a time; 3 runs each (quick: 1 run of 20 jobs), "
+    "after a warm-up of 5 jobs each.",
 ]
