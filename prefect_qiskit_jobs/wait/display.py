@@ -165,7 +165,8 @@ def run_client() -> SyncPrefectClient | None:
 
     A sync wait runs on an event loop of its own, where ``get_client()`` builds a new client per
     call: a TLS context and a CSRF token request each time, which took most of a 100-job wait's CPU.
-    The run's sync client (its engine's) is reused instead, from a worker thread.
+    The run's sync client (its engine's) is reused instead, from a worker thread that a cancelled
+    write abandons (a flush's time cap), so a hung API never holds a wait's cleanup.
     """
     loop = asyncio.get_running_loop()
     async_context = AsyncClientContext.get()
@@ -190,7 +191,7 @@ async def create_artifact(artifact: Artifact) -> UUID:
         flow_run_id=flow_run_id,
         data=await artifact.aformat(),
     )
-    return (await anyio.to_thread.run_sync(client.create_artifact, request)).id
+    return (await anyio.to_thread.run_sync(client.create_artifact, request, abandon_on_cancel=True)).id
 
 
 async def update_artifact(artifact_id: UUID, update: ArtifactUpdate) -> None:
@@ -200,7 +201,7 @@ async def update_artifact(artifact_id: UUID, update: ArtifactUpdate) -> None:
         async with get_client() as async_client:
             await async_client.update_artifact(artifact_id, update)
     else:
-        await anyio.to_thread.run_sync(client.update_artifact, artifact_id, update)
+        await anyio.to_thread.run_sync(client.update_artifact, artifact_id, update, abandon_on_cancel=True)
 
 
 Rows = list[dict[str, Any]]
