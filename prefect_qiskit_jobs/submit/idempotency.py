@@ -150,7 +150,9 @@ def stamp_key(task_name: str, fresh: bool = False) -> str:
     """The key of the call being made now of the task named ``task_name``, noted for ``claim_first_run``.
 
     ``fresh``, or outside any run: a new key (``fresh_key``). Otherwise the call's place in its run
-    (``call_key``), new only in a scope running for the first time.
+    (``_scoped_call``), new only in a scope running for the first time. The task's name, not
+    Prefect's ``task_key``: that one hashes the task's source, so it would change when the package
+    is upgraded between a run and its re-run.
     """
     scoped = None if fresh else _scoped_call(task_name)
     key, first = scoped if scoped is not None else (fresh_key(), True)
@@ -161,16 +163,6 @@ def stamp_key(task_name: str, fresh: bool = False) -> str:
 def claim_first_run(key: str) -> bool:
     """Whether no job can carry ``key`` yet (this process stamped it for a first run); claimed once."""
     return _first_runs.claim(key)
-
-
-def call_key(task_name: str) -> str | None:
-    """The key of the call being made now of the task named ``task_name``; None outside any run.
-
-    The task's name, not Prefect's ``task_key``: that one hashes the task's source, so it would
-    change when the package is upgraded between a run and its re-run.
-    """
-    scoped = _scoped_call(task_name)
-    return scoped[0] if scoped is not None else None
 
 
 def _scoped_call(task_name: str) -> tuple[str, bool] | None:
