@@ -4,7 +4,7 @@
 
 - a submit task gets its idempotency key when the flow *calls* it (directly, ``.submit()`` or
   ``.map()``), passed as its ``idempotency_key`` parameter, so it shows in the UI and survives
-  retries (see ``idempotency``);
+  retries (see ``idempotency``); outside any run the key is a fresh one;
 - a submit started with ``.submit()`` or ``.map()`` inside an ``ibm_batch``/``ibm_session`` block
   is waited for before the block closes the session (see ``sessions``);
 - ``.map()`` maps only over the arguments that vary between jobs. Options, credentials, tags and
@@ -63,7 +63,7 @@ from typing_extensions import ParamSpec
 
 from prefect_qiskit_jobs.settings import Settings
 from prefect_qiskit_jobs.submit import sessions
-from prefect_qiskit_jobs.submit.idempotency import call_key, fresh_key
+from prefect_qiskit_jobs.submit.idempotency import stamp_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -135,7 +135,7 @@ class QiskitTask(Task[P, R]):
                 if isiterable(fresh):
                     raise TypeError("fresh= of a mapped submit is one bool for every call")
                 parameters[KEY_PARAMETER] = [
-                    fresh_key() if fresh else call_key(self.name) for _ in range(_map_length(parameters))
+                    stamp_key(self.name, fresh=bool(fresh)) for _ in range(_map_length(parameters))
                 ]
             with on_submit_threads(self.stamps_keys and not options.get("deferred")):
                 futures = super().map(**parameters, **options)
@@ -153,7 +153,7 @@ class QiskitTask(Task[P, R]):
 
     def _stamped(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.stamps_keys and kwargs.get(KEY_PARAMETER) is None:
-            kwargs[KEY_PARAMETER] = fresh_key() if kwargs.get("fresh") else call_key(self.name)
+            kwargs[KEY_PARAMETER] = stamp_key(self.name, fresh=bool(kwargs.get("fresh")))
         return kwargs
 
 

@@ -4,7 +4,8 @@ A submit never waits for the job. It tags the job with its flow run and task run
 cancellation layers find it later) and with an idempotency key (see ``idempotency``), so that
 
 - a task retry, a flow-run retry and a re-run of the same flow run adopt the job the earlier
-  attempt created instead of submitting another. An adopted job that ended ERROR or CANCELLED is
+  attempt created instead of submitting another (a first run, which can have no earlier job, does
+  not look: see ``idempotency.FirstRuns``). An adopted job that ended ERROR or CANCELLED is
   not adopted: the retry submits a new job, which is what a retry is for. ``fresh=True`` asks for
   a new job on every execution of the call;
 - the duplicates the client can create itself (it re-sends a POST after a 5xx) are cancelled.
@@ -39,7 +40,7 @@ from prefect_qiskit_jobs.limits import rate as throttle
 from prefect_qiskit_jobs.logs import run_logger
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus, Primitive, PrimitiveApi
 from prefect_qiskit_jobs.submit import sessions
-from prefect_qiskit_jobs.submit.idempotency import check_idempotency_key, job_key
+from prefect_qiskit_jobs.submit.idempotency import check_idempotency_key, claim_first_run, job_key
 
 Log = Callable[[str], None]
 DEFAULT_MAX_PUBS_PER_JOB = 100
@@ -163,6 +164,8 @@ class SubmitCall:
     task_run_id: object | None
     session: sessions.IBMQuantumSession | None = None
     deployment_id: object | None = None
+    # No earlier execution can have submitted under the call's keys: nothing to adopt, no lookup.
+    first_run: bool = False
 
     @property
     def session_id(self) -> str | None:
@@ -224,6 +227,8 @@ def plan_submit(
         task_run_id=task_run.id if task_run else None,
         session=session,
         deployment_id=flow_run.deployment_id if flow_run else None,
+        # Last, once every check has passed: the claim is spent by the execution that may submit.
+        first_run=claim_first_run(idempotency_key) if idempotency_key is not None else task_run is None,
     )
 
 
@@ -264,7 +269,9 @@ def _key_tag(call: SubmitCall, index: int) -> str:
 
 
 def _adopt_earlier(gateway: IQPGateway, call: SubmitCall, index: int, log: Log) -> JobRef | None:
-    """The job an earlier run of this call created, if one is worth adopting."""
+    """The job an earlier run of this call created, if one is worth adopting (no request on a first run)."""
+    if call.first_run:
+        return None
     key_tag = _key_tag(call, index)
     earlier = gateway.list_jobs(tags=[key_tag])
     adopted = _adopt(gateway, earlier, call, key_tag, log)

@@ -28,10 +28,12 @@ from typing import Any
 from uuid import UUID
 
 import anyio
-from prefect.artifacts import TableArtifact, acreate_progress_artifact, acreate_table_artifact
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import ArtifactUpdate
+from prefect.artifacts import Artifact, ProgressArtifact, TableArtifact
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
+from prefect.context import AsyncClientContext, SyncClientContext
 from prefect.events import emit_event
+from prefect.utilities.context import get_task_and_flow_run_ids
 
 from prefect_qiskit_jobs.limits import budget
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, JobStatus
@@ -158,6 +160,50 @@ def artifact_key(prefix: str, identifier: object) -> str:
     return f"{prefix}-{text}"[:120]
 
 
+def run_client() -> SyncPrefectClient | None:
+    """The run's own sync client, when no async client of the running loop is at hand.
+
+    A sync wait runs on an event loop of its own, where ``get_client()`` builds a new client per
+    call: a TLS context and a CSRF token request each time, which took most of a 100-job wait's CPU.
+    The run's sync client (its engine's) is reused instead, from a worker thread that a cancelled
+    write abandons (a flush's time cap), so a hung API never holds a wait's cleanup.
+    """
+    loop = asyncio.get_running_loop()
+    async_context = AsyncClientContext.get()
+    client = async_context.client if async_context is not None else None
+    if client is not None and getattr(client, "_loop", None) in (loop, None):
+        return None  # get_client() hands back this loop's client: nothing to build
+    sync_context = SyncClientContext.get()
+    return sync_context.client if sync_context is not None else None
+
+
+async def create_artifact(artifact: Artifact) -> UUID:
+    """Create ``artifact`` for the current task run (and flow run), through a client already made."""
+    client = run_client()
+    if client is None:
+        return (await artifact.acreate()).id
+    task_run_id, flow_run_id = get_task_and_flow_run_ids()
+    request = ArtifactCreate(
+        type=artifact.type,
+        key=artifact.key,
+        description=artifact.description,
+        task_run_id=task_run_id,
+        flow_run_id=flow_run_id,
+        data=await artifact.aformat(),
+    )
+    return (await anyio.to_thread.run_sync(client.create_artifact, request, abandon_on_cancel=True)).id
+
+
+async def update_artifact(artifact_id: UUID, update: ArtifactUpdate) -> None:
+    """Update an artifact in place, through a client already made (see ``run_client``)."""
+    client = run_client()
+    if client is None:
+        async with get_client() as async_client:
+            await async_client.update_artifact(artifact_id, update)
+    else:
+        await anyio.to_thread.run_sync(client.update_artifact, artifact_id, update, abandon_on_cancel=True)
+
+
 Rows = list[dict[str, Any]]
 SendRows = Callable[[Rows], Awaitable[None]]
 """Puts rows into one table artifact; raises when it could not (the display logs it and retries later)."""
@@ -170,11 +216,10 @@ def prefect_table(key: str, description: str) -> SendRows:
     async def send(rows: Rows) -> None:
         nonlocal artifact_id
         if artifact_id is None:
-            artifact_id = await acreate_table_artifact(rows, key=key, description=description)
+            artifact_id = await create_artifact(TableArtifact(table=rows, key=key, description=description))
         else:
             data = await TableArtifact(table=rows).aformat()
-            async with get_client() as client:
-                await client.update_artifact(artifact_id, ArtifactUpdate(data=data))
+            await update_artifact(artifact_id, ArtifactUpdate(data=data))
 
     return send
 
@@ -186,10 +231,11 @@ def prefect_progress(key: str) -> Callable[[float, str], Awaitable[None]]:
     async def send(share: float, description: str) -> None:
         nonlocal artifact_id
         if artifact_id is None:
-            artifact_id = await acreate_progress_artifact(share, key=key, description=description)
+            artifact_id = await create_artifact(
+                ProgressArtifact(progress=share, key=key, description=description)
+            )
         else:
-            async with get_client() as client:
-                await client.update_artifact(artifact_id, ArtifactUpdate(data=share, description=description))
+            await update_artifact(artifact_id, ArtifactUpdate(data=share, description=description))
 
     return send
 
@@ -416,8 +462,12 @@ class WaitMonitor:
         await self.flush()
         if len(self.jobs) > 1 and self.task_run_id:
             try:
-                self._progress_id = await acreate_progress_artifact(
-                    0.0, key=artifact_key("qiskit-progress", self.task_run_id), description="Jobs finished"
+                self._progress_id = await create_artifact(
+                    ProgressArtifact(
+                        progress=0.0,
+                        key=artifact_key("qiskit-progress", self.task_run_id),
+                        description="Jobs finished",
+                    )
                 )
                 self._progress_sent = 0.0
             except Exception as exc:
@@ -524,8 +574,7 @@ class WaitMonitor:
         if share == self._progress_sent:
             return
         try:
-            async with get_client() as client:
-                await client.update_artifact(self._progress_id, ArtifactUpdate(data=share))
+            await update_artifact(self._progress_id, ArtifactUpdate(data=share))
             self._progress_sent = share
         except Exception as exc:
             logger.warning("could not update the progress artifact: %s", exc)
