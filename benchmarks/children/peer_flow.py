@@ -85,12 +85,12 @@ def ours() -> Any:
     )
 
     backend_name = CONFIG["backend"]
-    backend = get_backend(backend_name)
 
     @cancel_jobs_on_exit
     @flow(name=flow_name("prefect-qiskit-jobs"), retries=1, retry_delay_seconds=0)
     async def run(count: int, circuit: str, shots: int, fail_first: bool = False) -> list[str]:
-        pubs = [(isa(circuit, backend), None, shots)] * count
+        # The backend is looked up in the flow (once per process): a served flow is pickled.
+        pubs = [(isa(circuit, get_backend(backend_name)), None, shots)] * count
         jobs = await asubmit_sampler_jobs(pubs, backend=backend_name, max_pubs_per_job=1)
         await await_for_jobs(jobs)
         await afetch_job_results(jobs)
@@ -98,7 +98,7 @@ def ours() -> Any:
         return [job.job_id for job in jobs]
 
     for name in ("bell", "ghz"):
-        isa(name, backend)
+        isa(name, get_backend(backend_name))
     return run
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import threading
 import time
@@ -80,13 +81,23 @@ class Settings:
     behaviour_jobs: int = 10
     orphan_grace: float = 20.0  # seconds after the run is final that its jobs may still be cancelled
     case_timeout: float = 1800.0
+    long_counts: tuple[int, ...] | None = None  # the N run with a queue of 2 min or more (None: all)
 
     def cases(self) -> list[Case]:
-        return [Case(n, c, q) for q in self.queues for n in self.counts for c in self.circuits]
+        def counts(queue: float) -> tuple[int, ...]:
+            return self.long_counts if queue >= 120 and self.long_counts is not None else self.counts
+
+        return [Case(n, c, q) for q in self.queues for n in counts(q) for c in self.circuits]
 
 
 def settings_for(quick: bool) -> Settings:
-    return Settings((1, 10), (0.0, 30.0)) if quick else Settings((1, 10, 100), (0.0, 30.0, 300.0))
+    """Quick: N = 1, 10 and 0 s, 30 s. Full: N = 1, 10, 100 and 0 s, 30 s, 5 min; the long cases take
+    about 6 minutes each, so ``BENCHMARK_PEERS_LONG_N=100`` (say) runs the 5-minute queue for those N only."""
+    if quick:
+        return Settings((1, 10), (0.0, 30.0))
+    long_n = os.environ.get("BENCHMARK_PEERS_LONG_N")
+    long_counts = tuple(int(n) for n in long_n.split(",")) if long_n else None
+    return Settings((1, 10, 100), (0.0, 30.0, 300.0), long_counts=long_counts)
 
 
 def backend_of(system: str) -> str:
@@ -316,7 +327,7 @@ def case_row(
     iqp = sum(routes.values()) - cloud
     held = outcome["ended"] - outcome["started"]
     return Row(
-        f"{case.label} | {name}",
+        f"{case.label} — {name}",
         [
             Figure("wall", "wall", held, "s"),
             Figure("iqp_per_job", "IQP req/job", iqp / case.count, digits=1),
@@ -340,7 +351,7 @@ class Behaviours:
         n = settings.behaviour_jobs
         return [
             Row(
-                f"cancel and retry, N={n} | {name}",
+                f"cancel and retry, N={n} — {name}",
                 [
                     Figure("orphans", "orphans after a cancelled run", self.orphans.get(name)),
                     Figure("duplicates", "duplicates after a flow retry", self.duplicates.get(name)),
@@ -524,7 +535,7 @@ def judge(rows: list[Row]) -> None:
     """Give the package's figures their goal: at most the best peer's value in the same case."""
     by_case: dict[str, dict[str, Row]] = {}
     for row in rows:
-        case, system = row.label.split(" | ")
+        case, system = row.label.split(" — ")
         by_case.setdefault(case, {})[system] = row
     for systems in by_case.values():
         ours = systems.get(OURS)
