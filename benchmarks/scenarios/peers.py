@@ -305,7 +305,8 @@ def measure(
         done = sum(job["status"] == "Completed" for job in mine)
         if outcome["error"] or done != case.count:
             problems.append(f"{case.label}, {name}: {outcome['error'] or ''} ({done}/{case.count} completed)")
-    print(f"[peers] {case.label}: " + ", ".join(f"{r.label.split(' | ')[1]} {r.value('wall')}" for r in rows))
+    walls = ", ".join(f"{name} {row.figures[0].shown()}" for name, row in zip(systems, rows, strict=True))
+    print(f"[peers] {case.label}: wall {walls}", flush=True)
     return rows, problems
 
 
