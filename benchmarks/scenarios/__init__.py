@@ -11,7 +11,7 @@ from collections.abc import Callable
 from benchmarks.harness.context import Bench
 from benchmarks.summary import Summary
 
-NAMES = ("polling", "scale", "overhead", "cancel", "ratelimit", "deferral", "chaos", "emulator")
+NAMES = ("polling", "scale", "overhead", "cancel", "ratelimit", "deferral", "chaos", "emulator", "peers")
 
 
 def runner(name: str) -> Callable[[Bench], Summary]:

@@ -1,9 +1,10 @@
 """What the emulator saw, and the faults it injects: an ASGI middleware in front of every route.
 
 Each request is matched to its route template (``GET /jobs/{job_id}``) once; it is counted per
-route and, for job routes, per job; then the seeded fault rules may answer it with 429 or 503,
-delay it, hold it unanswered, or drop its connection. Tests and benchmarks read the counters on
-the admin route.
+route, for job routes per job, and per account (the ``sub`` of its bearer token, so that clients
+sharing one emulator under different API keys are told apart); then the seeded fault rules may
+answer it with 429 or 503, delay it, hold it unanswered, or drop its connection. Tests and
+benchmarks read the counters on the admin route.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import threading
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
+import jwt
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +30,8 @@ RUNTIME_PREFIX = "/experimental/api/v1"
 CANCEL_ROUTE = "POST /jobs/{job_id}/cancel"
 # The runtime API's resources whose second path segment is an id or a name.
 _NAMED = {"jobs": "{job_id}", "backends": "{name}", "sessions": "{session_id}"}
+# Authorization headers already read to their account; cleared when it grows past this.
+_ACCOUNTS_CACHED = 4096
 
 
 def route_of(method: str, path: str) -> tuple[str, str | None]:
@@ -65,6 +70,7 @@ class Traffic:
         with self._lock:
             self.routes: Counter[str] = Counter()
             self.jobs: defaultdict[str, Counter[str]] = defaultdict(Counter)
+            self.accounts: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.faults: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.injected: Counter[int] = Counter()
             self.rate_limited = 0  # job creations refused by the job rate limit (429)
@@ -86,11 +92,18 @@ class Traffic:
             self.injected[index] += 1
             return True
 
-    def count(self, route: str, job_id: str | None) -> None:
+    def count(self, route: str, job_id: str | None, account: str | None = None) -> None:
         with self._lock:
             self.routes[route] += 1
             if job_id is not None:
                 self.jobs[job_id][route] += 1
+            if account is not None:
+                self.accounts[account][route] += 1
+
+    def count_account(self, account: str, route: str) -> None:
+        """Count a request for ``account`` that carried no token (an API key's exchange for one)."""
+        with self._lock:
+            self.accounts[account][route] += 1
 
     def count_rate_limited(self) -> None:
         with self._lock:
@@ -106,6 +119,7 @@ class Traffic:
                 "routes": dict(self.routes),
                 "jobs": {job: dict(c) for job, c in self.jobs.items()},
                 "cancels": {job: c[CANCEL_ROUTE] for job, c in self.jobs.items() if c[CANCEL_ROUTE]},
+                "accounts": {account: dict(c) for account, c in self.accounts.items()},
                 "faults": {route: dict(c) for route, c in self.faults.items()},
                 "hanging": self.hanging,
                 "rate_limited": self.rate_limited,
@@ -123,13 +137,29 @@ class TrafficMiddleware:
     def __init__(self, app: ASGIApp, traffic: Traffic) -> None:
         self.app = app
         self.traffic = traffic
+        self._accounts: dict[bytes, str | None] = {}
+
+    def _account(self, scope: Scope) -> str | None:
+        """The ``sub`` of the request's bearer token, unchecked (the routes check it): for counting only."""
+        header = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+        if header is None or not header.startswith(b"Bearer "):
+            return None
+        if header not in self._accounts:
+            if len(self._accounts) >= _ACCOUNTS_CACHED:
+                self._accounts.clear()
+            try:
+                claims = jwt.decode(header[len(b"Bearer ") :], options={"verify_signature": False})
+                self._accounts[header] = str(claims.get("sub")) if "sub" in claims else None
+            except jwt.PyJWTError:
+                self._accounts[header] = None
+        return self._accounts[header]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
         route, job_id = route_of(scope["method"], scope["path"])
-        self.traffic.count(route, job_id)
+        self.traffic.count(route, job_id, self._account(scope))
         query = scope.get("query_string", b"").decode("latin-1")
         for index, rule in enumerate(self.traffic.rules):
             if not (fnmatch.fnmatchcase(route, rule.route) and fnmatch.fnmatchcase(query, rule.query)):

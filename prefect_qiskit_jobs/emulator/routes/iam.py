@@ -23,4 +23,6 @@ async def exchange_api_key(request: Request, emulator: EmulatorDep) -> JSONRespo
         return JSONResponse(iam_error(f"Unsupported grant type {grant_type!r}"), status_code=400)
     if not emulator.config.accepts(apikey):
         return JSONResponse(iam_error("Provided API key could not be found."), status_code=400)
-    return JSONResponse(emulator.issuer.issue(account_of(apikey)))
+    account = account_of(apikey)
+    emulator.traffic.count_account(account, f"POST {IAM_PREFIX}{IAM_TOKEN_PATH}")
+    return JSONResponse(emulator.issuer.issue(account))

@@ -316,7 +316,6 @@ HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0
 WRONG_CONTENT_TYPES = st.sampled_from(
     [
         None,
-        "text/plain",
         "application/x-www-form-urlencoded",
         "multipart/form-data; boundary=x",
         "application/xml",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from prefect_qiskit_jobs.emulator.auth import TokenIssuer
 from prefect_qiskit_jobs.emulator.config import FaultRule
 from prefect_qiskit_jobs.emulator.traffic import Traffic, TrafficMiddleware, route_of
 
@@ -59,6 +60,7 @@ def test_traffic_counts_by_route_job_and_cancel() -> None:
         "routes": {},
         "jobs": {},
         "cancels": {},
+        "accounts": {},
         "faults": {},
         "hanging": 0,
         "rate_limited": 0,
@@ -81,7 +83,9 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def call(middleware: TrafficMiddleware, method: str, path: str) -> tuple[int, dict[str, str], Any]:
+def call(
+    middleware: TrafficMiddleware, method: str, path: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, dict[str, str], Any]:
     """One request through the middleware: status, headers, decoded body."""
     sent: list[dict[str, Any]] = []
 
@@ -91,7 +95,7 @@ def call(middleware: TrafficMiddleware, method: str, path: str) -> tuple[int, di
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "path": path, "headers": []}
+    scope = {"type": "http", "method": method, "path": path, "headers": headers or []}
     asyncio.run(middleware(scope, receive, send))
     start, body = sent
     headers = {k.decode(): v.decode() for k, v in start["headers"]}
@@ -148,3 +152,26 @@ def test_the_same_seed_draws_the_same_faults() -> None:
     assert statuses(3) == statuses(3)
     assert {429, 200} == set(statuses(3))
     assert statuses(3) != statuses(4)
+
+
+def test_requests_are_counted_per_account_of_their_bearer_token() -> None:
+    """Clients sharing one emulator under different API keys are told apart (the peers benchmark)."""
+    traffic = Traffic()
+    middleware = TrafficMiddleware(_app, traffic)
+    issuer = TokenIssuer(lifetime=60)
+
+    def bearer(account: str) -> list[tuple[bytes, bytes]]:
+        return [(b"authorization", f"Bearer {issuer.issue(account)['access_token']}".encode())]
+
+    call(middleware, "GET", f"{API}/jobs/d1", bearer("alice"))
+    call(middleware, "GET", f"{API}/jobs/d1", bearer("alice"))
+    call(middleware, "POST", f"{API}/jobs", bearer("bob"))
+    call(middleware, "GET", f"{API}/backends", [(b"authorization", b"Bearer not-a-jwt")])
+    call(middleware, "GET", f"{API}/backends")
+    traffic.count_account("bob", "POST /iam/identity/token")
+
+    assert traffic.snapshot()["accounts"] == {
+        "alice": {"GET /jobs/{job_id}": 2},
+        "bob": {"POST /jobs": 1, "POST /iam/identity/token": 1},
+    }
+    assert traffic.snapshot()["routes"] == {"GET /jobs/{job_id}": 2, "POST /jobs": 1, "GET /backends": 2}
