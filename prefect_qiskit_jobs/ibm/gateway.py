@@ -12,6 +12,7 @@ become this package's here, with the token scrubbed from every message.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import warnings
@@ -21,6 +22,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import requests
+from prefect.logging import get_logger
 from qiskit.primitives import PrimitiveResult
 from qiskit.providers import BackendV2
 from qiskit_ibm_runtime import Batch, QiskitRuntimeService, Session
@@ -48,6 +50,7 @@ from prefect_qiskit_jobs.ibm.mapping import (
     primitive_class,
     snapshot_from_api,
 )
+from prefect_qiskit_jobs.limits.rate import resend_refused
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, Primitive, PrimitiveApi, check_job_id
 from prefect_qiskit_jobs.settings import Settings
 
@@ -60,9 +63,13 @@ REFUSED_STATUS = frozenset({400, 401, 403})
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 READ_TIMEOUT_VARIABLE = Settings.variables()["read_timeout"]
+# A request that changes nothing (a backend lookup, a listing) and met a transient fault is sent
+# again after a backoff of at most this many seconds, within RESEND_WINDOWS of them in all.
+RESEND_CAP_SECONDS = 60.0
 # Readings of a listing whose pending set shrank while it was paged (see ``collect_listing``).
 
 _environment_lock = threading.Lock()
+_logger = get_logger("prefect_qiskit_jobs.ibm.gateway")
 
 
 @contextlib.contextmanager
@@ -159,24 +166,52 @@ class IQPGateway:
 
         The instance's backends are listed once per gateway, however many submits ask at once,
         and kept. A name missing from that listing is looked up afresh once (a backend added
-        since the process started) before it is refused.
+        since the process started) before it is refused. A lookup IBM could not answer for now
+        (429, a 5xx, a dropped connection, a timeout) is sent again (``resend_refused``), so one
+        transient fault fails no flow that looks a backend up.
         """
         with self._backends_lock:
-            if name not in self._backends:
-                self._list_backends(f"look up backend {name}")
-            if name not in self._backends:
-                raise InvalidJobInputError(
-                    f"Backend {name!r} does not exist on this instance; "
-                    f"available: {', '.join(sorted(self._backends))}"
-                )
-            backend = self._backends[name]
-            if name not in self._targets_loaded:
-                # The client reads a backend's properties on first use of its target; do it here,
-                # where callers expect I/O, so the backend handed out never blocks an event loop.
-                with self.translated(f"read the properties of backend {name}"):
-                    _ = backend.target
-                self._targets_loaded.add(name)
-            return backend
+            return resend_refused(
+                functools.partial(self._look_up, name),
+                _logger.warning,
+                RESEND_CAP_SECONDS,
+                refused=f"the lookup of backend {name} (429)",
+                idempotent=True,
+            )
+
+    def _look_up(self, name: str) -> BackendV2:
+        if not self._backends:
+            self._list_backends(f"look up backend {name}")
+        if name not in self._backends:
+            self._refuse_unlisted(name)
+            # IBM lists it: added since the listing, or left out by the client (see below).
+            self._list_backends(f"look up backend {name}")
+        if name not in self._backends:
+            raise IQPUnavailableError(
+                f"IBM lists backend {name!r}, but the client could not read its configuration for now"
+            )
+        backend = self._backends[name]
+        if name not in self._targets_loaded:
+            # The client reads a backend's properties on first use of its target; do it here,
+            # where callers expect I/O, so the backend handed out never blocks an event loop.
+            with self.translated(f"read the properties of backend {name}"):
+                _ = backend.target
+            self._targets_loaded.add(name)
+        return backend
+
+    def _refuse_unlisted(self, name: str) -> None:
+        """Refuse ``name`` if IBM's own listing (one ``GET /backends``) does not have it.
+
+        The client's listing is not enough: it leaves out, with a warning, a backend whose
+        configuration read failed, and every backend when the instance's listing failed. That is
+        transient, never an unknown name.
+        """
+        with self.translated("list the instance's backends"):
+            listed = {str(entry.get("name")) for entry in self.client().list_backends()}
+        if name not in listed:
+            raise InvalidJobInputError(
+                f"Backend {name!r} does not exist on this instance; available: {', '.join(sorted(listed))}"
+            )
 
     def _list_backends(self, action: str) -> None:
         """Keep each backend of the instance: one ``GET /backends``, and a configuration read per backend.
