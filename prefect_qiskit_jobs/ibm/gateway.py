@@ -27,12 +27,14 @@ from qiskit.primitives import PrimitiveResult
 from qiskit.providers import BackendV2
 from qiskit_ibm_runtime import Batch, QiskitRuntimeService, Session
 from qiskit_ibm_runtime.accounts.exceptions import AccountsError
+from qiskit_ibm_runtime.api.auth import CloudAuth
 from qiskit_ibm_runtime.api.client import RuntimeClient
 from qiskit_ibm_runtime.api.client_parameters import ClientParameters
 from qiskit_ibm_runtime.api.exceptions import RequestsApiError
 from qiskit_ibm_runtime.exceptions import IBMNotAuthorizedError, IBMRuntimeError
 
 from prefect_qiskit_jobs.errors import (
+    TRANSIENT_STATUS,
     ConfigurationError,
     InvalidJobInputError,
     IQPAuthenticationError,
@@ -42,7 +44,9 @@ from prefect_qiskit_jobs.errors import (
     JobResultExpired,
     QiskitJobsError,
     QPUBudgetExceeded,
+    retry_after_of,
 )
+from prefect_qiskit_jobs.ibm.iam import TokenExchange
 from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE, collect_listing
 from prefect_qiskit_jobs.ibm.mapping import (
     apply_metrics,
@@ -57,7 +61,6 @@ from prefect_qiskit_jobs.settings import Settings
 if TYPE_CHECKING:
     from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
 
-TRANSIENT_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504, 520, 521, 522, 524})
 # What IAM and the instance directory answer when they refuse an API key (IAM says 400 for an unknown key).
 REFUSED_STATUS = frozenset({400, 401, 403})
 CONNECT_TIMEOUT = 5.0
@@ -126,6 +129,8 @@ class IQPGateway:
         self._targets_loaded: set[str] = set()
         # The client's own Session/Batch objects of the sessions this process opened, by id.
         self._sessions: dict[str, Session] = {}
+        # The one IAM token manager of every client built here (see ``ibm/iam.py``).
+        self._tokens: TokenExchange | None = None
 
     # ----- clients -----------------------------------------------------------------------
     def service(self) -> QiskitRuntimeService:
@@ -142,6 +147,9 @@ class IQPGateway:
                         instance=self.credentials.instance,
                         verify=self.credentials.verify,
                     )
+                built = getattr(self._service, "_api_clients", {})
+                for client in [self._service._active_api_client, *built.values()]:
+                    self._share_tokens(client)
             return self._service
 
     def client(self) -> RuntimeClient:
@@ -159,7 +167,27 @@ class IQPGateway:
                 # The client sets no read timeout, so one hung answer would hold its thread (and
                 # the group it reads) for ever; its session takes a per-request default instead.
                 self._client._session._timeout = (CONNECT_TIMEOUT, read_timeout())
+                self._share_tokens(self._client)
             return self._client
+
+    def _share_tokens(self, client: RuntimeClient) -> None:
+        """Give ``client`` the gateway's one token exchange, made like the client's own manager.
+
+        The client falls back to sending the API key when its own exchange fails once (see
+        ``ibm/iam.py``); this one sends a failed exchange again, and clients share its token.
+        """
+        auth = client._session.auth
+        if not isinstance(auth, CloudAuth):
+            return
+        if self._tokens is None:
+            self._tokens = TokenExchange(
+                auth.tm,
+                timeout=(CONNECT_TIMEOUT, read_timeout()),
+                resend_cap_seconds=RESEND_CAP_SECONDS,
+                scrub=self.scrub,
+                log=_logger.warning,
+            )
+        auth.tm = self._tokens
 
     def backend(self, name: str) -> BackendV2:
         """The backend by name, with its target; unknown names fail listing the ones that exist.
@@ -501,7 +529,7 @@ class IQPGateway:
         except (InvalidJobInputError, IQPError, ConfigurationError, QPUBudgetExceeded):
             raise
         except IBMNotAuthorizedError as exc:
-            raise IQPAuthenticationError(
+            raise self._unauthorized(
                 self.scrub(f"IBM refused the credentials while trying to {action}: {exc}"), 401
             ) from None
         except AccountsError as exc:
@@ -541,7 +569,7 @@ class IQPGateway:
                 scope="the instance (IBM's usage limit)",
             )
         if status == 401:
-            return IQPAuthenticationError(message, status)
+            return self._unauthorized(message, status)
         if status == 404 and job_id:
             return JobNotFoundError(
                 f"No job {job_id} on this instance (never, or no more: deleted or past IBM's retention)",
@@ -550,6 +578,16 @@ class IQPGateway:
         if status in TRANSIENT_STATUS or "maintenance" in str(exc):
             return IQPUnavailableError(message, status, retry_after=_retry_after(exc))
         return IQPError(message, status)
+
+    def _unauthorized(self, message: str, status: int) -> IQPError:
+        """A 401: the key refused, unless the last token exchange failed for now (the client then
+        sent the key itself, which IBM always refuses): that is IBM unavailable, and sent again."""
+        failure = self._tokens.failure if self._tokens is not None else None
+        if failure is None:
+            return IQPAuthenticationError(message, status)
+        return IQPUnavailableError(
+            f"{message} (sent without a token: {failure})", failure.status_code, failure.retry_after
+        )
 
     def _account_error(self, action: str, exc: AccountsError) -> QiskitJobsError:
         """The client could not list the instances: the key was refused, IBM was unreachable, or else."""
@@ -574,12 +612,7 @@ class IQPGateway:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc.__cause__, "response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_of(getattr(exc.__cause__, "response", None))
 
 
 _gateways: dict[tuple[object, ...], IQPGateway] = {}
