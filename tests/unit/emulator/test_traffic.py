@@ -59,6 +59,7 @@ def test_traffic_counts_by_route_job_and_cancel() -> None:
         "routes": {},
         "jobs": {},
         "cancels": {},
+        "cancels_refused": {},
         "faults": {},
         "hanging": 0,
         "rate_limited": 0,
@@ -148,3 +149,14 @@ def test_the_same_seed_draws_the_same_faults() -> None:
     assert statuses(3) == statuses(3)
     assert {429, 200} == set(statuses(3))
     assert statuses(3) != statuses(4)
+
+
+def test_a_cancel_refused_by_a_fault_is_counted_apart_from_one_that_took_effect() -> None:
+    refused = Traffic((FaultRule(route="POST /jobs/*/cancel", rate_limit_no_header=1.0),))
+    took_effect = Traffic((FaultRule(route="POST /jobs/*/cancel", drop_after=1.0),))
+
+    assert call(TrafficMiddleware(_app, refused), "POST", f"{API}/jobs/d1/cancel")[0] == 429
+    call(TrafficMiddleware(_app, took_effect), "POST", f"{API}/jobs/d1/cancel")
+
+    assert (refused.snapshot()["cancels"], refused.snapshot()["cancels_refused"]) == ({"d1": 1}, {"d1": 1})
+    assert (took_effect.snapshot()["cancels"], took_effect.snapshot()["cancels_refused"]) == ({"d1": 1}, {})
