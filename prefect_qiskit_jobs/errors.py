@@ -168,6 +168,19 @@ class JobWaitTimeoutError(JobOutcomeError):
     """Raised when a wait's timeout passes before the job reaches a final state."""
 
 
+# The HTTP statuses that say IBM (or IBM Cloud's IAM) cannot answer for now (-1: no answer at all).
+TRANSIENT_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504, 520, 521, 522, 524})
+
+
+def retry_after_of(response: Any) -> float | None:
+    """The seconds an HTTP answer's ``Retry-After`` header asks to wait; None without a readable one."""
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry only when IBM was unavailable, never for bad input,
     refused credentials or job outcomes.

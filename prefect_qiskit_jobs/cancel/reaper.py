@@ -8,6 +8,7 @@ see ``fan_out``), without sending another request.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -18,13 +19,14 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
+from prefect.logging import get_logger
 
 from prefect_qiskit_jobs.blocks import (
     IBMQuantumCredentials,
     aresolve_credentials,
 )
 from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
-from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
+from prefect_qiskit_jobs.ibm.gateway import RESEND_CAP_SECONDS, IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.tags import (
     CANCEL_REQUESTED_TAG,
     DETACHED_TAG,
@@ -33,12 +35,14 @@ from prefect_qiskit_jobs.ibm.tags import (
     flow_run_tag,
     value_of,
 )
+from prefect_qiskit_jobs.limits.rate import resend_refused
 from prefect_qiskit_jobs.limits.slots import account_limit_name, held_alone
 from prefect_qiskit_jobs.logs import id_list, log_to_run, run_label
 from prefect_qiskit_jobs.models import JobSnapshot
 
 REAPED_STATES = frozenset({StateType.CANCELLED, StateType.CRASHED})
 RUN_CANCELS_LIMIT_PREFIX = "ibm-quantum-run-cancels-"
+_logger = get_logger("prefect_qiskit_jobs.cancel.reaper")
 
 
 def run_cancels_limit(credentials: IBMQuantumCredentials) -> str:
@@ -99,7 +103,7 @@ async def reap_orphaned_jobs(
     """
     logger = get_run_logger()
     gateway = gateway_for(await aresolve_credentials(credentials))
-    pending = await anyio.to_thread.run_sync(lambda: gateway.list_jobs(tags=[PACKAGE_TAG], pending=True))
+    pending = await anyio.to_thread.run_sync(lambda: list_pending(gateway, [PACKAGE_TAG], logger.warning))
     by_run: dict[str, list[JobSnapshot]] = {}
     for job in pending:
         run_id = value_of(job.tags, FLOW_RUN_PREFIX)
@@ -126,7 +130,9 @@ async def reap_orphaned_jobs(
                 reaped.extend(ids)
                 continue
             async with held_alone(client, run_cancels_limit(gateway.credentials)):
-                still = await anyio.to_thread.run_sync(functools.partial(pending_of_run, gateway, run_id))
+                still = await anyio.to_thread.run_sync(
+                    functools.partial(pending_of_run, gateway, run_id, logger.warning)
+                )
                 reports = await anyio.to_thread.run_sync(
                     functools.partial(
                         cancel_jobs, gateway, still, Layer.REAPER, logger.info, end_sessions=True
@@ -139,10 +145,27 @@ async def reap_orphaned_jobs(
     return reaped
 
 
-def pending_of_run(gateway: IQPGateway, run_id: str) -> list[JobSnapshot]:
+def pending_of_run(
+    gateway: IQPGateway, run_id: str, log: Callable[[str], None] | None = None
+) -> list[JobSnapshot]:
     """The run's pending jobs as of now, detached ones left out (another layer may have cancelled some)."""
-    pending = gateway.list_jobs(tags=[flow_run_tag(run_id)], pending=True)
+    pending = list_pending(gateway, [flow_run_tag(run_id)], log)
     return [job for job in pending if DETACHED_TAG not in job.tags]
+
+
+def list_pending(
+    gateway: IQPGateway, tags: list[str], log: Callable[[str], None] | None = None
+) -> list[JobSnapshot]:
+    """Pending jobs carrying all ``tags``; a listing IBM cannot answer for now (429, 5xx, a dropped
+    connection) is sent again (``resend_refused``), so one transient fault ends no cancelling layer's pass.
+    """
+    return resend_refused(
+        lambda: gateway.list_jobs(tags=tags, pending=True),
+        log or _logger.warning,
+        RESEND_CAP_SECONDS,
+        refused="the listing of pending jobs (429)",
+        idempotent=True,
+    )
 
 
 async def _run_state(client: Any, run_id: str) -> tuple[FlowRun | None, StateType | None, float]:

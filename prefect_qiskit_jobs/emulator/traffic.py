@@ -72,6 +72,8 @@ class Traffic:
             self.jobs: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.accounts: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.faults: defaultdict[str, Counter[str]] = defaultdict(Counter)
+            # A job's requests a fault answered before they took effect (refused, dropped, hung up on).
+            self.refused: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self.injected: Counter[int] = Counter()
             self.rate_limited = 0  # job creations refused by the job rate limit (429)
             self.random = random.Random(self.seed)
@@ -113,6 +115,13 @@ class Traffic:
         with self._lock:
             self.faults[route][kind] += 1
 
+    def count_refused(self, route: str, job_id: str | None) -> None:
+        """Count a job's request that a fault answered before it took effect."""
+        if job_id is None:
+            return
+        with self._lock:
+            self.refused[job_id][route] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -120,6 +129,10 @@ class Traffic:
                 "jobs": {job: dict(c) for job, c in self.jobs.items()},
                 "cancels": {job: c[CANCEL_ROUTE] for job, c in self.jobs.items() if c[CANCEL_ROUTE]},
                 "accounts": {account: dict(c) for account, c in self.accounts.items()},
+                # Cancel requests a fault refused before they took effect (a 429, a 503, a drop).
+                "cancels_refused": {
+                    job: c[CANCEL_ROUTE] for job, c in self.refused.items() if c[CANCEL_ROUTE]
+                },
                 "faults": {route: dict(c) for route, c in self.faults.items()},
                 "hanging": self.hanging,
                 "rate_limited": self.rate_limited,
@@ -164,12 +177,19 @@ class TrafficMiddleware:
         for index, rule in enumerate(self.traffic.rules):
             if not (fnmatch.fnmatchcase(route, rule.route) and fnmatch.fnmatchcase(query, rule.query)):
                 continue
-            if await self._apply(index, rule, route, scope, receive, send):
+            if await self._apply(index, rule, route, job_id, scope, receive, send):
                 return
         await self.app(scope, receive, send)
 
     async def _apply(
-        self, index: int, rule: FaultRule, route: str, scope: Scope, receive: Receive, send: Send
+        self,
+        index: int,
+        rule: FaultRule,
+        route: str,
+        job_id: str | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> bool:
         """Inject at most one fault from ``rule``; True when the request was answered here."""
         draws = self.traffic.random
@@ -191,23 +211,27 @@ class TrafficMiddleware:
                     return False
                 self.traffic.count_fault(route, kind)
                 if kind == "hang":
-                    await self._hold(rule, scope, receive, send)
+                    if not await self._hold(rule, scope, receive, send):
+                        self.traffic.count_refused(route, job_id)
                     return True
                 if kind.endswith("_after"):
                     await self.app(scope, receive, _discard)  # it takes effect; its answer is lost
+                else:
+                    self.traffic.count_refused(route, job_id)
                 await self._answer_fault(kind.removesuffix("_after"), rule, receive, send)
                 return True
             draw -= probability
         return False
 
-    async def _hold(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _hold(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> bool:
         """Leave the request unanswered until its client hangs up (then nothing is sent), the
-        faults change, or ``hang_seconds`` pass; a request still waiting then is handled normally."""
+        faults change, or ``hang_seconds`` pass; a request still waiting then is handled normally.
+        Returns whether it was handled."""
         body: list[Message] = []
         while not body or body[-1].get("more_body"):
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return False
             body.append(message)
         generation = self.traffic.generation
         hung_up = asyncio.ensure_future(receive())
@@ -222,7 +246,7 @@ class TrafficMiddleware:
         finally:
             self.traffic.hang(-1)
         if hung_up.done():
-            return
+            return False
         hung_up.cancel()
         replay = iter(body)
 
@@ -230,6 +254,7 @@ class TrafficMiddleware:
             return next(replay, None) or await receive()
 
         await self.app(scope, replayed, send)
+        return True
 
     @staticmethod
     async def _answer_fault(kind: str, rule: FaultRule, receive: Receive, send: Send) -> None:

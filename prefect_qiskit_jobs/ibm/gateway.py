@@ -12,6 +12,7 @@ become this package's here, with the token scrubbed from every message.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import warnings
@@ -21,16 +22,19 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import requests
+from prefect.logging import get_logger
 from qiskit.primitives import PrimitiveResult
 from qiskit.providers import BackendV2
 from qiskit_ibm_runtime import Batch, QiskitRuntimeService, Session
 from qiskit_ibm_runtime.accounts.exceptions import AccountsError
+from qiskit_ibm_runtime.api.auth import CloudAuth
 from qiskit_ibm_runtime.api.client import RuntimeClient
 from qiskit_ibm_runtime.api.client_parameters import ClientParameters
 from qiskit_ibm_runtime.api.exceptions import RequestsApiError
 from qiskit_ibm_runtime.exceptions import IBMNotAuthorizedError, IBMRuntimeError
 
 from prefect_qiskit_jobs.errors import (
+    TRANSIENT_STATUS,
     ConfigurationError,
     InvalidJobInputError,
     IQPAuthenticationError,
@@ -40,7 +44,9 @@ from prefect_qiskit_jobs.errors import (
     JobResultExpired,
     QiskitJobsError,
     QPUBudgetExceeded,
+    retry_after_of,
 )
+from prefect_qiskit_jobs.ibm.iam import TokenExchange
 from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE, collect_listing
 from prefect_qiskit_jobs.ibm.mapping import (
     apply_metrics,
@@ -48,21 +54,25 @@ from prefect_qiskit_jobs.ibm.mapping import (
     primitive_class,
     snapshot_from_api,
 )
+from prefect_qiskit_jobs.limits.rate import resend_refused
 from prefect_qiskit_jobs.models import JobRef, JobSnapshot, Primitive, PrimitiveApi, check_job_id
 from prefect_qiskit_jobs.settings import Settings
 
 if TYPE_CHECKING:
     from prefect_qiskit_jobs.blocks import IBMQuantumCredentials
 
-TRANSIENT_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504, 520, 521, 522, 524})
 # What IAM and the instance directory answer when they refuse an API key (IAM says 400 for an unknown key).
 REFUSED_STATUS = frozenset({400, 401, 403})
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 READ_TIMEOUT_VARIABLE = Settings.variables()["read_timeout"]
+# A request that changes nothing (a backend lookup, a listing) and met a transient fault is sent
+# again after a backoff of at most this many seconds, within RESEND_WINDOWS of them in all.
+RESEND_CAP_SECONDS = 60.0
 # Readings of a listing whose pending set shrank while it was paged (see ``collect_listing``).
 
 _environment_lock = threading.Lock()
+_logger = get_logger("prefect_qiskit_jobs.ibm.gateway")
 
 
 @contextlib.contextmanager
@@ -119,6 +129,8 @@ class IQPGateway:
         self._targets_loaded: set[str] = set()
         # The client's own Session/Batch objects of the sessions this process opened, by id.
         self._sessions: dict[str, Session] = {}
+        # The one IAM token manager of every client built here (see ``ibm/iam.py``).
+        self._tokens: TokenExchange | None = None
 
     # ----- clients -----------------------------------------------------------------------
     def service(self) -> QiskitRuntimeService:
@@ -135,6 +147,9 @@ class IQPGateway:
                         instance=self.credentials.instance,
                         verify=self.credentials.verify,
                     )
+                built = getattr(self._service, "_api_clients", {})
+                for client in [self._service._active_api_client, *built.values()]:
+                    self._share_tokens(client)
             return self._service
 
     def client(self) -> RuntimeClient:
@@ -152,31 +167,79 @@ class IQPGateway:
                 # The client sets no read timeout, so one hung answer would hold its thread (and
                 # the group it reads) for ever; its session takes a per-request default instead.
                 self._client._session._timeout = (CONNECT_TIMEOUT, read_timeout())
+                self._share_tokens(self._client)
             return self._client
+
+    def _share_tokens(self, client: RuntimeClient) -> None:
+        """Give ``client`` the gateway's one token exchange, made like the client's own manager.
+
+        The client falls back to sending the API key when its own exchange fails once (see
+        ``ibm/iam.py``); this one sends a failed exchange again, and clients share its token.
+        """
+        auth = client._session.auth
+        if not isinstance(auth, CloudAuth):
+            return
+        if self._tokens is None:
+            self._tokens = TokenExchange(
+                auth.tm,
+                timeout=(CONNECT_TIMEOUT, read_timeout()),
+                resend_cap_seconds=RESEND_CAP_SECONDS,
+                scrub=self.scrub,
+                log=_logger.warning,
+            )
+        auth.tm = self._tokens
 
     def backend(self, name: str) -> BackendV2:
         """The backend by name, with its target; unknown names fail listing the ones that exist.
 
         The instance's backends are listed once per gateway, however many submits ask at once,
         and kept. A name missing from that listing is looked up afresh once (a backend added
-        since the process started) before it is refused.
+        since the process started) before it is refused. A lookup IBM could not answer for now
+        (429, a 5xx, a dropped connection, a timeout) is sent again (``resend_refused``), so one
+        transient fault fails no flow that looks a backend up.
         """
         with self._backends_lock:
-            if name not in self._backends:
-                self._list_backends(f"look up backend {name}")
-            if name not in self._backends:
-                raise InvalidJobInputError(
-                    f"Backend {name!r} does not exist on this instance; "
-                    f"available: {', '.join(sorted(self._backends))}"
-                )
-            backend = self._backends[name]
-            if name not in self._targets_loaded:
-                # The client reads a backend's properties on first use of its target; do it here,
-                # where callers expect I/O, so the backend handed out never blocks an event loop.
-                with self.translated(f"read the properties of backend {name}"):
-                    _ = backend.target
-                self._targets_loaded.add(name)
-            return backend
+            return resend_refused(
+                functools.partial(self._look_up, name),
+                _logger.warning,
+                RESEND_CAP_SECONDS,
+                refused=f"the lookup of backend {name} (429)",
+                idempotent=True,
+            )
+
+    def _look_up(self, name: str) -> BackendV2:
+        if not self._backends:
+            self._list_backends(f"look up backend {name}")
+        if name not in self._backends:
+            self._refuse_unlisted(name)
+            # IBM lists it: added since the listing, or left out by the client (see below).
+            self._list_backends(f"look up backend {name}")
+        if name not in self._backends:
+            raise IQPUnavailableError(
+                f"IBM lists backend {name!r}, but the client could not read its configuration for now"
+            )
+        backend = self._backends[name]
+        if name not in self._targets_loaded:
+            # The client reads a backend's properties on first use of its target; do it here,
+            # where callers expect I/O, so the backend handed out never blocks an event loop.
+            with self.translated(f"read the properties of backend {name}"):
+                _ = backend.target
+            self._targets_loaded.add(name)
+        return backend
+
+    def _refuse_unlisted(self, name: str) -> None:
+        """Refuse ``name`` if IBM's own listing (one ``GET /backends``) does not have it.
+
+        The client's listing is not enough: it leaves out, with a warning, a backend whose
+        configuration read failed, and every backend when the instance's listing failed. That is
+        transient, never an unknown name.
+        """
+        with self.translated("list the instance's backends"):
+            listed = {str(entry.get("name")) for entry in self.client().list_backends()}
+        if name not in listed:
+            raise InvalidJobInputError(
+                f"Backend {name!r} does not exist on this instance; available: {', '.join(sorted(listed))}"
+            )
 
     def _list_backends(self, action: str) -> None:
         """Keep each backend of the instance: one ``GET /backends``, and a configuration read per backend.
@@ -473,7 +536,7 @@ class IQPGateway:
         except (InvalidJobInputError, IQPError, ConfigurationError, QPUBudgetExceeded):
             raise
         except IBMNotAuthorizedError as exc:
-            raise IQPAuthenticationError(
+            raise self._unauthorized(
                 self.scrub(f"IBM refused the credentials while trying to {action}: {exc}"), 401
             ) from None
         except AccountsError as exc:
@@ -513,7 +576,7 @@ class IQPGateway:
                 scope="the instance (IBM's usage limit)",
             )
         if status == 401:
-            return IQPAuthenticationError(message, status)
+            return self._unauthorized(message, status)
         if status == 404 and job_id:
             return JobNotFoundError(
                 f"No job {job_id} on this instance (never, or no more: deleted or past IBM's retention)",
@@ -522,6 +585,16 @@ class IQPGateway:
         if status in TRANSIENT_STATUS or "maintenance" in str(exc):
             return IQPUnavailableError(message, status, retry_after=_retry_after(exc))
         return IQPError(message, status)
+
+    def _unauthorized(self, message: str, status: int) -> IQPError:
+        """A 401: the key refused, unless the last token exchange failed for now (the client then
+        sent the key itself, which IBM always refuses): that is IBM unavailable, and sent again."""
+        failure = self._tokens.failure if self._tokens is not None else None
+        if failure is None:
+            return IQPAuthenticationError(message, status)
+        return IQPUnavailableError(
+            f"{message} (sent without a token: {failure})", failure.status_code, failure.retry_after
+        )
 
     def _account_error(self, action: str, exc: AccountsError) -> QiskitJobsError:
         """The client could not list the instances: the key was refused, IBM was unreachable, or else."""
@@ -546,12 +619,7 @@ class IQPGateway:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc.__cause__, "response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_of(getattr(exc.__cause__, "response", None))
 
 
 _gateways: dict[tuple[object, ...], IQPGateway] = {}

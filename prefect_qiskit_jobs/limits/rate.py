@@ -295,14 +295,18 @@ def resend_refused(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     refused: str = "the job (429, job creation rate limit)",
+    idempotent: bool = False,
 ) -> T:
     """``send()``, sent again while IBM refuses it with 429 (which did nothing), within the call.
 
     Job creation uses it, and so do cancels (``refused`` names the request in the log line).
+    ``idempotent``: ``send`` changes nothing on IBM (a read, a listing, a backend lookup), so every
+    transient failure (``IQPUnavailableError``: 429, a 5xx past the client's own retries, a dropped
+    connection, a timeout) is sent again, not only a 429.
 
     Each re-send waits IBM's ``Retry-After`` (when above 0), else a jittered backoff (1 s doubling up to the
-    window). Once the next wait would take this submit's waits past ``RESEND_WINDOWS`` windows,
-    the 429 is raised. Any other failure is raised at once: the job may exist.
+    window). Once the next wait would take this call's waits past ``RESEND_WINDOWS`` windows,
+    the error is raised. Any other failure is raised at once: the job may exist.
     """
     backoff = Backoff(initial=1.0, multiplier=2.0, cap=window_seconds, jitter=0.25)
     budget, waited = RESEND_WINDOWS * window_seconds, 0.0
@@ -310,14 +314,15 @@ def resend_refused(
         try:
             return send()
         except IQPUnavailableError as exc:
-            if exc.status_code != 429:
+            if exc.status_code != 429 and not idempotent:
                 raise
             told = exc.retry_after
             # Retry-After 0 (or none, or nonsense) waits the backoff: every re-send counts to the bound.
             delay = told if told is not None and told > 0 else backoff.delay(refusals, rng or _rng)
             if waited + delay > budget:
                 raise
-            log(f"IBM refused {refused}; sending it again in {delay:.1f} s")
+            said = f"IBM refused {refused}" if exc.status_code == 429 else str(exc)
+            log(f"{said}; sending it again in {delay:.1f} s")
             sleep(delay)
             waited += delay
     raise AssertionError("unreachable")

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from prefect_qiskit_jobs import IBMQuantumCredentials
-from prefect_qiskit_jobs.errors import ConfigurationError, IQPError, IQPUnavailableError
+from prefect_qiskit_jobs.errors import ConfigurationError, InvalidJobInputError, IQPError, IQPUnavailableError
 from prefect_qiskit_jobs.limits import rate as throttle_module
 from prefect_qiskit_jobs.limits.rate import (
     JOB_RATE_LIMIT_ENV,
@@ -21,6 +21,7 @@ from prefect_qiskit_jobs.limits.rate import (
     create_job,
     limit_name,
     rate_for,
+    resend_refused,
     throttle_for,
 )
 from prefect_qiskit_jobs.limits.slots import LocalSlots, PrefectSlots, SlotsUnavailable
@@ -336,3 +337,16 @@ def test_other_failures_are_not_sent_again_without_a_limit(monkeypatch: pytest.M
     with pytest.raises(IQPUnavailableError):
         create_job(credentials(), post, print, sleep=sleeps.append, rng=HalfRandom())
     assert (posts, sleeps) == ([1], [])
+
+
+def test_a_request_that_changes_nothing_is_sent_again_after_any_transient_failure_but_bad_input() -> None:
+    sleeps: list[float] = []
+    failures = [IQPUnavailableError("503", 503), IQPUnavailableError("dropped"), InvalidJobInputError("bad")]
+
+    def read() -> str:
+        raise failures.pop(0)
+
+    with pytest.raises(InvalidJobInputError):
+        resend_refused(read, print, 60.0, sleep=sleeps.append, rng=HalfRandom(), idempotent=True)
+    assert failures == []  # the 503 and the drop were sent again; the bad input was raised at once
+    assert len(sleeps) == 2

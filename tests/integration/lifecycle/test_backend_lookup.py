@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from prefect_qiskit_jobs import IBMQuantumCredentials, InvalidJobInputError
-from prefect_qiskit_jobs.emulator import RunningEmulator
+from prefect_qiskit_jobs.emulator import FaultRule, RunningEmulator
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway
 
 from .conftest import SMALL_BACKEND
 
 CALLERS = 20
 LISTING_ROUTE = "GET /backends"
+CONFIGURATION_ROUTE = "GET /backends/{name}/configuration"
 OTHER_BACKEND = "ibm_nairobi"
 
 
@@ -58,3 +59,27 @@ def test_a_second_backend_needs_no_second_listing_and_an_unknown_one_is_refused_
     with pytest.raises(InvalidJobInputError, match=rf"'ibm_nowhere' does not exist.*{SMALL_BACKEND}"):
         gateway.backend("ibm_nowhere")
     assert listings(held) == 2
+
+
+def test_a_lookup_refused_once_for_now_is_sent_again(held: RunningEmulator) -> None:
+    """One 429 (no Retry-After, which the client does not retry) on the listing fails no lookup."""
+    gateway = IQPGateway(IBMQuantumCredentials.for_emulator(held))
+    gateway.service()
+    held.set_faults(FaultRule(route=LISTING_ROUTE, rate_limit_no_header=1.0, limit=1))
+
+    assert gateway.backend(SMALL_BACKEND).name == SMALL_BACKEND
+    assert held.stats()["faults"][LISTING_ROUTE] == {"rate_limit_no_header": 1}
+
+
+def test_a_backend_whose_configuration_read_was_refused_is_not_called_unknown(
+    held: RunningEmulator,
+) -> None:
+    """The client leaves out a backend whose configuration drew a 429; the lookup reads it again."""
+    credentials = IBMQuantumCredentials.for_emulator(held)
+    backends = len(IQPGateway(credentials).service().backends())  # a gateway of its own: its cache
+    gateway = IQPGateway(credentials)
+    gateway.service()
+    held.set_faults(FaultRule(route=CONFIGURATION_ROUTE, rate_limit_no_header=1.0, limit=backends))
+
+    assert gateway.backend(SMALL_BACKEND).name == SMALL_BACKEND
+    assert held.stats()["faults"][CONFIGURATION_ROUTE] == {"rate_limit_no_header": backends}

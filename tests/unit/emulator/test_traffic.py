@@ -61,6 +61,7 @@ def test_traffic_counts_by_route_job_and_cancel() -> None:
         "jobs": {},
         "cancels": {},
         "accounts": {},
+        "cancels_refused": {},
         "faults": {},
         "hanging": 0,
         "rate_limited": 0,
@@ -175,3 +176,14 @@ def test_requests_are_counted_per_account_of_their_bearer_token() -> None:
         "bob": {"POST /jobs": 1, "POST /iam/identity/token": 1},
     }
     assert traffic.snapshot()["routes"] == {"GET /jobs/{job_id}": 2, "POST /jobs": 1, "GET /backends": 2}
+
+
+def test_a_cancel_refused_by_a_fault_is_counted_apart_from_one_that_took_effect() -> None:
+    refused = Traffic((FaultRule(route="POST /jobs/*/cancel", rate_limit_no_header=1.0),))
+    took_effect = Traffic((FaultRule(route="POST /jobs/*/cancel", drop_after=1.0),))
+
+    assert call(TrafficMiddleware(_app, refused), "POST", f"{API}/jobs/d1/cancel")[0] == 429
+    call(TrafficMiddleware(_app, took_effect), "POST", f"{API}/jobs/d1/cancel")
+
+    assert (refused.snapshot()["cancels"], refused.snapshot()["cancels_refused"]) == ({"d1": 1}, {"d1": 1})
+    assert (took_effect.snapshot()["cancels"], took_effect.snapshot()["cancels_refused"]) == ({"d1": 1}, {})
