@@ -192,10 +192,20 @@ async def _prepare(
         async def read() -> dict[str, JobSnapshot]:
             return await read_final(gateway_for(await aresolve_credentials(credentials)), jobs)
 
-        if recording:
-            snapshots, _ = await asyncio.gather(read(), _write_record(client, flow_run, record))
-        else:
+        if not recording:
             snapshots = await read()
+        else:
+            read_or_error, written = await asyncio.gather(
+                read(), _write_record(client, flow_run, record), return_exceptions=True
+            )
+            error = read_or_error if isinstance(read_or_error, BaseException) else written
+            if error is not None:
+                # Not suspending: a record left behind would have the resumer act on this run.
+                with contextlib.suppress(Exception):
+                    await _write_record(client, flow_run, None)
+                raise error
+            assert not isinstance(read_or_error, BaseException)
+            snapshots = read_or_error
         ordered = [snapshots[job_id] for job_id in ids]
         if all(snapshot.status.is_final for snapshot in ordered):
             if recording:
