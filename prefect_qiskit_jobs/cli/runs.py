@@ -78,10 +78,15 @@ def resumer(
         str | None,
         typer.Option(help="Saved IBMQuantumCredentials block for runs naming none; default: QISKIT_IBM_*."),
     ] = None,
-    every: Annotated[float, typer.Option(help="Seconds between cycles.")] = 10.0,
-    once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
+    every: Annotated[
+        float, typer.Option(help="Seconds between cycles, and at most between two reads of a run's jobs.")
+    ] = 10.0,
+    once: Annotated[bool, typer.Option(help="Run one cycle (no watching) and exit.")] = False,
 ) -> None:
-    """Resume deferred flow runs whose IBM jobs have ended; cancel jobs of runs that ended suspended."""
+    """Resume deferred flow runs whose IBM jobs have ended; cancel jobs of runs that ended suspended.
+
+    A Paused run is resumed the moment a read finds its jobs all final, not at the next cycle.
+    """
 
     from prefect_qiskit_jobs.wait.deferral import run_resumer
 

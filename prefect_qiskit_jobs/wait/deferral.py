@@ -3,7 +3,8 @@
 A wait keeps its flow process (and the worker slot or pod under it) alive for as long as IBM
 queues the jobs: hours of infrastructure held to watch a queue. ``suspend_until_final`` instead
 records on Prefect what a resumer needs and suspends the run (``suspend_flow_run``: the process
-exits, the slot is free). Everything lives on Prefect, nothing in the resumer:
+exits, the slot is free; what it leaves is not garbage-collected at exit, so it goes at once).
+Everything lives on Prefect, nothing in the resumer:
 
 - the run carries the tag ``prefect-qiskit-deferred``;
 - its label ``prefect-qiskit-jobs.awaiting`` lists the job ids, ``prefect-qiskit-jobs.credentials``
@@ -11,11 +12,13 @@ exits, the slot is free). Everything lives on Prefect, nothing in the resumer:
   ``prefect-qiskit-jobs.cancel-on-timeout`` says whether a timed-out suspension cancels them.
 
 The resumer (``run_resumer``, ``prefect-qiskit-jobs resumer``) lists the tagged runs each cycle
-and reads their jobs in one listing per run. A Paused run whose jobs are all final is resumed: it
-re-executes from the top, its submits adopt their jobs (same idempotency keys), its
-``suspend_until_final`` returns at once, and its fetches read result storage. A run cancelled
-while suspended (Prefect moves it straight to Cancelled; no hook runs), or failed by its
-suspension's timeout, has its pending jobs cancelled by ``Layer.RESUMER``, once. Each action
+and reads their jobs in one listing per run; the pending jobs of a Paused run go to the process's
+job watcher, which reads them at least once a cycle, and the run is resumed the moment they have
+all ended (not at the next cycle). A resumed run re-executes from the top: its submits adopt
+their jobs (same idempotency keys), its ``suspend_until_final`` returns at once, and its fetches
+read result storage. A run cancelled while suspended (Prefect moves it straight to Cancelled; no
+hook runs), or failed by its suspension's timeout, has its pending jobs cancelled by
+``Layer.RESUMER``, once. Each action
 runs under a leased one-slot Prefect concurrency limit per IBM account and re-reads the run's
 state and jobs inside it, so two resumers act once (cleaning up shares the reaper's limit, so a
 resumer and a reaper never both cancel a run's jobs); a resumer killed mid-cycle leaves the tag
@@ -25,9 +28,11 @@ in place and the next cycle (of any resumer) finishes the work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import gc
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +41,7 @@ from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import Pause
 from prefect.flow_runs import asuspend_flow_run, suspend_flow_run
 from prefect.logging import get_logger
 from prefect.logging.loggers import flow_run_logger
@@ -50,8 +56,9 @@ from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.tags import flow_run_tag, owned_by
 from prefect_qiskit_jobs.limits.slots import account_limit_name, held_alone
 from prefect_qiskit_jobs.logs import id_list, log_to_run, run_label
-from prefect_qiskit_jobs.models import JobRef, JobSnapshot, job_id_of
-from prefect_qiskit_jobs.wait.schedule import listing_tag
+from prefect_qiskit_jobs.models import JobRef, JobSnapshot, PollPolicy, job_id_of
+from prefect_qiskit_jobs.wait.schedule import Outage, listing_tag
+from prefect_qiskit_jobs.wait.watcher import JobWatcher
 
 DEFERRED_TAG = "prefect-qiskit-deferred"
 AWAITING_LABEL = "prefect-qiskit-jobs.awaiting"
@@ -136,37 +143,95 @@ async def _read_listed(
     return found
 
 
+Labels = dict[str, bool | int | float | str]
+
+
+def _record_of(ids: Sequence[str], credentials: CredentialsLike, cancel_on_timeout: bool) -> Labels:
+    return {
+        AWAITING_LABEL: ",".join(ids),
+        CREDENTIALS_LABEL: _block_name(credentials),
+        CANCEL_ON_TIMEOUT_LABEL: cancel_on_timeout,
+    }
+
+
+def _recorded(flow_run: Any, record: Labels) -> bool:
+    """Whether the run started with this deferral recorded: it is being re-executed after a resume."""
+    labels = flow_run.labels or {}
+    return DEFERRED_TAG in flow_run.tags and all(labels.get(key) == value for key, value in record.items())
+
+
+async def _write_record(client: PrefectClient, flow_run: Any, record: Labels | None) -> None:
+    """Put the deferral ``record`` on the run, or take it off (None): its labels, then its tag.
+
+    The tags are the run's own as it started (a suspension's run is not retagged meanwhile), so
+    no read comes first; the resumer acts only on a Paused run, so the order of the two is free.
+    One after the other: sent together, two writes to one flow run wait on each other in the
+    server's database (about 2 s on SQLite), where one after the other they take milliseconds.
+    """
+    tags = [tag for tag in flow_run.tags if tag != DEFERRED_TAG] + ([DEFERRED_TAG] if record else [])
+    await client.update_flow_run_labels(flow_run.id, record or {AWAITING_LABEL: "", CREDENTIALS_LABEL: ""})
+    await client.update_flow_run(flow_run.id, tags=tags)
+
+
 async def _prepare(
     flow_run: Any, jobs: Sequence[JobRef | str], credentials: CredentialsLike, cancel_on_timeout: bool
 ) -> tuple[list[JobSnapshot], str | None]:
     """The snapshots if every job is final (key None); otherwise record the deferral and return its key.
 
+    The jobs are read while the deferral is recorded (their process is held for both): on a
+    first execution the jobs are almost always pending, and a record made for jobs found final
+    is taken off again. A re-executed run finds its record in place and only reads.
     ``flow_run`` and the run's logger are taken by the caller, in the flow's own thread: the
     sync twin runs this coroutine on another loop.
     """
     ids = _ids_of(jobs)
-    gateway = gateway_for(await aresolve_credentials(credentials))
-    snapshots = await read_final(gateway, jobs)
-    ordered = [snapshots[job_id] for job_id in ids]
-    if all(snapshot.status.is_final for snapshot in ordered):
-        return ordered, None
+    record = _record_of(ids, credentials, cancel_on_timeout)
+    recording = not _recorded(flow_run, record)
     async with get_client() as client:
-        current = await client.read_flow_run(flow_run.id)
-        await client.update_flow_run_labels(
-            flow_run.id,
-            {
-                AWAITING_LABEL: ",".join(ids),
-                CREDENTIALS_LABEL: _block_name(credentials),
-                CANCEL_ON_TIMEOUT_LABEL: cancel_on_timeout,
-            },
-        )
-        if DEFERRED_TAG not in current.tags:
-            await client.update_flow_run(flow_run.id, tags=[*current.tags, DEFERRED_TAG])
+
+        async def read() -> dict[str, JobSnapshot]:
+            return await read_final(gateway_for(await aresolve_credentials(credentials)), jobs)
+
+        if not recording:
+            snapshots = await read()
+        else:
+            read_or_error, written = await asyncio.gather(
+                read(), _write_record(client, flow_run, record), return_exceptions=True
+            )
+            error = read_or_error if isinstance(read_or_error, BaseException) else written
+            if error is not None:
+                # Not suspending: a record left behind would have the resumer act on this run.
+                with contextlib.suppress(Exception):
+                    await _write_record(client, flow_run, None)
+                raise error
+            assert not isinstance(read_or_error, BaseException)
+            snapshots = read_or_error
+        ordered = [snapshots[job_id] for job_id in ids]
+        if all(snapshot.status.is_final for snapshot in ordered):
+            if recording:
+                await _write_record(client, flow_run, None)
+            return ordered, None
     pending = [snapshot.job_id for snapshot in ordered if not snapshot.status.is_final]
     flow_run_logger(flow_run).info(
         "Deferring: %s still pending; suspending this run until they end", id_list(pending)
     )
     return ordered, pause_key(ids)
+
+
+@contextlib.contextmanager
+def _exiting_fast() -> Iterator[None]:
+    """Once the run is suspended, let its process exit without collecting the objects it leaves.
+
+    A suspended run's process only tears down and exits. At exit Python collects every object
+    still tracked (a flow process holds Prefect's and Qiskit's: seconds of CPU on a busy core,
+    during which the process still holds its worker slot). Freezing them (``gc.freeze``) leaves
+    them out of those collections; the process's memory goes back to the system all the same.
+    """
+    try:
+        yield
+    except Pause:
+        gc.freeze()
+        raise
 
 
 def _seconds(timeout: float | None) -> int | None:
@@ -206,7 +271,8 @@ async def asuspend_until_final(
     """
     snapshots, key = await _prepare(_suspendable_run(), jobs, credentials, cancel_on_timeout)
     if key is not None:
-        await asuspend_flow_run(timeout=_seconds(timeout), key=key)
+        with _exiting_fast():
+            await asuspend_flow_run(timeout=_seconds(timeout), key=key)
     return snapshots
 
 
@@ -222,7 +288,8 @@ def suspend_until_final(
     )
     snapshots, key = prepared
     if key is not None:
-        suspend_flow_run(timeout=_seconds(timeout), key=key)
+        with _exiting_fast():
+            suspend_flow_run(timeout=_seconds(timeout), key=key)
     return snapshots
 
 
@@ -243,11 +310,45 @@ def awaited_ids(flow_run: FlowRun) -> list[str]:
     return [job_id for job_id in value.split(",") if job_id]
 
 
+@dataclass(eq=False)
+class _Watch:
+    """A Paused run whose pending jobs the process's watcher reads, until they have all ended."""
+
+    flow_run: FlowRun
+    gateway: IQPGateway
+    pending: set[str]
+    handles: list[tuple[str, int]] = field(default_factory=list)
+
+
+def watch_policy(every: float) -> PollPolicy:
+    """How a resumer reads a deferred run's jobs: the watcher's pace, never slower than ``every``.
+
+    The pause between reads, jitter included, stays within ``every`` seconds (so a run is
+    resumed at most about ``every`` seconds after its last job ends), and no queue positions
+    are read: nobody is shown them.
+
+    Example:
+        >>> policy = watch_policy(5)
+        >>> policy.cap * (1 + policy.jitter) <= 5
+        True
+    """
+    default = PollPolicy()
+    cap = every / (1 + default.jitter)
+    return PollPolicy(initial=min(default.initial, cap), cap=cap, queue_position_every=None)
+
+
 class _Resumer:
-    def __init__(self, client: PrefectClient, credentials: CredentialsLike) -> None:
+    def __init__(
+        self, client: PrefectClient, credentials: CredentialsLike, every: float | None = None
+    ) -> None:
         self.client = client
         self.credentials = credentials
         self._gateways: dict[str, IQPGateway] = {}
+        # With ``every``, a Paused run's pending jobs are handed to the watcher and the run is
+        # resumed the moment they have all ended; without, each cycle reads them once.
+        self._policy = watch_policy(every) if every is not None else None
+        self._watches: dict[str, _Watch] = {}
+        self._resuming: set[asyncio.Task[None]] = set()
 
     async def gateway(self, flow_run: FlowRun) -> IQPGateway:
         name = str((flow_run.labels or {}).get(CREDENTIALS_LABEL) or "")
@@ -262,8 +363,7 @@ class _Resumer:
 
     async def forget(self, flow_run: FlowRun) -> None:
         """Take the tag off (and empty the labels): no resumer acts on this run again."""
-        await self.client.update_flow_run(flow_run.id, tags=[t for t in flow_run.tags if t != DEFERRED_TAG])
-        await self.client.update_flow_run_labels(flow_run.id, {AWAITING_LABEL: "", CREDENTIALS_LABEL: ""})
+        await _write_record(self.client, flow_run, None)
 
     async def cycle(self) -> ResumerCycle:
         done = ResumerCycle()
@@ -275,6 +375,9 @@ class _Resumer:
             runs += page
             if len(page) < RUNS_PAGE:
                 break
+        paused = {str(run.id) for run in runs if run.state is not None and run.state.is_paused()}
+        for run_id in set(self._watches) - paused:  # resumed elsewhere, cancelled or timed out
+            self.unwatch(run_id)
         for flow_run in runs:
             try:
                 await self.act(flow_run, done)
@@ -285,7 +388,10 @@ class _Resumer:
     async def act(self, flow_run: FlowRun, done: ResumerCycle) -> None:
         state = flow_run.state.type if flow_run.state else None
         if state is StateType.PAUSED:
-            await self.maybe_resume(flow_run, done)
+            if str(flow_run.id) in self._watches:
+                done.waiting.append(str(flow_run.id))
+            else:
+                await self.maybe_resume(flow_run, done)
         elif state in ENDED_UNRESUMED:
             await self.clean_up(flow_run, done)
         elif state is StateType.COMPLETED:
@@ -299,18 +405,72 @@ class _Resumer:
     async def maybe_resume(self, flow_run: FlowRun, done: ResumerCycle) -> None:
         gateway = await self.gateway(flow_run)
         jobs = await self.jobs(gateway, flow_run)
-        if not all(job.status.is_final for job in jobs):
-            done.waiting.append(str(flow_run.id))
+        pending = [job for job in jobs if not job.status.is_final]
+        if not pending:
+            if await self.resume(flow_run, gateway, len(jobs)):
+                done.resumed.append(str(flow_run.id))
             return
+        done.waiting.append(str(flow_run.id))
+        if self._policy is not None:
+            self.watch(flow_run, gateway, pending)
+
+    async def resume(self, flow_run: FlowRun, gateway: IQPGateway, count: int) -> bool:
+        """Resume the run if it is still Paused and ours, under the account's one-slot limit, once."""
         async with held_alone(self.client, account_limit_name(RESUME_LIMIT_PREFIX, gateway.credentials)):
             current = await self.fresh(flow_run)
             if current is None or current.state is None or not current.state.is_paused():
-                return  # another resumer has resumed it, or it ended meanwhile
+                return False  # another resumer has resumed it, or it ended meanwhile
             response = await self.client.resume_flow_run(flow_run.id)
-        said = f"Resumer: all {len(jobs)} awaited job(s) are final; resume {response.status.value}"
+        said = f"Resumer: all {count} awaited job(s) are final; resume {response.status.value}"
         logger.info("Flow run %s: %s", run_label(flow_run), said)
         log_to_run(flow_run, said)
-        done.resumed.append(str(flow_run.id))
+        return True
+
+    # ----- watching a Paused run's jobs (the watcher's thread tells, this loop acts) -----------
+    def watch(self, flow_run: FlowRun, gateway: IQPGateway, pending: Sequence[JobSnapshot]) -> None:
+        assert self._policy is not None
+        run_id, loop, watcher = str(flow_run.id), asyncio.get_running_loop(), JobWatcher.shared()
+        watch = self._watches[run_id] = _Watch(flow_run, gateway, {job.job_id for job in pending})
+        instance = gateway.credentials.instance
+        for job in pending:
+
+            def tell(item: JobSnapshot | BaseException | Outage, job_id: str = job.job_id) -> None:
+                with contextlib.suppress(RuntimeError):  # the resumer's loop has closed
+                    loop.call_soon_threadsafe(self._heard, watch, job_id, item)
+
+            ref = JobRef.from_snapshot(job, instance=instance)
+            watch.handles.append((job.job_id, watcher.watch(gateway, ref, self._policy, tell)))
+
+    def unwatch(self, run_id: str) -> None:
+        watch = self._watches.pop(run_id, None)
+        if watch is not None:
+            for job_id, handle in watch.handles:
+                JobWatcher.shared().unwatch(watch.gateway, job_id, handle)
+
+    def unwatch_all(self) -> None:
+        for run_id in list(self._watches):
+            self.unwatch(run_id)
+
+    def _heard(self, watch: _Watch, job_id: str, item: JobSnapshot | BaseException | Outage) -> None:
+        run_id = str(watch.flow_run.id)
+        if self._watches.get(run_id) is not watch:
+            return  # a late word for a watch that has ended
+        if isinstance(item, BaseException):  # IBM stayed unreachable: the next cycle reads again
+            logger.warning("Resumer: could not read the jobs of flow run %s: %s", run_id, item)
+            self.unwatch(run_id)
+        elif isinstance(item, JobSnapshot) and item.status.is_final:
+            watch.pending.discard(job_id)
+            if not watch.pending:
+                self.unwatch(run_id)
+                task = asyncio.get_running_loop().create_task(self._resume_watched(watch))
+                self._resuming.add(task)
+                task.add_done_callback(self._resuming.discard)
+
+    async def _resume_watched(self, watch: _Watch) -> None:
+        try:
+            await self.resume(watch.flow_run, watch.gateway, len(awaited_ids(watch.flow_run)))
+        except Exception:  # the run stays tagged and Paused: the next cycle reads its jobs again
+            logger.exception("Resumer: could not resume flow run %s", watch.flow_run.id)
 
     async def clean_up(self, flow_run: FlowRun, done: ResumerCycle) -> None:
         gateway = await self.gateway(flow_run)
@@ -355,27 +515,37 @@ def resume_cycle(credentials: CredentialsLike = None) -> ResumerCycle:
 async def arun_resumer(
     credentials: CredentialsLike = None, every: float = RESUMER_EVERY, once: bool = False
 ) -> None:
-    """Resume deferred runs whose jobs have ended, every ``every`` seconds (or ``once``).
+    """Resume each deferred run the moment its jobs have all ended; clean up runs that ended suspended.
 
-    Safe to run several at once, and to kill at any point: its whole state is on Prefect.
+    Every ``every`` seconds a cycle lists the deferred runs (as ``aresume_cycle`` does); the
+    pending jobs of each Paused run go to the process's job watcher, which reads them (one
+    listing per run) at least every ``every`` seconds, and the run is resumed as soon as a read
+    finds them all final, not at the next cycle. Safe to run several at once, and to kill at
+    any point: its whole state is on Prefect.
 
     Args:
         credentials: The credentials for runs that recorded no saved block (default: the environment).
-        every: Seconds between cycles.
-        once: Run one cycle and return.
+        every: Seconds between cycles, and at most between two reads of a run's jobs.
+        once: Run one cycle (no watching) and return.
     """
-    while True:
-        cycle = await aresume_cycle(credentials)
-        if cycle.resumed or cycle.cleaned:
-            logger.info(
-                "Resumer cycle: resumed %d run(s), cleaned up %d, %d still waiting",
-                len(cycle.resumed),
-                len(cycle.cleaned),
-                len(cycle.waiting),
-            )
-        if once:
-            return
-        await asyncio.sleep(every)
+    if once:
+        await aresume_cycle(credentials)
+        return
+    async with get_client() as client:
+        resumer = _Resumer(client, credentials, every)
+        try:
+            while True:
+                cycle = await resumer.cycle()
+                if cycle.resumed or cycle.cleaned:
+                    logger.info(
+                        "Resumer cycle: resumed %d run(s), cleaned up %d, %d still waiting",
+                        len(cycle.resumed),
+                        len(cycle.cleaned),
+                        len(cycle.waiting),
+                    )
+                await asyncio.sleep(every)
+        finally:
+            resumer.unwatch_all()
 
 
 def run_resumer(
@@ -385,7 +555,7 @@ def run_resumer(
 
     Args:
         credentials: The credentials for runs that recorded no saved block (default: the environment).
-        every: Seconds between cycles.
-        once: Run one cycle and return.
+        every: Seconds between cycles, and at most between two reads of a run's jobs.
+        once: Run one cycle (no watching) and return.
     """
     run_on_own_loop(arun_resumer(credentials, every, once))

@@ -103,10 +103,15 @@ def detached(count: int = 1, attached: int = 0) -> list[str]:
 
 @flow(name="e2e-deferred", persist_result=True)
 async def deferred(
-    count: int = 2, backend: str = BACKEND, timeout: float | None = None
+    count: int = 2, backend: str = BACKEND, timeout: float | None = None, wait_first: bool = False
 ) -> list[dict[str, int]]:
-    """Defers its wait: the run suspends while its jobs queue, and the resumer resumes it."""
+    """Defers its wait: the run suspends while its jobs queue, and the resumer resumes it.
+
+    ``wait_first``: wait for the jobs before deferring, so the suspend call finds them final.
+    """
     jobs = submit_bells(count, backend=backend)
+    if wait_first:
+        await await_for_jobs(jobs, poll=FAST_POLL)
     await asuspend_until_final(jobs, timeout=timeout)
     results = await afetch_job_results(jobs)
     return [result[0].data.meas.get_counts() for result in results]

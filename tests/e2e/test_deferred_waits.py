@@ -134,6 +134,25 @@ async def test_a_deferred_run_frees_its_process_and_is_resumed_once(
     await untagged(prefect, run.id)
 
 
+async def test_a_deferral_whose_jobs_have_ended_returns_at_once_and_leaves_no_record(
+    deferring: subprocess.Popen[bytes], iqp: RunningEmulator, prefect: PrefectClient
+) -> None:
+    run = await run_deployment(DEPLOYMENT, parameters={"backend": "ibmq_lima", "wait_first": True}, timeout=0)
+
+    async def submitted() -> list[dict[str, Any]]:
+        jobs = jobs_of_run(iqp, run.id)
+        return jobs if len(jobs) == 2 else []
+
+    for job in await eventually(submitted, 60, f"flow run {run.id} to submit its jobs"):
+        iqp.release(job["id"])
+
+    assert await final_state(prefect, run.id, timeout=60) == StateType.COMPLETED
+    ended = await prefect.read_flow_run(run.id)
+    assert [state.name for state in await prefect.read_flow_run_states(run.id)].count("Suspended") == 0
+    assert DEFERRED_TAG not in ended.tags  # the record made beside the read was taken off again
+    assert not ended.labels.get("prefect-qiskit-jobs.awaiting")
+
+
 async def test_a_suspended_run_cancelled_through_the_api_gets_its_jobs_cancelled_once(
     deferring: subprocess.Popen[bytes], iqp: RunningEmulator, prefect: PrefectClient
 ) -> None:
