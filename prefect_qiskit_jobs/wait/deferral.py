@@ -365,7 +365,18 @@ async def arun_resumer(
         once: Run one cycle and return.
     """
     while True:
-        cycle = await aresume_cycle(credentials)
+        try:
+            cycle = await aresume_cycle(credentials)
+        except Exception as exc:
+            if once:
+                raise
+            # The Prefect API down past its client's retries (a server restart, an outage): the
+            # runs and their state are on Prefect, so the next cycle picks up where this one failed.
+            logger.warning(
+                "Resumer cycle failed (%s: %s); trying again in %s s", type(exc).__name__, exc, every
+            )
+            await asyncio.sleep(every)
+            continue
         if cycle.resumed or cycle.cleaned:
             logger.info(
                 "Resumer cycle: resumed %d run(s), cleaned up %d, %d still waiting",
