@@ -7,19 +7,22 @@ five jobs take every slot of the window.
 
 - a run **waiting** (sensor) for two jobs, which the emulator holds Queued through the outage
   and releases after it: the wait goes on and the run completes with their results;
-- a deferred run **resuming**: suspended with two jobs, which end during the outage; the
-  resumer (its Prefect client's retries cut to 2, about 6 s, so that its requests fail during
-  the outage as they would at the defaults in an outage longer than their ~62 s) is resumed
-  once when the API returns, adopts its jobs and completes;
+- a deferred run **resuming**: suspended with two jobs, which end during the outage; the resumer
+  (its Prefect client's retries cut to 2, about 6 s, so that its requests fail during the outage
+  as they would at the defaults in an outage longer than their ~62 s) resumes it once when the
+  API returns, and it adopts its jobs and completes (before the fix the resumer exited at its
+  first failed cycle and the run stayed suspended);
 - a deferred run **cancelled** just before the stop: its job is cancelled, with one request;
 - **submitting**: every slot of the limit is held when the server stops; the next submit, by a
   run started after the restart, proceeds once the leases of the slots end, and no job is created twice.
 
-The outage lasts as long as the server takes to start again (20-40 s on a loaded 2-core machine).
-Leases must outlive the restart: Prefect's default lease storage is the server's memory, and a
-slot held at a restart then stays taken for good (the next submit waited forever: this test
-failed so before the server was given ``PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE``, which the
-crash-safety guide now asks of every Prefect server the package's limits run on).
+The outage lasts as long as the server takes to start again (about 40 s on a loaded 2-core
+machine). Leases must outlive the restart: Prefect's default lease storage is the server's memory,
+while the slots they hold are counted in its database, so a slot held at a restart stays taken for
+good (checked by hand against ``prefect server start`` on PostgreSQL: a slot leased for 60 s was
+still taken 150 s after a restart; with file storage it was free 66-76 s after). The server here
+keeps its leases in files, as the crash-safety guide asks of every Prefect server the package's
+limits run on.
 """
 
 from __future__ import annotations
