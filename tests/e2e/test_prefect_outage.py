@@ -2,7 +2,7 @@
 
 One outage, four situations set up before it, on a Prefect server of this module's own (stopping
 the session's would stop every other test's serve process and worker): a serve process and a
-resumer, as users run them, and the job creation limit at 5 jobs per 90 s, so that the three runs'
+resumer, as users run them, and the job creation limit at 5 jobs per 120 s, so that the three runs'
 five jobs take every slot of the window.
 
 - a run **waiting** (sensor) for two jobs, which the emulator holds Queued through the outage
@@ -16,13 +16,13 @@ five jobs take every slot of the window.
 - **submitting**: every slot of the limit is held when the server stops; the next submit, by a
   run started after the restart, proceeds once the leases of the slots end, and no job is created twice.
 
-The outage lasts as long as the server takes to start again (about 40 s on a loaded 2-core
-machine). Leases must outlive the restart: Prefect's default lease storage is the server's memory,
-while the slots they hold are counted in its database, so a slot held at a restart stays taken for
-good (checked by hand against ``prefect server start`` on PostgreSQL: a slot leased for 60 s was
-still taken 150 s after a restart; with file storage it was free 66-76 s after). The server here
-keeps its leases in files, as the crash-safety guide asks of every Prefect server the package's
-limits run on.
+The outage lasts until the resumer has logged a failed cycle, then as long as the server takes to
+start again (10-40 s in all here, with the machine's load). Leases must outlive the restart:
+Prefect's default lease storage is the server's memory, while the slots they hold are counted in
+its database, so a slot held at a restart stays taken for good (checked by hand against
+``prefect server start`` on PostgreSQL: a slot leased for 60 s was still taken 150 s after a
+restart; with file storage it was free 66-76 s after). The server here keeps its leases in files,
+as the crash-safety guide asks of every Prefect server the package's limits run on.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ from tests.prefect_servers import talking_to
 
 pytestmark = pytest.mark.e2e
 
-LIMIT, LIMIT_JOBS = "5/90", 5
+LIMIT, LIMIT_JOBS = "5/120", 5
+RESUMER_LOG = "resumer-outage.log"
+SETUP_GUARD = 300.0  # seconds for three flow processes to start on a loaded 2-core machine
 DURABLE_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
 FLOWS = ("e2e-awaited", "e2e-deferred", "e2e-detached")
 DEPLOYMENTS = [f"{name}/e2e" for name in FLOWS]
@@ -97,7 +99,7 @@ def serve(own_server: PrefectServer, held_iqp: RunningEmulator) -> Iterator[subp
     with serving(own_server, held_iqp, "serve-outage.log", DEPLOYMENTS, *FLOWS, extra_env=limited) as process:
         env = {**scenario_environment(own_server, held_iqp), **limited, "PREFECT_CLIENT_MAX_RETRIES": "2"}
         command = [sys.executable, "-m", "prefect_qiskit_jobs", "resumer", "--every", "1"]
-        resumer = start_logged(command, env, own_server.home / "resumer-outage.log")
+        resumer = start_logged(command, env, own_server.home / RESUMER_LOG)
         try:
             yield process
         finally:
@@ -113,7 +115,7 @@ async def paused_and_gone(prefect: PrefectClient, serve: Any, run_id: Any) -> No
             raise AssertionError(f"the deferred run ended {state.type.value} before suspending")
         return state is not None and state.is_paused() and flow_process(serve.pid, run_id) is None
 
-    await eventually(paused, 90, f"flow run {run_id} to suspend")
+    await eventually(paused, SETUP_GUARD, f"flow run {run_id} to suspend")
 
 
 async def held_slots(prefect: PrefectClient) -> int:
@@ -138,7 +140,7 @@ async def test_runs_waiting_resuming_cancelled_and_submitting_come_through_a_pre
             cancelled = await run_deployment(
                 DEFERRED, parameters={"count": 1, "backend": "ibmq_quito"}, timeout=0
             )
-            await until_awaited(prefect, emu, waiting.id, count=2)
+            await until_awaited(prefect, emu, waiting.id, count=2, timeout=SETUP_GUARD)
             await paused_and_gone(prefect, serve, resuming.id)
             await paused_and_gone(prefect, serve, cancelled.id)
             assert await held_slots(prefect) == LIMIT_JOBS  # the window is full: the next submit waits
@@ -147,6 +149,15 @@ async def test_runs_waiting_resuming_cancelled_and_submitting_come_through_a_pre
         with server_stopped(own_server):
             for job in jobs_of_run(emu, resuming.id):
                 emu.release(job["id"])
+            # The outage lasts until the resumer's requests have failed past its client's retries:
+            # a failed cycle logged (or, as before the fix, the resumer's exit).
+            resumer_log = own_server.home / RESUMER_LOG
+
+            async def resumer_cut_off() -> bool:
+                said = resumer_log.read_text()
+                return "Resumer cycle failed" in said or "Traceback" in said
+
+            await eventually(resumer_cut_off, SETUP_GUARD, "a resumer cycle to fail", every=0.5)
 
         async with get_client() as prefect:
             submitted_after = await run_deployment("e2e-detached/e2e", parameters={"count": 1}, timeout=0)
