@@ -535,7 +535,16 @@ async def arun_resumer(
         resumer = _Resumer(client, credentials, every)
         try:
             while True:
-                cycle = await resumer.cycle()
+                try:
+                    cycle = await resumer.cycle()
+                except Exception as exc:
+                    # The Prefect API down past its client's retries (a server restart, an outage):
+                    # the runs and their state are on Prefect, so the next cycle picks up from there.
+                    logger.warning(
+                        "Resumer cycle failed (%s: %s); trying again in %s s", type(exc).__name__, exc, every
+                    )
+                    await asyncio.sleep(every)
+                    continue
                 if cycle.resumed or cycle.cleaned:
                     logger.info(
                         "Resumer cycle: resumed %d run(s), cleaned up %d, %d still waiting",

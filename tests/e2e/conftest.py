@@ -95,29 +95,20 @@ def prefect_server(
 
 
 @contextmanager
-def running_prefect_server(home: Path, postgres: Postgres | None = None) -> Iterator[PrefectServer]:
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"  # the UI asks the API here, not :4200
+def running_prefect_server(
+    home: Path, postgres: Postgres | None = None, database_url: str | None = None, **settings: str
+) -> Iterator[PrefectServer]:
+    """``prefect server start`` on a free port; ``settings``: more of the server's environment.
+
+    On ``postgres`` (its own database, or ``database_url``), else on SQLite under ``home``.
+    """
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **settings}
     env["PREFECT_API_LOG_RETRYABLE_ERRORS"] = "true"  # a 503 (e.g. SQLite locked) says why in server.log
     env.pop("PREFECT_API_URL", None)
     if postgres is not None:
-        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = postgres.url
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    server = PrefectServer(f"http://127.0.0.1:{port}/api", home, process, postgres)
-    deadline = time.monotonic() + 180
-    while not _healthy(server.url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
-        time.sleep(0.25)
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url or postgres.url
+    port = free_port()
+    server = PrefectServer(f"http://127.0.0.1:{port}/api", home, _start_server(port, env, home), postgres)
     try:
         yield server
     finally:
@@ -125,8 +116,41 @@ def running_prefect_server(home: Path, postgres: Postgres | None = None) -> Iter
         from prefect.logging.handlers import APILogWorker
 
         APILogWorker.drain_all(timeout=5)
-        stop_process(process, timeout=30)
-        log.close()
+        stop_process(server.process, timeout=30)
+
+
+def _start_server(port: int, env: dict[str, str], home: Path) -> subprocess.Popen[bytes]:
+    """Start ``prefect server start`` on ``port``; return it once it answers."""
+    env = {**env, "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}  # the UI asks the API here, not :4200
+    with (home / "server.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + 180
+    while not _healthy(f"http://127.0.0.1:{port}/api"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"prefect server did not start; see {home / 'server.log'}")
+        time.sleep(0.25)
+    return process
+
+
+@contextmanager
+def server_stopped(server: PrefectServer) -> Iterator[None]:
+    """The server stopped for the block, then started again on its database and port (same URL).
+
+    Its environment is taken from the stopped process, so it comes back exactly as it was.
+    """
+    env = psutil.Process(server.process.pid).environ()
+    stop_process(server.process, timeout=30)
+    try:
+        yield
+    finally:
+        server.process = _start_server(int(server.url.split(":")[-1].split("/")[0]), env, server.home)
 
 
 @pytest.fixture(autouse=True)
@@ -170,7 +194,12 @@ def scenario_environment(server: PrefectServer, emulator: RunningEmulator) -> di
 
 @contextmanager
 def serving(
-    server: PrefectServer, emulator: RunningEmulator, log_name: str, deployments: list[str], *args: str
+    server: PrefectServer,
+    emulator: RunningEmulator,
+    log_name: str,
+    deployments: list[str],
+    *args: str,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A serve process (``serve_scenarios`` with ``args``) for ``emulator``, once it serves ``deployments``.
 
@@ -178,7 +207,7 @@ def serving(
     """
     process = start_logged(
         [sys.executable, "-m", "tests.e2e.serve_scenarios", *args],
-        scenario_environment(server, emulator),
+        {**scenario_environment(server, emulator), **(extra_env or {})},
         server.home / log_name,
     )
     try:

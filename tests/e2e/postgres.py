@@ -35,7 +35,25 @@ class Postgres:
     @property
     def url(self) -> str:
         """What ``PREFECT_SERVER_DATABASE_CONNECTION_URL`` takes."""
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{DATABASE}"
+        return self.url_of(DATABASE)
+
+    def url_of(self, database: str) -> str:
+        """The connection URL of another database of the cluster."""
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database in the cluster (for a Prefect server of a test's own); its URL."""
+        command = [
+            str(server_binaries() / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+        ]
+        subprocess.run([*command, name], check=True, capture_output=True)
+        return self.url_of(name)
 
 
 def server_binaries() -> Path:
