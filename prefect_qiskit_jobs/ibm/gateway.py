@@ -69,6 +69,10 @@ READ_TIMEOUT_VARIABLE = Settings.variables()["read_timeout"]
 # A request that changes nothing (a backend lookup, a listing) and met a transient fault is sent
 # again after a backoff of at most this many seconds, within RESEND_WINDOWS of them in all.
 RESEND_CAP_SECONDS = 60.0
+# A backend lookup waits at most this long between re-sends (so about 40 s in all): long enough
+# for a single refused, dropped or hung request, short enough that a long outage reaches the
+# submit task's retries, which are the one configurable outage limit and say so in the run log.
+LOOKUP_RESEND_CAP_SECONDS = 8.0
 # Readings of a listing whose pending set shrank while it was paged (see ``collect_listing``).
 
 _environment_lock = threading.Lock()
@@ -202,7 +206,7 @@ class IQPGateway:
             return resend_refused(
                 functools.partial(self._look_up, name),
                 _logger.warning,
-                RESEND_CAP_SECONDS,
+                LOOKUP_RESEND_CAP_SECONDS,
                 refused=f"the lookup of backend {name} (429)",
                 idempotent=True,
             )
