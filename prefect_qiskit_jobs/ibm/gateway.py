@@ -69,10 +69,10 @@ READ_TIMEOUT_VARIABLE = Settings.variables()["read_timeout"]
 # A request that changes nothing (a backend lookup, a listing) and met a transient fault is sent
 # again after a backoff of at most this many seconds, within RESEND_WINDOWS of them in all.
 RESEND_CAP_SECONDS = 60.0
-# A backend lookup waits at most this long between re-sends (so about 40 s in all): long enough
-# for a single refused, dropped or hung request, short enough that a long outage reaches the
-# submit task's retries, which are the one configurable outage limit and say so in the run log.
-LOOKUP_RESEND_CAP_SECONDS = 8.0
+# A lookup inside a task waits at most this long between re-sends (so about 40 s in all): long
+# enough for a single refused, dropped or hung request, short enough that a long outage reaches
+# the task's own retries, the one configurable outage limit, which say so in the run log.
+IN_TASK_RESEND_CAP_SECONDS = 8.0
 # Readings of a listing whose pending set shrank while it was paged (see ``collect_listing``).
 
 _environment_lock = threading.Lock()
@@ -193,20 +193,22 @@ class IQPGateway:
             )
         auth.tm = self._tokens
 
-    def backend(self, name: str) -> BackendV2:
+    def backend(self, name: str, *, resend_cap_seconds: float = IN_TASK_RESEND_CAP_SECONDS) -> BackendV2:
         """The backend by name, with its target; unknown names fail listing the ones that exist.
 
         The instance's backends are listed once per gateway, however many submits ask at once,
         and kept. A name missing from that listing is looked up afresh once (a backend added
         since the process started) before it is refused. A lookup IBM could not answer for now
         (429, a 5xx, a dropped connection, a timeout) is sent again (``resend_refused``), so one
-        transient fault fails no flow that looks a backend up.
+        transient fault fails no flow that looks a backend up. Inside a task the re-sends stop
+        after about 40 s and the task's retries take over; ``get_backend``, which has no task
+        around it, passes ``RESEND_CAP_SECONDS`` (five minutes in all).
         """
         with self._backends_lock:
             return resend_refused(
                 functools.partial(self._look_up, name),
                 _logger.warning,
-                LOOKUP_RESEND_CAP_SECONDS,
+                resend_cap_seconds,
                 refused=f"the lookup of backend {name} (429)",
                 idempotent=True,
             )
