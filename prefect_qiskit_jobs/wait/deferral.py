@@ -32,7 +32,7 @@ import contextlib
 import functools
 import gc
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -432,20 +432,22 @@ class _Resumer:
         run_id, loop, watcher = str(flow_run.id), asyncio.get_running_loop(), JobWatcher.shared()
         watch = self._watches[run_id] = _Watch(flow_run, gateway, {job.job_id for job in pending})
         instance = gateway.credentials.instance
-        for job in pending:
 
-            def tell(item: JobSnapshot | BaseException | Outage, job_id: str = job.job_id) -> None:
+        def listener(job_id: str) -> Callable[[JobSnapshot | BaseException | Outage], None]:
+            def tell(item: JobSnapshot | BaseException | Outage) -> None:
                 with contextlib.suppress(RuntimeError):  # the resumer's loop has closed
                     loop.call_soon_threadsafe(self._heard, watch, job_id, item)
 
-            ref = JobRef.from_snapshot(job, instance=instance)
-            watch.handles.append((job.job_id, watcher.watch(gateway, ref, self._policy, tell)))
+            return tell
+
+        refs = [(JobRef.from_snapshot(job, instance=instance), listener(job.job_id)) for job in pending]
+        handles = watcher.watch_many(gateway, refs, self._policy)
+        watch.handles = [(ref.job_id, handle) for (ref, _), handle in zip(refs, handles, strict=True)]
 
     def unwatch(self, run_id: str) -> None:
         watch = self._watches.pop(run_id, None)
         if watch is not None:
-            for job_id, handle in watch.handles:
-                JobWatcher.shared().unwatch(watch.gateway, job_id, handle)
+            JobWatcher.shared().unwatch_many(watch.gateway, watch.handles)
 
     def unwatch_all(self) -> None:
         for run_id in list(self._watches):
