@@ -12,21 +12,35 @@ The default window is three of Prefect's default heartbeats (540 s), as Prefect 
 for one late heartbeat or a short outage of the Prefect server. Crashing a live run by mistake
 costs more than waiting: the reaper then cancels jobs that may have queued for hours on IBM.
 Workers that set ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30`` can use ``--within 90``.
+
+Prefect evaluates the window on its server, and a window that ends while the server is down can
+be missed: after a restart, the server sweeps away trigger buckets that ended more than
+``PREFECT_SERVER_EVENTS_EXPIRED_BUCKET_BUFFER`` (60 s) ago without firing them. So the reaper
+applies the installed automation's rule again, with twice its window (``missed_by_automation``),
+and crashes such a run itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 from uuid import UUID
 
 import yaml
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.objects import FlowRun
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 from prefect.events.schemas.automations import AutomationCore, EventTrigger
 
 DEFINITION = "crash-zombie-runs.yaml"
+NAME = "crash-zombie-runs"
+HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
+# The reaper crashes a run the automation missed only after this many of its windows of silence:
+# a live run's heartbeats resume within one heartbeat of a Prefect outage's end, so an outage
+# shorter than about one window never makes a live run look dead to the reaper.
+BACKSTOP_WINDOWS = 2
 # Prefect sends flow-run heartbeats at most this often (``flows.heartbeat_frequency`` is ``ge=30``).
 HEARTBEAT_FLOOR_SECONDS = 30
 DEFAULT_HEARTBEAT_SECONDS = 180
@@ -83,3 +97,51 @@ async def install(automation: AutomationCore, replace: bool = False) -> Installe
         for other in others:
             await client.delete_automation(other.id)
         return Installed(first.id, "updated", window_of(automation))
+
+
+async def installed_window(client: PrefectClient) -> timedelta | None:
+    """The window of the enabled ``crash-zombie-runs`` automation on the server; None without one.
+
+    Without the automation the user has not asked for silent runs to be crashed, so nothing does.
+    """
+    windows = [
+        window
+        for automation in await client.read_automations_by_name(NAME)
+        if automation.enabled and (window := window_of(automation)) is not None
+    ]
+    return min(windows, default=None)
+
+
+@dataclass(frozen=True)
+class Silence:
+    """How long a flow run has said nothing, and whether it ever sent a heartbeat."""
+
+    seconds: float
+    heartbeats: bool
+
+
+async def silence_of(client: PrefectClient, flow_run: FlowRun) -> Silence:
+    """Seconds since the run's last event (or its state, whichever is newer) as the Prefect API has them."""
+    since = flow_run.created or datetime.now(timezone.utc) - timedelta(days=7)
+    resource = EventResourceFilter(id=[f"prefect.flow-run.{flow_run.id}"])
+    occurred = EventOccurredFilter(since=since)
+    last = await client.read_events(EventFilter(resource=resource, occurred=occurred), limit=1)
+    beat = await client.read_events(
+        EventFilter(resource=resource, occurred=occurred, event=EventNameFilter(name=[HEARTBEAT_EVENT])),
+        limit=1,
+    )
+    seen: list[datetime] = [event.occurred for event in last.events]
+    if flow_run.state is not None and flow_run.state.timestamp is not None:
+        seen.append(flow_run.state.timestamp)
+    newest = max(seen, default=since)
+    return Silence((datetime.now(timezone.utc) - newest).total_seconds(), bool(beat.events))
+
+
+def missed_by_automation(silence: Silence, window: timedelta | None) -> bool:
+    """Whether a Running run is one the automation should have crashed: it sent heartbeats, then
+    nothing for ``BACKSTOP_WINDOWS`` windows. A run that never sent a heartbeat is never judged
+    (its worker may not send them), as the automation, which starts from a heartbeat, never does.
+    """
+    if window is None or not silence.heartbeats:
+        return False
+    return silence.seconds >= BACKSTOP_WINDOWS * window.total_seconds()

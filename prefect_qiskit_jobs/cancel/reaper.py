@@ -2,7 +2,8 @@
 
 It covers what hooks cannot: a SIGKILLed flow process, a dead supervisor, a hook that did not fire.
 It also confirms the end of jobs an earlier layer left still stopping (IBM accepted their cancel,
-see ``fan_out``), without sending another request.
+see ``fan_out``), without sending another request. Where the crash-zombie-runs automation is
+installed, it crashes a Running run that automation missed (see ``automations``) before judging it.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_logger
+from prefect.states import Crashed
 
 from prefect_qiskit_jobs.blocks import (
     IBMQuantumCredentials,
     aresolve_credentials,
 )
+from prefect_qiskit_jobs.cancel.automations import installed_window, missed_by_automation, silence_of
 from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
 from prefect_qiskit_jobs.ibm.gateway import RESEND_CAP_SECONDS, IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.tags import (
@@ -89,11 +92,13 @@ async def reap_orphaned_jobs(
 
     Covers what hooks cannot: a SIGKILLed flow process, a dead supervisor, a hook that did not
     fire. Jobs of runs still running or completed, jobs without a flow-run tag, and detached
-    jobs are never touched. Several reapers (and resumers) may run at once: each run's jobs are
-    re-listed and cancelled under ``run_cancels_limit``, so each job gets one request. A job
-    whose cancel IBM already accepted (tagged so by the layer that sent it, in any process) is
-    only confirmed, never cancelled again. Returns the ids of the jobs it cancelled (or would,
-    with ``dry_run``).
+    jobs are never touched, with one exception: where the crash-zombie-runs automation is
+    installed, a Running run silent for twice its window (a window Prefect missed because it
+    ended while its server was down) is marked Crashed here, and then reaped. Several reapers
+    (and resumers) may run at once: each run's jobs are re-listed and cancelled under
+    ``run_cancels_limit``, so each job gets one request. A job whose cancel IBM already accepted
+    (tagged so by the layer that sent it, in any process) is only confirmed, never cancelled
+    again. Returns the ids of the jobs it cancelled (or would, with ``dry_run``).
 
     Args:
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
@@ -112,8 +117,19 @@ async def reap_orphaned_jobs(
     logger.info("%d pending IBM job(s) across %d flow run(s)", len(pending), len(by_run))
     reaped: list[str] = []
     async with get_client() as client:
+        window = await installed_window(client) if by_run else None
         for run_id, jobs in by_run.items():
             flow_run, state_type, age = await _run_state(client, run_id)
+            if state_type is StateType.RUNNING and window is not None and flow_run is not None:
+                silence = await silence_of(client, flow_run)
+                if missed_by_automation(silence, window) and not dry_run:
+                    message = (
+                        f"No event from the flow run for {silence.seconds:.0f} s, over twice the "
+                        f"crash-zombie-runs window of {window.total_seconds():g} s: its process is gone"
+                    )
+                    await client.set_flow_run_state(flow_run.id, Crashed(message=message))
+                    logger.warning("Flow run %s: %s; marked Crashed", run_label(flow_run), message)
+                    state_type, age = StateType.CRASHED, grace_seconds
             decision = decide(state_type, age, include_failed, grace_seconds)
             if not decision.cancel:
                 continue

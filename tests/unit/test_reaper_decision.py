@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from prefect.client.schemas.objects import StateType
 
+from prefect_qiskit_jobs.cancel.automations import Silence, missed_by_automation
 from prefect_qiskit_jobs.cancel.reaper import decide
 
 
@@ -33,3 +36,12 @@ def test_a_run_unknown_to_this_prefect_api_is_left_alone() -> None:
     decision = decide(None, 0, include_failed=True, grace_seconds=0)
     assert not decision.cancel
     assert "unknown" in decision.why
+
+
+def test_a_run_the_automation_missed_is_one_silent_for_two_windows_after_a_heartbeat() -> None:
+    window = timedelta(seconds=100)
+    assert missed_by_automation(Silence(seconds=200, heartbeats=True), window)
+    assert not missed_by_automation(Silence(seconds=199, heartbeats=True), window)
+    # a run that never sent a heartbeat proves nothing by silence; without the automation, nothing is judged
+    assert not missed_by_automation(Silence(seconds=10_000, heartbeats=False), window)
+    assert not missed_by_automation(Silence(seconds=10_000, heartbeats=True), None)
