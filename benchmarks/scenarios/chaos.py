@@ -62,6 +62,8 @@ WORKER_ENV = {
     "PREFECT_LOGGING_LEVEL": "INFO",
 }
 ENDINGS = ("COMPLETED", "CANCELLED", "CRASHED", "FAILED")
+# The message with which the reaper crashes a run the zombie-run automation missed (cancel/reaper.py).
+MISSED_BY_AUTOMATION = "twice the crash-zombie-runs window"
 FAULT_KINDS = ("rate_limit", "rate_limit_no_header", "server_error", "drop_after", "hang")
 
 
@@ -500,11 +502,12 @@ def _ids_filter(runs: list[str]) -> Any:
 
 def _state_json(state: Any) -> dict[str, Any]:
     if state is None:
-        return {"type": None, "name": None, "at": None}
+        return {"type": None, "name": None, "at": None, "message": None}
     return {
         "type": state.type.value,
         "name": state.name,
         "at": state.timestamp.timestamp() if state.timestamp else None,
+        "message": state.message,
     }
 
 
@@ -547,6 +550,7 @@ def judge(measured: dict[str, Any]) -> dict[str, Any]:
             if tag.startswith(SUBMIT_KEY_PREFIX):
                 keys.setdefault(tag, []).append(job)
     types = Counter(state["type"] for state in final.values())
+    crashed_by_reaper = sum(MISSED_BY_AUTOMATION in (state.get("message") or "") for state in final.values())
     lost = [
         job["id"]
         for job in jobs
@@ -586,6 +590,7 @@ def judge(measured: dict[str, Any]) -> dict[str, Any]:
         "cancels_refused": sum(refused.values()),
         "keys": len(keys),
         "failed_jobs": sum(job["status"] == "Failed" for job in jobs),
+        "crashed_by_reaper": crashed_by_reaper,
     }
 
 
@@ -637,7 +642,13 @@ def row(settings: Settings, measured: dict[str, Any]) -> Row:
                 None if ended_at is None else ended_at - last_fault,
                 "s",
                 1,
-                beside=f"bound: the zombie window, {settings.zombie_window:g} s, plus a reaper cycle",
+                beside=f"bound: the zombie window, {settings.zombie_window:g} s (twice that where the "
+                "automation missed a run), plus a reaper cycle",
+            ),
+            Figure(
+                "crashed_by_reaper",
+                "runs Crashed by the automation / by the reaper (window missed by the automation)",
+                f"{types.get('CRASHED', 0) - checks['crashed_by_reaper']} / {checks['crashed_by_reaper']}",
             ),
             Figure("twice", "submit keys with more than one job", len(checks["twice"])),
             Figure("left_pending", "jobs left Queued/Running", len(checks["left_pending"])),
