@@ -15,8 +15,9 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from benchmarks.harness.code import CodeUnderTest
+from benchmarks.harness.code import ROOT, CodeUnderTest
 
 START_TIMEOUT = 180.0
 
@@ -109,3 +110,15 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def throwaway_postgres() -> Any:
+    """The e2e tests' throwaway PostgreSQL cluster: a context manager giving its ``url``.
+
+    Imported from the checkout (``tests/e2e/postgres.py``), not from the code under test.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+    from tests.e2e.postgres import throwaway_cluster
+
+    return throwaway_cluster()

@@ -34,10 +34,9 @@ import psutil
 from benchmarks.children.chaos_flow import ENTRYPOINT, FLOW_NAME
 from benchmarks.harness.child import log_tail
 from benchmarks.harness.client import FLOW_RUN_PREFIX, SUBMIT_KEY_PREFIX
-from benchmarks.harness.code import ROOT
 from benchmarks.harness.context import Bench
 from benchmarks.harness.emulator import BACKEND_FOLDER, HOLD_SECONDS, start_emulator
-from benchmarks.harness.prefect_server import PrefectServer, ServerProcess
+from benchmarks.harness.prefect_server import PrefectServer, ServerProcess, throwaway_postgres
 from benchmarks.summary import Figure, Goal, Row, Summary
 
 TITLE = "chaos: flow runs on process workers through IQP faults, killed workers and a Prefect outage"
@@ -139,9 +138,8 @@ def run(bench: Bench) -> Summary:
         fault_seed=seed,
     )
     scratch = bench.scratch("chaos")
-    throwaway_cluster = _e2e_postgres()
     with contextlib.ExitStack() as stack:
-        postgres = stack.enter_context(throwaway_cluster())
+        postgres = stack.enter_context(throwaway_postgres())
         emulator = stack.enter_context(start_emulator(config, bench.cpus, bench.code))
         server = ServerProcess(scratch / "prefect-home", bench.code, postgres.url)
         stack.callback(server.stop)
@@ -166,15 +164,6 @@ def run(bench: Bench) -> Summary:
         settings={**asdict(settings), "backends": f"{backend_of(0)}..., each {BACKEND_FOLDER}", **WORKER_ENV},
         notes=notes(settings),
     )
-
-
-def _e2e_postgres() -> Any:
-    """The e2e tests' throwaway PostgreSQL cluster (imported from the checkout, not the code under test)."""
-    if str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))
-    from tests.e2e.postgres import throwaway_cluster
-
-    return throwaway_cluster
 
 
 def _set_up(server: PrefectServer, bench: Bench, settings: Settings, env: dict[str, str]) -> None:
