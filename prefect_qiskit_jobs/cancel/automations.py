@@ -120,21 +120,40 @@ class Silence:
     heartbeats: bool
 
 
+async def _last_event(
+    client: PrefectClient, flow_run_id: UUID, since: datetime, name: str | None = None
+) -> datetime | None:
+    """When the run's newest event (of ``name``, if given) since ``since`` occurred, as the API has it."""
+    filter = EventFilter(
+        resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]),
+        occurred=EventOccurredFilter(since=since),
+        event=EventNameFilter(name=[name]) if name else None,
+    )
+    events = (await client.read_events(filter, limit=1)).events
+    return events[0].occurred if events else None
+
+
 async def silence_of(client: PrefectClient, flow_run: FlowRun) -> Silence:
     """Seconds since the run's last event (or its state, whichever is newer) as the Prefect API has them."""
     since = flow_run.created or datetime.now(timezone.utc) - timedelta(days=7)
-    resource = EventResourceFilter(id=[f"prefect.flow-run.{flow_run.id}"])
-    occurred = EventOccurredFilter(since=since)
-    last = await client.read_events(EventFilter(resource=resource, occurred=occurred), limit=1)
-    beat = await client.read_events(
-        EventFilter(resource=resource, occurred=occurred, event=EventNameFilter(name=[HEARTBEAT_EVENT])),
-        limit=1,
-    )
-    seen: list[datetime] = [event.occurred for event in last.events]
-    if flow_run.state is not None and flow_run.state.timestamp is not None:
-        seen.append(flow_run.state.timestamp)
+    last = await _last_event(client, flow_run.id, since)
+    beat = await _last_event(client, flow_run.id, since, HEARTBEAT_EVENT)
+    seen = [moment for moment in (last, flow_run.state.timestamp if flow_run.state else None) if moment]
     newest = max(seen, default=since)
-    return Silence((datetime.now(timezone.utc) - newest).total_seconds(), bool(beat.events))
+    return Silence((datetime.now(timezone.utc) - newest).total_seconds(), beat is not None)
+
+
+async def alive_after_crash(client: PrefectClient, flow_run: FlowRun) -> bool:
+    """Whether a Crashed run's process still sends heartbeats: crashed by mistake, so not to be reaped.
+
+    The automation crashes a live run whose heartbeats could not reach a Prefect server that was
+    down for longer than its window; the run's process goes on, and its jobs with it.
+    """
+    state = flow_run.state
+    if state is None or state.timestamp is None:
+        return False
+    heard = await _last_event(client, flow_run.id, state.timestamp, HEARTBEAT_EVENT)
+    return heard is not None and heard > state.timestamp
 
 
 def missed_by_automation(silence: Silence, window: timedelta | None) -> bool:

@@ -27,7 +27,12 @@ from prefect_qiskit_jobs.blocks import (
     IBMQuantumCredentials,
     aresolve_credentials,
 )
-from prefect_qiskit_jobs.cancel.automations import installed_window, missed_by_automation, silence_of
+from prefect_qiskit_jobs.cancel.automations import (
+    alive_after_crash,
+    installed_window,
+    missed_by_automation,
+    silence_of,
+)
 from prefect_qiskit_jobs.cancel.fan_out import Layer, cancel_jobs
 from prefect_qiskit_jobs.ibm.gateway import RESEND_CAP_SECONDS, IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.tags import (
@@ -94,11 +99,12 @@ async def reap_orphaned_jobs(
     fire. Jobs of runs still running or completed, jobs without a flow-run tag, and detached
     jobs are never touched, with one exception: where the crash-zombie-runs automation is
     installed, a Running run silent for twice its window (a window Prefect missed because it
-    ended while its server was down) is marked Crashed here, and then reaped. Several reapers
-    (and resumers) may run at once: each run's jobs are re-listed and cancelled under
-    ``run_cancels_limit``, so each job gets one request. A job whose cancel IBM already accepted
-    (tagged so by the layer that sent it, in any process) is only confirmed, never cancelled
-    again. Returns the ids of the jobs it cancelled (or would, with ``dry_run``).
+    ended while its server was down) is marked Crashed here, and then reaped; and a Crashed
+    run whose process still sends heartbeats (crashed by mistake during an outage) keeps its
+    jobs. Several reapers (and resumers) may run at once: each run's jobs are re-listed and
+    cancelled under ``run_cancels_limit``, so each job gets one request. A job whose cancel IBM
+    already accepted (tagged so by the layer that sent it, in any process) is only confirmed,
+    never cancelled again. Returns the ids of the jobs it cancelled (or would, with ``dry_run``).
 
     Args:
         credentials: Name of a saved ``IBMQuantumCredentials`` block; None reads ``QISKIT_IBM_*``.
@@ -132,6 +138,15 @@ async def reap_orphaned_jobs(
                     state_type, age = StateType.CRASHED, grace_seconds
             decision = decide(state_type, age, include_failed, grace_seconds)
             if not decision.cancel:
+                continue
+            # The server's Crashed state, not one this pass just set (that run was silent).
+            crashed = flow_run is not None and flow_run.state is not None and flow_run.state.is_crashed()
+            if crashed and flow_run is not None and await alive_after_crash(client, flow_run):
+                logger.warning(
+                    "Flow run %s is Crashed but its process still sends heartbeats (crashed while the "
+                    "Prefect server could not hear it): its jobs are left to it",
+                    run_label(flow_run),
+                )
                 continue
             ids = [job.job_id for job in jobs if CANCEL_REQUESTED_TAG not in job.tags]
             stopping = [job.job_id for job in jobs if CANCEL_REQUESTED_TAG in job.tags]

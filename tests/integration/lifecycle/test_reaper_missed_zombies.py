@@ -32,7 +32,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 from prefect.events.worker import EventsWorker
-from prefect.states import Running
+from prefect.states import Crashed, Running
 from qiskit import QuantumCircuit
 from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
 
@@ -43,6 +43,7 @@ from prefect_qiskit_jobs.ibm.tags import PACKAGE_TAG, flow_run_tag
 from .conftest import GUARD, SMALL_BACKEND
 
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
+AUTOMATION_MESSAGE = "No heartbeat from the flow run's process: its serve process or worker died with it"
 # The shortest window the automation accepts, so the reaper's two windows pass in about a minute.
 WINDOW_SECONDS = 31.0
 
@@ -150,3 +151,26 @@ def sorted_ids(output: str) -> str:
     """The reaper's summary line with its job ids sorted, so the assertion does not depend on order."""
     head, _, ids = output.strip().splitlines()[-1].partition(": ")
     return f"{head}: {', '.join(sorted(ids.split(', ')))}" if ids else head
+
+
+async def test_a_run_crashed_while_its_process_still_sends_heartbeats_keeps_its_jobs(
+    held: RunningEmulator, bell_isa: QuantumCircuit, prefect_api: dict[str, str]
+) -> None:
+    """The automation crashes a live run whose heartbeats a Prefect outage longer than its window
+    kept from the server (the chaos benchmark's full run: a live run crashed, then reaped, failed
+    on its own cancelled job). Its heartbeats after the Crashed state say the process lives."""
+    alive, dead = [await running_run() for _ in range(2)]
+    await heartbeat(alive, dead)
+    async with get_client() as client:
+        for run_id in (alive, dead):
+            await client.set_flow_run_state(run_id, Crashed(message=AUTOMATION_MESSAGE))
+    await heartbeat(alive)
+    jobs = {run_id: submit_tagged(run_id, bell_isa) for run_id in (alive, dead)}
+
+    reaper = await asyncio.to_thread(reap, {**os.environ, **prefect_api})
+
+    assert f"Cancelled 2 job(s): {', '.join(sorted(jobs[dead]))}" in sorted_ids(reaper.stdout)
+    assert "still sends heartbeats" in reaper.stderr
+    assert {held.job(job_id)["status"] for job_id in jobs[alive]} == {"Queued"}
+    assert {held.job(job_id)["status"] for job_id in jobs[dead]} == {"Cancelled"}
+    assert held.stats()["cancels"] == dict.fromkeys(jobs[dead], 1)
