@@ -247,8 +247,19 @@ class Fleet:
             output = "reap: still running after 600 s; stopped"
         else:
             output = done.stdout.strip() if done.returncode == 0 else f"reap failed: {done.stderr[-500:]}"
+            with (self.home / "reaper.log").open("a") as log:
+                log.write(done.stderr)
         self.reaper_outputs.append(output)
         return output
+
+    def flow_runs(self) -> list[str]:
+        """The runs that have a flow process now, under any worker."""
+        found: list[str] = []
+        for worker in self.workers:
+            if worker.poll() is None:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    found += runs_under(worker.pid)
+        return found
 
     def _reap_loop(self) -> None:
         """The reaper as a deployment runs it, every few minutes: here every ``reaper_every`` s."""
@@ -313,6 +324,7 @@ async def measure(emulator: Any, server: ServerProcess, fleet: Fleet, settings: 
             finally:
                 releaser.cancel()
             passes = await chaos.reap_until_clean(final)
+            first_final = {run_id: _state_json(state) for run_id, state in final.items()}
             jobs = await asyncio.to_thread(emulator.jobs)
             stats = await asyncio.to_thread(emulator.stats)
             states = {
@@ -329,6 +341,7 @@ async def measure(emulator: Any, server: ServerProcess, fleet: Fleet, settings: 
         "unreachable": unreachable,
         "ended_at": ended_at,
         "final": {run_id: _state_json(state) for run_id, state in states.items()},
+        "first_final": first_final,
         "jobs": jobs,
         "stats": stats,
         "stored": _stored_results(server.server.home),
@@ -428,16 +441,14 @@ class Chaos:
 
         Until then every job is held queued, so that cancels, kills and the outage all meet pending
         jobs; a dead run's jobs stay queued, as on a long IBM queue, until something cancels them.
-        Live: Running in the Prefect API and not carried by a killed worker (``dead``), which reads
-        Running until the zombie-run automation marks it Crashed.
+        Live: the run has a flow process under a worker and was not carried by a killed worker
+        (``dead``). Its process, not its state, says so: the zombie-run automation may mark a live
+        run Crashed when the outage kept its heartbeats away, and it goes on all the same.
         """
         released: set[str] = set()
         while True:
             with contextlib.suppress(Exception):
-                found = await self.prefect.read_flow_runs(flow_run_filter=_ids_filter(runs), limit=len(runs))
-                live = {
-                    str(r.id) for r in found if r.state is not None and r.state.type.value == "RUNNING"
-                } - dead
+                live = set(await asyncio.to_thread(self.fleet.flow_runs)) - dead
                 for run_id, jobs in (await self.submitted()).items():
                     for job in jobs:
                         if run_id in live and job["status"] == "Queued" and job["id"] not in released:
@@ -457,7 +468,9 @@ class Chaos:
             for flow_run in found:
                 if flow_run.state is not None and flow_run.state.is_final():
                     final.setdefault(str(flow_run.id), flow_run.state)
-            return len(final) == len(runs)
+            # A run marked final while its process goes on (crashed by mistake) is not over yet.
+            going_on = set(await asyncio.to_thread(self.fleet.flow_runs)) & set(runs)
+            return len(final) == len(runs) and not going_on
 
         ended = await _eventually(all_final, self.settings.final_timeout, every=2)
         self.event("every run final" if ended else f"{len(runs) - len(final)} run(s) not final in time")
@@ -540,6 +553,12 @@ def judge(measured: dict[str, Any]) -> dict[str, Any]:
                 keys.setdefault(tag, []).append(job)
     types = Counter(state["type"] for state in final.values())
     crashed_by_reaper = sum(MISSED_BY_AUTOMATION in (state.get("message") or "") for state in final.values())
+    # Crashed while their process lived on (heartbeats kept away by the outage), then ended otherwise.
+    first_final: dict[str, dict[str, Any]] = measured.get("first_final", {})
+    crashed_alive = sum(
+        state["type"] == "CRASHED" and final.get(run_id, {}).get("type") != "CRASHED"
+        for run_id, state in first_final.items()
+    )
     lost = [
         job["id"]
         for job in jobs
@@ -580,6 +599,7 @@ def judge(measured: dict[str, Any]) -> dict[str, Any]:
         "keys": len(keys),
         "failed_jobs": sum(job["status"] == "Failed" for job in jobs),
         "crashed_by_reaper": crashed_by_reaper,
+        "crashed_alive": crashed_alive,
     }
 
 
@@ -633,6 +653,11 @@ def row(settings: Settings, measured: dict[str, Any]) -> Row:
                 1,
                 beside=f"bound: the zombie window, {settings.zombie_window:g} s (twice that where the "
                 "automation missed a run), plus a reaper cycle",
+            ),
+            Figure(
+                "crashed_alive",
+                "runs marked Crashed while their process lived on (then ended otherwise)",
+                checks["crashed_alive"],
             ),
             Figure(
                 "crashed_by_reaper",
