@@ -42,6 +42,8 @@ SPARE_BACKENDS = ("lima", "belem", "quito", "bogota")
 RACE_BACKEND = "ibmq_jakarta"
 # The serve process and the worker look for scheduled runs every second, not every ten.
 POLL_QUICKLY = {"PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_WORKER_QUERY_SECONDS": "1"}
+# Seconds a stopped ``prefect worker start`` is given before it is killed (see ``stop_worker``).
+WORKER_STOP_GRACE = 5.0
 
 pytestmark = pytest.mark.e2e
 
@@ -289,6 +291,16 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     stop_processes([process], timeout)
 
 
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    """Stop a ``prefect worker start`` process (and the flow-run processes it started).
+
+    Prefect 3.9's worker turns a SIGTERM into a SIGINT to itself and then goes on polling: even
+    idle it does not exit on either, so ``stop_process`` always ended by killing it, after waiting
+    its whole minute for nothing. It is killed, with its children, after a short grace instead.
+    """
+    stop_process(process, timeout=WORKER_STOP_GRACE)
+
+
 def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
     """SIGTERM them all at once, wait ``timeout`` in all, then SIGKILL what is left, with its children."""
     for process in processes:
@@ -352,7 +364,7 @@ def worker(
             asyncio.run(worker_polling())
         yield process
     finally:
-        stop_process(process)
+        stop_worker(process)
 
 
 @pytest.fixture(scope="session")
