@@ -292,11 +292,11 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:
-    """Stop a ``prefect worker start`` process (and the flow-run processes it started).
+    """Stop a ``prefect worker start`` process: SIGTERM, then after a short grace kill it with its children.
 
-    Prefect 3.9's worker turns a SIGTERM into a SIGINT to itself and then goes on polling: even
-    idle it does not exit on either, so ``stop_process`` always ended by killing it, after waiting
-    its whole minute for nothing. It is killed, with its children, after a short grace instead.
+    Prefect 3.9's worker turns a SIGTERM into a SIGINT to itself; at times (even idle) it then goes
+    on polling and never exits, and ``stop_process`` killed it only after waiting its whole minute.
+    A worker that does stop on SIGTERM does so within about two seconds.
     """
     stop_process(process, timeout=WORKER_STOP_GRACE)
 
