@@ -192,9 +192,7 @@ async def test_two_workers_sharing_a_deployment_budget_never_overspend_it_togeth
         flow_id = await client.create_flow_from_name("spend")
         deployment_id = await client.create_deployment(flow_id, f"budget-{uuid.uuid4().hex[:8]}")
         runs = [await client.create_flow_run_from_deployment(deployment_id) for _ in range(2)]
-    workers = await asyncio.gather(
-        *(start_worker(str(run.id), {**os.environ, **prefect_api}) for run in runs)
-    )
+    workers = [await start_worker(str(run.id), {**os.environ, **prefect_api}) for run in runs]
     try:
         for worker in workers:  # both go at once
             assert worker.stdin is not None
