@@ -28,6 +28,10 @@ from .traffic import ADMIN_PREFIX, RUNTIME_PREFIX
 JOB_RATE_LIMIT_ENV = "PREFECT_QISKIT_JOBS_JOB_RATE_LIMIT"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PORT_ATTEMPTS = 3
+# Seconds a stopping emulator gets to exit before it is killed. Idle, it exits in well under one;
+# a request it holds (a hang or latency fault) keeps it up until answered, so such a request is
+# dropped, as an outage drops it, after this grace rather than after a quarter of a minute.
+STOP_GRACE_SECONDS = 5.0
 
 
 class EmulatorExited(RuntimeError):
@@ -222,7 +226,7 @@ class RunningEmulator:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

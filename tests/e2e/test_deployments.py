@@ -16,7 +16,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
-from tests.e2e.conftest import ROOT, PrefectServer, eventually, start_logged, stop_process
+from tests.e2e.conftest import ROOT, PrefectServer, eventually, start_logged, stop_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,7 @@ def deployed(prefect_server: PrefectServer, nightly_iqp: RunningEmulator) -> Ite
         prefect_server.home / "worker-nightly.log",
     )
     yield env
-    stop_process(worker)
+    stop_worker(worker)
 
 
 async def test_every_deployment_exists_with_its_schedule_and_parameters(
