@@ -9,18 +9,37 @@ environment at it for the test's duration.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from tests.e2e.postgres import Postgres, PostgresUnavailable, throwaway_cluster
 
 # Tests talk to 127.0.0.1 only: no proxy may intercept them.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 SMALL_BACKEND = "ibmq_manila"
 EmulatorFactory = Callable[..., RunningEmulator]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres | None]:
+    """A throwaway PostgreSQL cluster for the session's Prefect servers; None where there is none.
+
+    Prefect's servers run on it as a team's do: on SQLite one writer holds the whole database, and
+    a write that meets another is answered 503 and sent again by the client 2 s later.
+    """
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        warnings.warn(f"{exc}; the Prefect servers run on SQLite", stacklevel=1)
+        yield None
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from prefect_qiskit_jobs.emulator.server import free_port
-from tests.e2e.postgres import Postgres, PostgresUnavailable, throwaway_cluster
+from tests.e2e.postgres import Postgres
 from tests.prefect_servers import talking_to
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,19 +71,6 @@ def _healthy(url: str) -> bool:
             return r.status == 200
     except OSError:
         return False
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres | None]:
-    """A throwaway PostgreSQL cluster for the session's Prefect server; None where there is none."""
-    try:
-        with throwaway_cluster() as cluster:
-            yield cluster
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        warnings.warn(f"{exc}; the e2e Prefect server runs on SQLite", stacklevel=1)
-        yield None
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,20 @@ class Postgres:
         subprocess.run([*command, name], check=True, capture_output=True)
         return self.url_of(name)
 
+    def dump(self, database: str, into: Path) -> Path:
+        """Everything ``database`` holds, as SQL in the file ``into`` (to scan what a server stored)."""
+        command = [
+            str(server_binaries() / "pg_dump"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+        ]
+        subprocess.run([*command, "-f", str(into), database], check=True, capture_output=True)
+        return into
+
 
 def server_binaries() -> Path:
     """The directory of ``initdb`` and ``pg_ctl`` (the newest Debian version), installing it as root."""

@@ -35,6 +35,7 @@ from prefect.client.schemas.sorting import LogSort
 from prefect.context import FlowRunContext
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import (
+    PREFECT_API_URL,
     PREFECT_HOME,
     PREFECT_LOCAL_STORAGE_PATH,
     PREFECT_SERVER_ANALYTICS_ENABLED,
@@ -48,6 +49,8 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 from prefect_qiskit_jobs import PollPolicy
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from prefect_qiskit_jobs.emulator.config import DEFAULT_API_KEY
+from tests.e2e.conftest import running_prefect_server
+from tests.e2e.postgres import Postgres
 from tests.prefect_servers import talking_to
 
 SMALL_BACKEND = "ibmq_manila"
@@ -63,18 +66,32 @@ FAST_POLL = PollPolicy(initial=0.2, cap=1.0, jitter=0.1)
 SERVER_STARTUP_STEPS = 600
 STATUS_ROUTES = ("GET /jobs", "GET /jobs/{job_id}")
 GUARD = 120.0  # seconds: only a defect ever reaches this
+LIFECYCLE_DATABASE = "lifecycle"  # the session server's database in the PostgreSQL cluster
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A temporary Prefect API for the session; yields the settings another process needs to share it."""
+def prefect_api(
+    tmp_path_factory: pytest.TempPathFactory, postgres: Postgres | None
+) -> Iterator[dict[str, str]]:
+    """A Prefect API for the session; yields the settings another process needs to share it.
+
+    ``prefect server start`` on a database of its own in the session's PostgreSQL cluster, where
+    there is one; else Prefect's test harness on SQLite.
+    """
     home = tmp_path_factory.mktemp("prefect-home")
-    settings = {
+    settings: dict[Any, Any] = {
         PREFECT_HOME: home,
         PREFECT_LOCAL_STORAGE_PATH: home / "storage",
         PREFECT_SERVER_ANALYTICS_ENABLED: False,
     }
-    with talking_to(settings), prefect_test_harness(SERVER_STARTUP_STEPS):
+    with contextlib.ExitStack() as stack:
+        if postgres is None:
+            stack.enter_context(talking_to(settings))
+            stack.enter_context(prefect_test_harness(SERVER_STARTUP_STEPS))
+        else:
+            database = postgres.create_database(LIFECYCLE_DATABASE)
+            server = stack.enter_context(running_prefect_server(home, postgres, database_url=database))
+            stack.enter_context(talking_to({**settings, PREFECT_API_URL: server.url}))
         yield get_current_settings().to_environment_variables(exclude_unset=True)
 
 

@@ -28,9 +28,11 @@ from prefect_qiskit_jobs import (
     submit_sampler_job,
 )
 from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from tests.e2e.postgres import Postgres
 
 from .conftest import (
     FAST_POLL,
+    LIFECYCLE_DATABASE,
     OPTIONS,
     SMALL_BACKEND,
     artifacts,
@@ -67,8 +69,11 @@ def error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)) + repr(exc)
 
 
-def database_files() -> list[Path]:
-    """The harness's SQLite database, with its journal files."""
+def database_files(postgres: Postgres | None, scratch: Path) -> list[Path]:
+    """What the session's Prefect server stored: a dump of its PostgreSQL database, else the
+    harness's SQLite database with its journal files."""
+    if postgres is not None:
+        return [postgres.dump(LIFECYCLE_DATABASE, scratch / "prefect.sql")]
     url = str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value())
     database = Path(url.split(":///", 1)[1])
     return sorted(database.parent.glob(database.name + "*"))
@@ -79,6 +84,8 @@ async def test_the_api_key_appears_nowhere_a_run_leaves_a_trace(
     monkeypatch: pytest.MonkeyPatch,
     every_log_record: pytest.LogCaptureFixture,
     bell_isa: QuantumCircuit,
+    postgres: Postgres | None,
+    tmp_path: Path,
 ) -> None:
     point_environment_at(secret_emulator, monkeypatch)
     credentials = IBMQuantumCredentials.for_emulator(secret_emulator)
@@ -150,10 +157,11 @@ async def test_the_api_key_appears_nowhere_a_run_leaves_a_trace(
         assert SECRET not in text, f"the API key leaked into the {where}"
         assert WRONG_KEY not in text, f"the wrong API key leaked into the {where}"
 
-    stored = [*files_under(Path(PREFECT_HOME.value())), *database_files()]
+    database = database_files(postgres, tmp_path)
+    stored = [*files_under(Path(PREFECT_HOME.value())), *database]
     job_id = out["finals"][0].job_id.encode()
     # The scan reads what the API stored: the job's id is in there (in its log lines), the key is not.
-    assert any(job_id in path.read_bytes() for path in database_files())
+    assert any(job_id in path.read_bytes() for path in database)
     for path in stored:
         data = path.read_bytes()
         assert SECRET.encode() not in data, f"the API key is stored in {path}"
