@@ -46,6 +46,7 @@ from prefect_qiskit_jobs.errors import (
     QPUBudgetExceeded,
     retry_after_of,
 )
+from prefect_qiskit_jobs.ibm import attempts
 from prefect_qiskit_jobs.ibm.iam import TokenExchange
 from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE, collect_listing
 from prefect_qiskit_jobs.ibm.mapping import (
@@ -154,6 +155,7 @@ class IQPGateway:
                 built = getattr(self._service, "_api_clients", {})
                 for client in [self._service._active_api_client, *built.values()]:
                     self._share_tokens(client)
+                    attempts.hook(client._session)  # submits learn whether their POST was re-sent
             return self._service
 
     def client(self) -> RuntimeClient:
