@@ -7,21 +7,21 @@ re-send is one entry in the ``Retry.history`` that urllib3 hands the final answe
 ``requests`` response hook (public too) reads it. So a submit knows when its POST went out exactly
 once and was answered: then IBM made exactly one job, and no listing is needed to find copies.
 
-The hook is installed once per session and reports to whichever ``Sends`` the calling thread has
-open: a request is sent, re-sent and answered in the thread that made it.
+The hook is installed once per session and reports to the ``Sends`` open in the calling context
+(a context variable: the client may be called on another thread, in a copy of the context).
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-_open = threading.local()
+_open: ContextVar[Sends | None] = ContextVar("prefect_qiskit_jobs_open_sends", default=None)
 _HOOKED = "_prefect_qiskit_jobs_counts_sends"
 
 
@@ -40,7 +40,7 @@ class Sends:
 
 
 def _record(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
-    sends: Sends | None = getattr(_open, "sends", None)
+    sends = _open.get()
     if sends is None or response.request.method != sends.method:
         return response
     sends.answered += 1
@@ -60,11 +60,10 @@ def hook(session: requests.Session) -> None:
 
 @contextlib.contextmanager
 def counting(method: str) -> Iterator[Sends]:
-    """Count the ``method`` requests this thread sends through hooked sessions inside the block."""
+    """Count the ``method`` requests sent through hooked sessions inside the block, in this context."""
     sends = Sends(method.upper())
-    outer = getattr(_open, "sends", None)
-    _open.sends = sends
+    token = _open.set(sends)
     try:
         yield sends
     finally:
-        _open.sends = outer
+        _open.reset(token)
