@@ -158,6 +158,20 @@ class JobRef(BaseModel):
         """The IBM program the job runs: ``sampler``, ``estimator`` or ``executor``."""
         return self.primitive_api.program_id(self.primitive)
 
+    def _identity(self) -> tuple[object, ...]:
+        # created_at is left out: the submit that POSTed reads its own clock when IBM accepts the
+        # job, a retry that adopts the job reads IBM's record; both refer to the same job.
+        return tuple(value for name, value in self.__dict__.items() if name != "created_at")
+
+    def __eq__(self, other: object) -> bool:
+        """Two references to one job are equal whoever built them, whatever ``created_at`` they saw."""
+        if not isinstance(other, JobRef):
+            return NotImplemented
+        return type(self) is type(other) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
     @field_validator("job_id")
     @classmethod
     def _valid_job_id(cls, value: str) -> str:

@@ -137,8 +137,15 @@ NOTES = [
     "emulator requests: every IQP request the emulator counted during the run (Prefect API "
     "requests are not among them).",
     "Many jobs: the package's time is the whole flow call, its flow run's own start and end "
-    "included; its submits run on the flow run's submit threads (16 by default), its results are "
-    "persisted. The raw client's jobs run while it is still submitting, and it reads each result as "
-    "soon as it asks. The emulator runs one job at a time; 3 runs each (quick: 1 run of 20 jobs), "
-    "after a warm-up of 5 jobs each.",
+    "included; its submits run on the flow run's submit threads (16 by default); `fetch_job_results` "
+    "is one task run that reads the results 8 at a time and persists each under its job id. The "
+    "flow is written as the docs show a `.map()` over circuits (the tutorial's `submit_sampler_jobs` "
+    "batch call is the other documented way; it is not what is measured here). The raw client's "
+    "jobs run while it is still submitting, and it reads each result as soon as it asks. The "
+    "emulator runs one job at a time; 3 runs each (quick: 1 run of 20 jobs), after a warm-up of 5 "
+    "jobs each.",
+    "Both measured processes run under `python -m`, as Prefect's workers start flow runs: the "
+    "client's `inspect.stack()` on every request then scans `sys.modules` for each `<frozen runpy>` "
+    "frame. The raw client pays that on every request; the package makes its client calls from the "
+    "main thread or a deep stack on a new thread of a few frames.",
 ]

@@ -46,6 +46,7 @@ from prefect_qiskit_jobs.errors import (
     QPUBudgetExceeded,
     retry_after_of,
 )
+from prefect_qiskit_jobs.ibm import attempts, short_stack
 from prefect_qiskit_jobs.ibm.iam import TokenExchange
 from prefect_qiskit_jobs.ibm.listing import PAGE_SIZE, collect_listing
 from prefect_qiskit_jobs.ibm.mapping import (
@@ -154,6 +155,7 @@ class IQPGateway:
                 built = getattr(self._service, "_api_clients", {})
                 for client in [self._service._active_api_client, *built.values()]:
                     self._share_tokens(client)
+                    attempts.hook(client._session)  # submits learn whether their POST was re-sent
             return self._service
 
     def client(self) -> RuntimeClient:
@@ -309,7 +311,7 @@ class IQPGateway:
             )
             runner = primitive_cls(mode=mode, options=dict(options))
             runner.options.environment.job_tags = list(tags)
-            return runner.run(pubs)
+            return short_stack.call(runner.run, pubs)
 
     def _with_usage(self, refused: QPUBudgetExceeded) -> QPUBudgetExceeded:
         """IBM's 409 with the instance's limit and usage, read once; as it came when they cannot be."""
@@ -375,7 +377,8 @@ class IQPGateway:
         """One job's state (``GET /jobs/{id}``)."""
         check_job_id(job_id)
         with self.translated(f"read job {job_id}", job_id=job_id):
-            return snapshot_from_api(self.client().job_get(job_id, exclude_params=True))
+            answer = short_stack.call(functools.partial(self.client().job_get, job_id, exclude_params=True))
+            return snapshot_from_api(answer)
 
     def list_jobs(
         self,
@@ -394,7 +397,8 @@ class IQPGateway:
         """
 
         def fetch_page(skip: int, page_size: int) -> dict[str, Any]:
-            answer: dict[str, Any] = self.client().jobs_get(
+            read = functools.partial(
+                self.client().jobs_get,
                 limit=page_size,
                 skip=skip,
                 pending=pending,
@@ -403,6 +407,7 @@ class IQPGateway:
                 created_after=created_after,
                 created_before=created_before,
             )
+            answer: dict[str, Any] = short_stack.call(read)
             return answer
 
         with self.translated("list jobs"):
@@ -457,7 +462,7 @@ class IQPGateway:
 
     def metrics(self, job_id: str) -> dict[str, Any]:
         with self.translated(f"read metrics of job {job_id}", job_id=job_id):
-            metrics: dict[str, Any] = self.client().job_metadata(job_id)
+            metrics: dict[str, Any] = short_stack.call(self.client().job_metadata, job_id)
             return metrics
 
     def read_in_full(self, job_id: str) -> JobSnapshot:
@@ -477,7 +482,7 @@ class IQPGateway:
         """
         check_job_id(job_id)
         with self.translated(f"fetch the result of job {job_id}", job_id=job_id):
-            raw = self.client().job_results(job_id)
+            raw = short_stack.call(self.client().job_results, job_id)
         if not raw:
             # IBM answers a private job's result once; every later read is empty (the client's
             # RuntimeJobV2.result returns None then).
@@ -498,7 +503,7 @@ class IQPGateway:
         check_job_id(job_id)
         try:
             with self.translated(f"cancel job {job_id}", job_id=job_id):
-                self.client().job_cancel(job_id)
+                short_stack.call(self.client().job_cancel, job_id)
         except IQPError as exc:
             if exc.status_code == 409:
                 return CancelOutcome.ALREADY_FINAL

@@ -32,6 +32,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from prefect_qiskit_jobs.blocks import CredentialsLike, aresolve_credentials, resolve_credentials
 from prefect_qiskit_jobs.errors import InvalidJobInputError, IQPError, IQPUnavailableError
+from prefect_qiskit_jobs.ibm import attempts
 from prefect_qiskit_jobs.ibm import tags as job_tags
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.ibm.mapping import isa_problem, primitive_class
@@ -298,6 +299,7 @@ def _create(
         with (
             inflight.admission(gateway, tags, log),  # below the caps on jobs pending, if any
             budget.admission(gateway, tags, estimate, qpu_budget),  # spent + estimate within budget
+            attempts.counting("POST") as posts,
         ):
             job = throttle.create_job(  # within IBM's creation rate, shared by the account's processes
                 gateway.credentials,
@@ -319,9 +321,12 @@ def _create(
             raise
         log(f"Submit failed after IBM created job {adopted.job_id}; adopted it")
         return adopted
+    log(f"Submitted {call.primitive.value} job {job.job_id} to {call.backend} ({len(pubs)} pubs)")
+    if posts.once:  # one POST, sent once and answered: IBM made this job and no other
+        return job
+    # The client re-sent the POST (a 5xx, a failed connection): each sending may have made a job.
     after = gateway.list_jobs(tags=[key_tag])
     _cancel_duplicates(gateway, after, key_tag, job.job_id, log)
-    log(f"Submitted {call.primitive.value} job {job.job_id} to {call.backend} ({len(pubs)} pubs)")
     # Built from IBM's record, as an adopting retry builds it, so both attempts return equal refs.
     listed = next((found for found in after if found.job_id == job.job_id), None)
     return _ref(listed, call, gateway) if listed is not None else job

@@ -107,3 +107,15 @@ def test_a_job_ref_refuses_a_malformed_id() -> None:
 )
 def test_a_snapshot_describes_itself_in_one_line(snapshot: JobSnapshot, text: str) -> None:
     assert snapshot.describe() == text
+
+
+def test_two_references_to_one_job_are_equal_whatever_creation_time_each_builder_saw() -> None:
+    now = datetime.now(timezone.utc)
+    posted = JobRef(job_id="d1x2c3v4b5n6m7q8w9e0", backend="b", primitive=Primitive.SAMPLER, created_at=now)
+    adopted = posted.model_copy(update={"created_at": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+    other = posted.model_copy(update={"tags": ("x",)})
+
+    assert posted == adopted
+    assert hash(posted) == hash(adopted)
+    assert len({posted, adopted, other}) == 2
+    assert posted != other

@@ -54,7 +54,7 @@ async def test_fifty_jobs_of_a_flow_run_are_read_in_batches_not_one_by_one(
     assert len({job.job_id for job in jobs}) == MANY
     assert [s.job_id for s in out["finals"]] == [job.job_id for job in jobs]
     assert {s.status for s in out["finals"]} == {JobStatus.DONE}
-    listings = after["routes"]["GET /jobs"] - before["routes"]["GET /jobs"]
+    listings = after["routes"]["GET /jobs"] - before["routes"].get("GET /jobs", 0)  # submits list nothing
     reads = status_reads(after) - status_reads(before)
     # One listing per polling cycle answers for every job of the run, final states included; read
     # one by one, every cycle would cost 50 reads.

@@ -19,6 +19,7 @@ from prefect_qiskit_jobs import (
     Primitive,
     await_for_job,
     fetch_job_result,
+    fetch_job_results,
     read_job_result,
     submit_sampler_job,
     wait_for_job,
@@ -105,7 +106,20 @@ def test_a_result_is_fetched_from_ibm_once_and_then_read_from_storage_anywhere(
         before = emulator.stats()
         second = fetch_job_result(job, return_state=True)
         after = emulator.stats()
+        # The batch fetch in one task run: the stored result from storage, the other from IBM,
+        # stored as fetch_job_result stores it, so that task then finds it cached.
+        other = submit_sampler_job([bell_isa], backend=SMALL_BACKEND, options=OPTIONS)
+        wait_for_job(other, poll=FAST_POLL)
+        batch_before = emulator.stats()
+        batch = fetch_job_results([job, other])
+        batch_after = emulator.stats()
+        again = fetch_job_result(other, return_state=True)
         return {
+            "batch": [counts_of(result) for result in batch],
+            "batch_reads": _results_read(batch_before, batch_after),
+            "again": counts_of(again.result()),
+            "again_state": again.name,
+            "again_reads": _results_read(batch_after, emulator.stats()),
             "job": job,
             "final": final,
             "first": counts_of(first),
@@ -125,6 +139,10 @@ def test_a_result_is_fetched_from_ibm_once_and_then_read_from_storage_anywhere(
     assert out["second"] == out["first"]
     assert out["second_state"] == "Cached"
     assert out["requests_after"] == out["requests_before"]
+    assert out["batch"][0] == out["first"]
+    assert_bell(out["batch"][1])
+    assert out["batch_reads"] == 1  # only the job not stored yet
+    assert (out["again_state"], out["again"], out["again_reads"]) == ("Cached", out["batch"][1], 0)
 
     # Another OS process, another flow run: same API, same result storage, the emulator's address.
     before = emulator.stats()["routes"]
@@ -148,6 +166,11 @@ def test_a_result_is_fetched_from_ibm_once_and_then_read_from_storage_anywhere(
     assert counts_of(read_job_result(job_id)) == out["first"]
     assert counts_of(read_job_result(out["job"])) == out["first"]
     assert emulator.stats()["routes"] == before
+
+
+def _results_read(before: dict[str, Any], after: dict[str, Any]) -> int:
+    route = "GET /jobs/{job_id}/results"
+    return int(after["routes"].get(route, 0) - before["routes"].get(route, 0))
 
 
 def test_reading_a_result_never_fetched_says_so(emulator: RunningEmulator) -> None:
