@@ -1,7 +1,9 @@
 """The async paths never block the event loop, in the spirit of anyio's blocking-call checks.
 
-While a check is on, every blocking socket operation and ``time.sleep`` that this package (or
-this test's flow code) makes from a thread running an event loop is recorded. asyncio's own
+While a check is on, every blocking socket operation, ``time.sleep`` and ``Thread.join`` that this
+package (or this test's flow code) makes from a thread running an event loop is recorded (a join:
+the package makes some client calls on a short-lived thread, and waiting for it blocks the loop
+as the socket would). asyncio's own
 sockets are non-blocking (timeout 0); the IBM client's ``requests`` sockets and Prefect's sync
 calls block. The async paths run in an async flow with a saved block's name, and the check must
 stay empty; a control shows that it does catch the sync submit called from the same flow.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -75,6 +78,7 @@ def blocking_calls_on_event_loops() -> Iterator[list[str]]:
 
     originals: dict[str, Any] = {name: getattr(socket.socket, name) for name in SOCKET_CALLS}
     original_sleep = time.sleep
+    original_join = threading.Thread.join
 
     def guarded(name: str) -> Any:
         original = originals[name]
@@ -91,15 +95,22 @@ def blocking_calls_on_event_loops() -> Iterator[list[str]]:
             record(f"time.sleep({seconds})")
         original_sleep(seconds)
 
+    def join(self: threading.Thread, timeout: float | None = None) -> None:
+        if _on_a_loop():
+            record(f"Thread.join({self.name})")
+        original_join(self, timeout)
+
     for name in SOCKET_CALLS:
         setattr(socket.socket, name, guarded(name))
     time.sleep = sleep
+    threading.Thread.join = join  # type: ignore[method-assign]
     try:
         yield seen
     finally:
         for name, original in originals.items():
             setattr(socket.socket, name, original)
         time.sleep = original_sleep
+        threading.Thread.join = original_join  # type: ignore[method-assign]
 
 
 @pytest.fixture
@@ -153,4 +164,4 @@ async def test_the_check_catches_the_sync_submit_called_from_an_async_flow(
     with blocking_calls_on_event_loops() as blocking:
         await blocks_its_loop()
 
-    assert any(call.startswith("socket.") for call in blocking)
+    assert any(call.startswith(("socket.", "Thread.join(qiskit-client-call)")) for call in blocking), blocking
