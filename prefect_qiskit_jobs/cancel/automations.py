@@ -35,7 +35,6 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFi
 from prefect.events.schemas.automations import AutomationCore, EventTrigger
 
 DEFINITION = "crash-zombie-runs.yaml"
-NAME = "crash-zombie-runs"
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 # The reaper crashes a run the automation missed only after this many of its windows of silence:
 # a live run's heartbeats resume within one heartbeat of a Prefect outage's end, so an outage
@@ -106,7 +105,7 @@ async def installed_window(client: PrefectClient) -> timedelta | None:
     """
     windows = [
         window
-        for automation in await client.read_automations_by_name(NAME)
+        for automation in await client.read_automations_by_name(crash_zombies_automation().name)
         if automation.enabled and (window := window_of(automation)) is not None
     ]
     return min(windows, default=None)

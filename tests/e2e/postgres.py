@@ -41,32 +41,19 @@ class Postgres:
         """The connection URL of another database of the cluster."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
+    def _run(self, tool: str, *args: str) -> None:
+        """One of PostgreSQL's client programs against this cluster, as its superuser."""
+        command = [str(server_binaries() / tool), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+        subprocess.run([*command, *args], check=True, capture_output=True)
+
     def create_database(self, name: str) -> str:
         """A new, empty database in the cluster (for a Prefect server of a test's own); its URL."""
-        command = [
-            str(server_binaries() / "createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-        ]
-        subprocess.run([*command, name], check=True, capture_output=True)
+        self._run("createdb", name)
         return self.url_of(name)
 
     def dump(self, database: str, into: Path) -> Path:
         """Everything ``database`` holds, as SQL in the file ``into`` (to scan what a server stored)."""
-        command = [
-            str(server_binaries() / "pg_dump"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-        ]
-        subprocess.run([*command, "-f", str(into), database], check=True, capture_output=True)
+        self._run("pg_dump", "-f", str(into), database)
         return into
 
 
