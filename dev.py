@@ -31,9 +31,10 @@ SERVE_DOCS = [*MKDOCS, "serve", "--strict", "--dev-addr", "127.0.0.1:8000"]
 
 # Two workers, one per core of CI's machine: many tests wait on processes and queues, so a second
 # worker fills the first's waits. Each test file runs whole on one worker, with the fixtures it
-# shares; the end-to-end files are collected first, so the longest start first. More workers
-# measured slower (the suite is CPU-bound on two cores) and starved timing-bound tests.
-PARALLEL = ["-n", "2", "--dist", "loadfile"]
+# shares, in collection order: the suite's conftest puts the longest files first (xdist's own
+# reordering, by number of tests, would send them last). More workers measured slower (the
+# suite is CPU-bound on two cores) and starved timing-bound tests.
+PARALLEL = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
 COVERAGE = ["--cov", "--cov-report=term"]
 # The slowest tests, printed at the end of each run: where the suite's time goes.
 DURATIONS = ["--durations=25"]
