@@ -40,6 +40,7 @@ from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_
 from prefect_qiskit_jobs.ibm.tags import SUBMIT_KEY_PREFIX
 from tests.e2e.conftest import (
     ROOT,
+    WORKER_STOP_GRACE,
     PrefectServer,
     cancel_requests,
     cancel_through_api,
@@ -151,7 +152,8 @@ def topology(prefect_server: PrefectServer, emulator: RunningEmulator) -> Iterat
         ]
         resumer = [sys.executable, "-m", "prefect_qiskit_jobs", "resumer", "--every", "2"]
         resumers = [start_logged(resumer, env, home / f"scale-resumer-{n}.log") for n in range(2)]
-        stack.callback(stop_processes, workers + resumers, 30)
+        # Prefect's worker at times ignores its SIGTERM (see ``stop_worker``): a short grace, then a kill.
+        stack.callback(stop_processes, workers + resumers, WORKER_STOP_GRACE)
         with talking_to(settings):
             asyncio.run(_until_polling(workers))
         yield Topology(prefect_server, emulator, workers)
