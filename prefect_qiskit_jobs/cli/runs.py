@@ -27,16 +27,20 @@ def reap(
     """Cancel pending IBM jobs whose Prefect flow run was cancelled or crashed, once."""
     import asyncio
 
+    from prefect_qiskit_jobs.blocks import resolve_credentials
     from prefect_qiskit_jobs.cancel.reaper import reap_orphaned_jobs
+    from prefect_qiskit_jobs.cli.jobs import one_line_errors
 
-    reaped = asyncio.run(
-        reap_orphaned_jobs(
-            credentials=credentials,
-            include_failed=include_failed,
-            grace_seconds=grace_seconds,
-            dry_run=dry_run,
+    with one_line_errors():
+        resolve_credentials(credentials)  # before the reaper's flow run: a missing one is one line
+        reaped = asyncio.run(
+            reap_orphaned_jobs(
+                credentials=credentials,
+                include_failed=include_failed,
+                grace_seconds=grace_seconds,
+                dry_run=dry_run,
+            )
         )
-    )
     verb = "Would cancel" if dry_run else "Cancelled"
     typer.echo(f"{verb} {len(reaped)} job(s)" + (f": {', '.join(reaped)}" if reaped else ""))
 
@@ -88,7 +92,12 @@ def resumer(
     A Paused run is resumed the moment a read finds its jobs all final, not at the next cycle.
     """
 
+    from prefect_qiskit_jobs.blocks import resolve_credentials
+    from prefect_qiskit_jobs.cli.jobs import one_line_errors
     from prefect_qiskit_jobs.wait.deferral import run_resumer
 
-    typer.echo(f"Resuming deferred flow runs every {every} s" if not once else "One resumer cycle")
-    run_resumer(credentials=credentials, every=every, once=once)
+    with one_line_errors():
+        if credentials is not None:  # a misspelled name fails now, not at the first run that needs it
+            resolve_credentials(credentials)
+        typer.echo(f"Resuming deferred flow runs every {every} s" if not once else "One resumer cycle")
+        run_resumer(credentials=credentials, every=every, once=once)
