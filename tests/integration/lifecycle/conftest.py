@@ -59,6 +59,8 @@ OPTIONS = {"default_shots": SHOTS}
 HELD_QUEUE_DELAY = 600.0
 # The held emulator accepts a second API key, for a second set of credentials on the same instance.
 SECOND_API_KEY = "emulator-second-api-key"
+# The variables the client reads its credentials from; a test unsets them to have none.
+CLIENT_VARIABLES = ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_URL")
 # Fast enough for tests; the schedule itself is unit-tested.
 FAST_POLL = PollPolicy(initial=0.2, cap=1.0, jitter=0.1)
 # The harness counts its startup wait in 0.1 s steps that ignore how long each health check takes;

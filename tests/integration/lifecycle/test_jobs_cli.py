@@ -29,10 +29,9 @@ from prefect_qiskit_jobs.cli import app
 from prefect_qiskit_jobs.emulator import RunningEmulator
 from prefect_qiskit_jobs.emulator.config import DEFAULT_API_KEY
 
-from .conftest import FAST_POLL, OPTIONS, SHOTS, SMALL_BACKEND, current_flow_run_id
+from .conftest import CLIENT_VARIABLES, FAST_POLL, OPTIONS, SHOTS, SMALL_BACKEND, current_flow_run_id
 
 RESULTS_ROUTE = "GET /jobs/{job_id}/results"
-CLIENT_VARIABLES = ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_URL")
 
 
 def jobs(*args: str, env: dict[str, str | None] | None = None) -> Result:

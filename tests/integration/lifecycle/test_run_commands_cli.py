@@ -12,7 +12,8 @@ from typer.testing import CliRunner, Result
 from prefect_qiskit_jobs.cli import app
 from prefect_qiskit_jobs.emulator import RunningEmulator
 
-CLIENT_VARIABLES = ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_URL")
+from .conftest import CLIENT_VARIABLES
+
 BAD_INPUT_EXIT = 2
 
 
@@ -20,15 +21,21 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.mark.parametrize("command", [["reap"], ["resumer", "--once", "--credentials", "no-such-block"]])
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["reap"], "QISKIT_IBM_TOKEN"),
+        (["resumer", "--once", "--credentials", "no-such-block"], "no-such-block"),
+    ],
+)
 def test_a_run_command_without_usable_credentials_says_so_in_one_line(
-    command: list[str], emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+    command: list[str], named: str, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in CLIENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     result = run(*command)
     assert result.exit_code == BAD_INPUT_EXIT, (result.output, result.exception)
     [error] = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert ("QISKIT_IBM_TOKEN" if command[0] == "reap" else "no-such-block") in error
+    assert named in error
     assert "Traceback" not in result.output
     assert emulator.stats()["routes"] == {}
