@@ -29,12 +29,14 @@ MKDOCS = [str(PYTHON), "-m", "mkdocs"]
 BUILD_DOCS = [*MKDOCS, "build", "--strict"]  # a broken link or reference, or a docstring warning, fails
 SERVE_DOCS = [*MKDOCS, "serve", "--strict", "--dev-addr", "127.0.0.1:8000"]
 
-# Two workers, one per core of CI's machine: many tests wait on processes and queues, so a second
-# worker fills the first's waits. Each test file runs whole on one worker, with the fixtures it
-# shares, in collection order: the suite's conftest puts the longest files first (xdist's own
-# reordering, by number of tests, would send them last). More workers measured slower (the
-# suite is CPU-bound on two cores) and starved timing-bound tests.
-PARALLEL = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
+# Three workers on CI's two cores: many tests wait on processes, queues and time windows, so with
+# one worker per core the machine sat idle a fifth of the run (21 %, /proc/stat read each second);
+# with three it was busy 96 % of the time and the suite took 19.1 minutes against 20.4 and 20.8
+# (docs/development.md). Four measured slower earlier and starved timing-bound tests. Each test
+# file runs whole on one worker, with the fixtures it shares, in collection order: the suite's
+# conftest puts the longest files first (xdist's own reordering, by number of tests, would send
+# them last).
+PARALLEL = ["-n", "3", "--dist", "loadfile", "--no-loadscope-reorder"]
 COVERAGE = ["--cov", "--cov-report=term"]
 # The slowest tests, printed at the end of each run: where the suite's time goes.
 DURATIONS = ["--durations=25"]
