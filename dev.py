@@ -31,7 +31,7 @@ SERVE_DOCS = [*MKDOCS, "serve", "--strict", "--dev-addr", "127.0.0.1:8000"]
 
 # Three workers on CI's two cores: many tests wait on processes, queues and time windows, so with
 # one worker per core the machine sat idle a fifth of the run (21 %, /proc/stat read each second);
-# with three it was busy 96 % of the time and the suite took 19.1 minutes against 20.4 and 20.8
+# with three it was busy 96 % of the time and the suite took 19.1 minutes against 20.5 and 20.8
 # (docs/development.md). Four measured slower earlier and starved timing-bound tests. Each test
 # file runs whole on one worker, with the fixtures it shares, in collection order: the suite's
 # conftest puts the longest files first (xdist's own reordering, by number of tests, would send
