@@ -13,13 +13,13 @@ from typing import Annotated
 
 import typer
 
+from prefect_qiskit_jobs.cli.errors import BadInputError, one_line_errors
 from prefect_qiskit_jobs.cli.jobs import (
     CredentialsOption,
     DeploymentOption,
     FlowRunOption,
     JsonOption,
     default_result_storage,
-    one_line_errors,
     parse_run_filters,
 )
 
@@ -46,7 +46,6 @@ def cleanup(
     two processes at once.
     """
     from prefect_qiskit_jobs.cleanup import cutoff_of, run_cleanup
-    from prefect_qiskit_jobs.cli.jobs import BadInputError
 
     with one_line_errors():
         if not (results or ibm):

@@ -8,14 +8,15 @@ unknown job, missing credentials) is one line on stderr and exit status 2.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
 import typer
+
+from prefect_qiskit_jobs.cli.errors import FAILED_EXIT, BadInputError, one_line, one_line_errors
 
 if TYPE_CHECKING:
     from prefect.filesystems import WritableFileSystem
@@ -39,44 +40,6 @@ FlowRunOption = Annotated[
 DeploymentOption = Annotated[
     str | None, typer.Option(help="Only jobs submitted by runs of this deployment (its id).")
 ]
-BAD_INPUT_EXIT = 2
-FAILED_EXIT = 1
-
-
-class BadInputError(ValueError):
-    """A flag's value the jobs commands cannot use; shown as one line, exit status 2."""
-
-
-@contextlib.contextmanager
-def one_line_errors() -> Iterator[None]:
-    """Show the package's errors as one line on stderr: exit 2 for bad input, 1 for the rest.
-
-    Bad input is what the person can fix: a malformed id or flag, an unknown job, missing or
-    refused credentials. IBM being unreachable and jobs without a result exit 1. Messages come
-    from the gateway, which has scrubbed the token from them.
-    """
-    from prefect_qiskit_jobs.errors import (
-        ConfigurationError,
-        InvalidJobInputError,
-        IQPAuthenticationError,
-        JobNotFoundError,
-        QiskitJobsError,
-    )
-
-    bad_input = (BadInputError, ConfigurationError, InvalidJobInputError, JobNotFoundError)
-    try:
-        yield
-    except (*bad_input, IQPAuthenticationError) as exc:
-        typer.echo(f"Error: {one_line(str(exc))}", err=True)
-        raise typer.Exit(BAD_INPUT_EXIT) from None
-    except QiskitJobsError as exc:
-        typer.echo(f"Error: {one_line(str(exc))}", err=True)
-        raise typer.Exit(FAILED_EXIT) from None
-
-
-def one_line(text: str) -> str:
-    """``text`` with every run of whitespace, newlines included, made one space."""
-    return " ".join(text.split())
 
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:

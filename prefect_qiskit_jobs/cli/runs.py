@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    pass
+from prefect_qiskit_jobs.cli.errors import one_line_errors
 
 automations_app = typer.Typer(
     help="Prefect automations the cancellation layers rely on.", no_args_is_help=True
@@ -29,7 +28,6 @@ def reap(
 
     from prefect_qiskit_jobs.blocks import resolve_credentials
     from prefect_qiskit_jobs.cancel.reaper import reap_orphaned_jobs
-    from prefect_qiskit_jobs.cli.jobs import one_line_errors
 
     with one_line_errors():
         resolve_credentials(credentials)  # before the reaper's flow run: a missing one is one line
@@ -68,7 +66,8 @@ def automations_crash_zombies(
         automation = crash_zombies_automation(within)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--within") from None
-    installed = asyncio.run(install(automation, replace=replace))
+    with one_line_errors():
+        installed = asyncio.run(install(automation, replace=replace))
     window = f"{installed.within.total_seconds():g} s" if installed.within else "unknown"
     note = " (pass --replace to update it)" if installed.action == "kept" else ""
     typer.echo(
@@ -93,7 +92,6 @@ def resumer(
     """
 
     from prefect_qiskit_jobs.blocks import resolve_credentials
-    from prefect_qiskit_jobs.cli.jobs import one_line_errors
     from prefect_qiskit_jobs.wait.deferral import run_resumer
 
     with one_line_errors():

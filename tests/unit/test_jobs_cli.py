@@ -9,10 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from prefect_qiskit_jobs.cli import app
+from prefect_qiskit_jobs.cli.errors import BadInputError, one_line
 from prefect_qiskit_jobs.cli.jobs import (
-    BadInputError,
     job_row,
-    one_line,
     parse_run_id,
     parse_since,
     parse_states,
