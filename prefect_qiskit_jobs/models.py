@@ -305,7 +305,10 @@ class PollPolicy(BaseModel):
     succeed the pause stops growing at ``lag_bound`` (``pace``): IBM may start and end a queued
     job at any moment, so however long the jobs have queued, a job's end is heard of at most about
     ``lag_bound`` (plus one read) after it happens. That costs one read per ``lag_bound`` seconds
-    per group of jobs (a flow run's jobs on one backend), whatever their number. ``error_budget``
+    per group of jobs (a flow run's jobs on one backend), whatever their number. A wait that has
+    just begun reads sooner: its pause is at most the time it has waited, and at least ``first``
+    (reads at about 0.25, 0.5, 1 s, ...), so a job that ends within a second of its submission
+    is seen within about as long again, at the cost of three more reads per wait. ``error_budget``
     consecutive transient errors (429, 5xx, dropped or hung connections) are tolerated, each
     doubling the pause up to ``cap``, before a wait fails.
 
@@ -318,6 +321,12 @@ class PollPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     initial: float = Field(1.5, gt=0, description="seconds between reads while statuses change")
+    first: float | None = Field(
+        0.25,
+        gt=0,
+        description="shortest pause of a wait that has just begun, whose pauses are at most the time "
+        "it has waited until they reach the pace; None: the pace from the first read",
+    )
     growth: float = Field(0.075, ge=0, description="the pause as a fraction of the time nothing changed")
     cap: float = Field(30.0, gt=0, description="longest pause between reads")
     jitter: float = Field(0.1, ge=0, lt=1, description="relative spread of each pause")
@@ -332,17 +341,31 @@ class PollPolicy(BaseModel):
         "None: it grows to cap",
     )
 
-    def pace(self, quiet_seconds: float, rng: random.Random | None = None, errors: int = 0) -> float:
+    def pace(
+        self,
+        quiet_seconds: float,
+        rng: random.Random | None = None,
+        errors: int = 0,
+        waited_seconds: float | None = None,
+    ) -> float:
         """The pause the watcher takes: ``delay`` grown no further than ``lag_bound``; errors double it.
+
+        A wait begun ``waited_seconds`` ago pauses at most that long (at least ``first``) while
+        its reads succeed.
 
         Example:
             >>> policy = PollPolicy(initial=1.5, growth=0.1, cap=30, jitter=0, lag_bound=5)
             >>> [policy.pace(quiet) for quiet in (0, 40, 3600)], policy.pace(3600, errors=2)
             ([1.5, 4.0, 5.0], 20.0)
+            >>> [policy.pace(waited, waited_seconds=waited) for waited in (0.05, 0.3, 0.6, 1.2, 2.4)]
+            [0.25, 0.3, 0.6, 1.2, 1.5]
         """
         if self.lag_bound is not None and self.growth:
             quiet_seconds = min(quiet_seconds, self.lag_bound / self.growth)
-        return self.delay(quiet_seconds, rng, errors)
+        pause = self.delay(quiet_seconds, rng, errors)
+        if self.first is None or waited_seconds is None or errors:
+            return pause
+        return min(pause, max(self.first, waited_seconds))
 
     def delay(self, quiet_seconds: float, rng: random.Random | None = None, errors: int = 0) -> float:
         """Seconds to pause after ``quiet_seconds`` without a change (and ``errors`` failed reads in a row).

@@ -11,11 +11,12 @@ ended out of turn; sweeps take at most a tenth of the group's requests. A job wi
 is read on its own.
 
 Each group has one read in flight at most, so a slow or hung answer holds up its own group only.
-Its pace follows ``PollPolicy.pace``: the pause grows with the time nothing in the group changed,
-up to the policy's ``lag_bound`` (a job can end at any moment, however long it queued), doubles
-with each transient error, and honours ``Retry-After``. Each read costs time in proportion to
-the jobs it lists, never to all the group's jobs. A queued group's queue position
-comes from ``/metrics`` for its head (its first queued job) only: the others queue behind it.
+Its pace follows ``PollPolicy.pace``: short while the group is new (a job may end within a
+second), then growing with the time nothing in the group changed, up to the policy's
+``lag_bound`` (a job can end at any moment, however long it queued); it doubles with each
+transient error, and honours ``Retry-After``. Each read costs time in proportion to the jobs it
+lists, never to all the group's jobs. A queued group's queue position comes from ``/metrics`` for
+its head (its first queued job) only: the others queue behind it.
 
 Members are registrations, compared by identity: a late answer for one that has gone is dropped,
 and it never touches a newer registration of the same job.
@@ -74,6 +75,7 @@ def listing_tag(tags: tuple[str, ...]) -> str | None:
 class Group:
     key: GroupKey
     members: dict[str, Member] = field(default_factory=dict)
+    began_at: float = 0.0  # when its first member came: its waits' pauses start short
     changed_at: float = 0.0
     due: float = 0.0
     errors: int = 0
@@ -236,7 +238,7 @@ class Schedule:
         group = self._groups.get(key)
         now = self._clock()
         if group is None:
-            group = self._groups[key] = Group(key, changed_at=now, due=now + COALESCE_SECONDS)
+            group = self._groups[key] = Group(key, began_at=now, changed_at=now, due=now + COALESCE_SECONDS)
         else:
             group.due = min(group.due, now + COALESCE_SECONDS)
             group.changed_at = now
@@ -306,7 +308,8 @@ class Schedule:
         return ListGroup(group, dict(group.members), group.start(), all_pages=group.unseen or sweep_due)
 
     def _pause(self, group: Group, now: float, retry_after: float | None = None) -> float:
-        pauses = [p.pace(now - group.changed_at, self._rng, group.errors) for p in group.policies()]
+        quiet, waited = now - group.changed_at, now - group.began_at
+        pauses = [p.pace(quiet, self._rng, group.errors, waited) for p in group.policies()]
         return max(min(pauses, default=1.0), retry_after or 0.0)
 
     # ----- what came back ----------------------------------------------------------------

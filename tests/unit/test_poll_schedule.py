@@ -86,3 +86,17 @@ def test_the_pace_stops_growing_at_the_lag_bound_however_long_the_queue_and_erro
     assert [policy.pace(quiet) for quiet in (0, 20, 60, 600, 3600, 10**6)] == [1.5, 1.5, 4.5, 5, 5, 5]
     assert [policy.pace(3600, errors=n) for n in range(4)] == [5, 10, 20, 30]
     assert PollPolicy(jitter=0, lag_bound=None).pace(3600) == 30.0  # the bound turned off
+
+
+def test_a_new_wait_pauses_at_most_its_age_until_that_reaches_the_pace_but_not_after_an_error() -> None:
+    policy = PollPolicy(initial=1.5, jitter=0)
+
+    assert [policy.pace(0, waited_seconds=waited) for waited in (0.0, 0.3, 0.6, 1.2, 2.4)] == [
+        0.25,
+        0.3,
+        0.6,
+        1.2,
+        1.5,
+    ]
+    assert policy.pace(0, errors=1, waited_seconds=0.3) == 3.0  # a failed read backs off as ever
+    assert PollPolicy(initial=1.5, jitter=0, first=None).pace(0, waited_seconds=0.3) == 1.5

@@ -238,10 +238,28 @@ def test_the_pause_grows_with_the_time_nothing_changed_and_starts_over_on_a_chan
         clock.now = wake
         (read,) = schedule.next_reads()
 
-    assert pauses[:5] == [1.0] * 5  # the floor, while the quiet time is short
+    # A new wait reads after 0.25 s and then whenever its age has doubled, until that reaches the
+    # floor: a job that ends within a second is seen soon after.
+    assert pauses[:6] == [0.25, 0.3, 0.6, 1.0, 1.0, 1.0]
     assert pauses[29] > 5
     assert pauses == sorted(pauses[:30]) + pauses[30:]
-    assert pauses[30] == 1.0  # the status changed: back to the floor
+    assert pauses[30] == 1.0  # the status changed: back to the floor, not to the new wait's pauses
+
+
+def test_only_a_new_group_starts_with_short_pauses_not_a_job_joining_one(
+    schedule: Schedule, clock: Clock
+) -> None:
+    first, read = quiet_group(schedule, clock)
+    clock.now += 10
+    schedule.add(member(2, RUN))  # a later job of the same run joins the group its wait reads
+    schedule.listed(read, [snap(first, JobStatus.QUEUED)], complete=True)
+    assert schedule.wake_at() == pytest.approx(clock.now + POLICY.initial)
+
+    unhurried = member(3, flow_run_tag("run-2"), policy=POLICY.model_copy(update={"first": None}))
+    schedule.add(unhurried)
+    (read,) = [r for r in due(schedule, clock) if unhurried in r.members]
+    schedule.listed(read, [snap(unhurried, JobStatus.QUEUED)], complete=True)
+    assert read.group.due == pytest.approx(clock.now + POLICY.initial)  # first=None: no short pauses
 
 
 def test_transient_errors_double_the_pause_honour_retry_after_and_exhaust_the_budget(
