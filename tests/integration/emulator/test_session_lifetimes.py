@@ -21,6 +21,7 @@ from prefect_qiskit_jobs.emulator import RunningEmulator
 from .conftest import SMALL_BACKEND, EmulatorFactory, bell_for, http, iam_token, runtime_headers
 
 DEADLINE = 30.0
+OUTLIVED_SESSION_SECONDS = 5
 
 
 def eventually(read: Any, wanted: Any) -> Any:
@@ -55,18 +56,22 @@ def test_a_queued_job_fails_when_its_session_reaches_its_max_ttl(held: RunningEm
         SamplerV2(mode=session).run([circuit], shots=20)
 
 
-def test_a_job_running_when_its_session_ends_runs_on(slow: RunningEmulator) -> None:
+def test_a_job_running_when_its_session_ends_runs_on(make_emulator: EmulatorFactory) -> None:
+    # The session lives 5 s from its creation and the job runs 10 s: the client has 5 s to create
+    # the job in the session (on a loaded 2-core runner it once took more than 1 s), and the job
+    # is still running when the session ends, whenever it started.
+    emulator = make_emulator(concurrency=1, min_run_seconds=2 * OUTLIVED_SESSION_SECONDS)
     service = QiskitRuntimeService()
     backend = service.backend(SMALL_BACKEND)
-    session = Session(backend=backend, max_time=1)
+    session = Session(backend=backend, max_time=OUTLIVED_SESSION_SECONDS)
     job = SamplerV2(mode=session).run([bell_for(backend)], shots=20)
-    slow.release(job.job_id())
-    eventually(lambda: slow.job(job.job_id())["status"], lambda status: status == "Running")
+    eventually(lambda: emulator.job(job.job_id())["status"], lambda status: status == "Running")
 
     eventually(session.details, lambda details: details["state"] == "closed")
 
+    assert emulator.job(job.job_id())["status"] == "Running"
     assert job.result()[0].data.meas.num_shots == 20
-    assert slow.job(job.job_id())["status"] == "Completed"
+    assert emulator.job(job.job_id())["status"] == "Completed"
 
 
 def test_a_dedicated_session_idle_for_its_interactive_ttl_goes_inactive_until_its_next_job(
