@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,10 +40,13 @@ class EmulatorExited(RuntimeError):
     """The background emulator process ended before it answered (a bad config, a port taken)."""
 
 
+# Seconds between the background emulator's looks at whether the process that started it is alive.
+PARENT_CHECK_SECONDS = 1.0
+
 # The background emulator's main. The package's top-level ``__init__`` imports Prefect and the
 # whole flow API (seconds), which the emulator never uses, so the child registers a bare package
 # object in its place and imports only the ``emulator`` subpackage, whose modules import nothing
-# from the rest of the package. Arguments: the config file, the port.
+# from the rest of the package. Arguments: the config file, the port, the parent's pid.
 _CHILD_MAIN = """
 import importlib.util, sys, types
 spec = importlib.util.find_spec("prefect_qiskit_jobs")
@@ -50,8 +55,10 @@ package.__path__ = list(spec.submodule_search_locations)
 package.__spec__, package.__file__ = spec, spec.origin
 sys.modules[spec.name] = package
 from pathlib import Path
-from prefect_qiskit_jobs.emulator.server import load_config, serve
-serve(load_config(Path(sys.argv[1])), port=int(sys.argv[2]))
+from prefect_qiskit_jobs.emulator.server import load_config, serve, stop_with_parent
+config = load_config(Path(sys.argv[1]), remove=True)
+stop_with_parent(int(sys.argv[3]))
+serve(config, port=int(sys.argv[2]))
 """
 
 
@@ -62,6 +69,22 @@ def serve(
     import uvicorn
 
     uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, access_log=False)
+
+
+def stop_with_parent(parent_pid: int) -> None:
+    """Stop this process (as SIGTERM stops it) once ``parent_pid`` is no longer its parent.
+
+    A background emulator's parent can die without stopping it (SIGKILL, a test worker past its
+    timeout); the orphan is adopted by another process, and then it shuts down instead of
+    serving on, unseen, for ever.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="emulator-parent-watch", daemon=True).start()
 
 
 def free_port() -> int:
@@ -205,7 +228,14 @@ class RunningEmulator:
             os.close(handle)
             self._config_file = Path(name)
         self._config_file.write_text(_config_json(self.config))
-        command = [sys.executable, "-c", _CHILD_MAIN, str(self._config_file), str(self.port)]
+        command = [
+            sys.executable,
+            "-c",
+            _CHILD_MAIN,
+            str(self._config_file),
+            str(self.port),
+            str(os.getpid()),
+        ]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -278,8 +308,12 @@ def _config_json(config: EmulatorConfig) -> str:
     return json.dumps(data)
 
 
-def load_config(path: Path) -> EmulatorConfig:
-    return EmulatorConfig.model_validate_json(path.read_text())
+def load_config(path: Path, remove: bool = False) -> EmulatorConfig:
+    """The config ``path`` holds; with ``remove`` the file is deleted once read (it holds the API keys)."""
+    config = EmulatorConfig.model_validate_json(path.read_text())
+    if remove:
+        path.unlink(missing_ok=True)
+    return config
 
 
 def _no_proxy_opener() -> urllib.request.OpenerDirector:
