@@ -11,6 +11,7 @@ client does, for the bad requests the client would never send.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from prefect_qiskit_jobs.emulator import EmulatorConfig, RunningEmulator, start_
 SMALL_BACKEND = "ibmq_manila"
 HELD_QUEUE_DELAY = 3600.0
 SLOW_RUN_SECONDS = 3.0
+DEADLINE = 30.0  # seconds a state the emulator reaches by itself may take: only a defect reaches it
 # The IBM-API-Version the installed client sends.
 API_VERSION = RestAdapterBase._HEADER_API_VERSION["IBM-API-Version"]
 # What the ``make_emulator`` fixture of tests/conftest.py hands out.
@@ -146,3 +148,12 @@ def sampler_body(backend: str, pubs: list[Any], **extra: Any) -> dict[str, Any]:
         "params": {"pubs": pubs, "options": {}, "version": 2, "support_qiskit": True},
         **extra,
     }
+
+
+def eventually(read: Callable[[], Any], wanted: Callable[[Any], bool]) -> Any:
+    """Read until ``wanted(value)`` holds and return that value; fail after ``DEADLINE`` seconds."""
+    deadline = time.monotonic() + DEADLINE
+    while not wanted(value := read()):
+        assert time.monotonic() < deadline, f"still {value!r}"
+        time.sleep(0.1)
+    return value

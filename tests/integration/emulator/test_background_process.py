@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 
-DEADLINE = 30.0
+from .conftest import eventually
+
 STARTER = """
-import sys, time
+import time
 from prefect_qiskit_jobs.emulator import start_emulator
 emulator = start_emulator()
 print(emulator.process.pid, flush=True)
@@ -39,9 +39,6 @@ def test_a_background_emulator_exits_when_the_process_that_started_it_is_killed(
 
     starter.kill()
     starter.wait()
-    deadline = time.monotonic() + DEADLINE
-    while not ended(emulator):
-        assert time.monotonic() < deadline, "the emulator outlived the process that started it"
-        time.sleep(0.1)
+    eventually(lambda: ended(emulator), bool)  # else it outlived the process that started it
 
     assert not config_file.exists()

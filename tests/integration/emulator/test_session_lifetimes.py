@@ -9,28 +9,15 @@ a session whose jobs never start still ends).
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2, Session
 from qiskit_ibm_runtime.exceptions import IBMRuntimeError, RuntimeJobFailureError
 
 from prefect_qiskit_jobs.emulator import RunningEmulator
 
-from .conftest import SMALL_BACKEND, EmulatorFactory, bell_for, http, iam_token, runtime_headers
+from .conftest import SMALL_BACKEND, EmulatorFactory, bell_for, eventually, http, iam_token, runtime_headers
 
-DEADLINE = 30.0
 OUTLIVED_SESSION_SECONDS = 5
-
-
-def eventually(read: Any, wanted: Any) -> Any:
-    """Read until ``wanted(value)`` holds; fail after ``DEADLINE`` seconds."""
-    deadline = time.monotonic() + DEADLINE
-    while not wanted(value := read()):
-        assert time.monotonic() < deadline, f"still {value!r}"
-        time.sleep(0.1)
-    return value
 
 
 def test_a_queued_job_fails_when_its_session_reaches_its_max_ttl(held: RunningEmulator) -> None:
