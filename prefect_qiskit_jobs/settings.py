@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 
 from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from prefect_qiskit_jobs.errors import ConfigurationError
 
@@ -26,7 +26,7 @@ PREFIX = "PREFECT_QISKIT_JOBS_"
 class Settings(BaseSettings):
     """The package's settings, from the environment (``PREFECT_QISKIT_JOBS_`` prefix)."""
 
-    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True, populate_by_name=True)
 
     max_in_flight: PositiveInt | None = Field(
         None,
@@ -68,6 +68,22 @@ class Settings(BaseSettings):
     global_catalog_url: str | None = Field(
         None, validation_alias=AliasChoices("GLOBAL_CATALOG_URL"), description="Global Catalog URL."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values ``read`` passes: it reads the environment (or the mapping it is given).
+
+        pydantic-settings would read the whole environment again on every read (milliseconds,
+        three times per submitted job) and fill what a given mapping lacks from this process's.
+        """
+        return (init_settings,)
 
     @classmethod
     def read(cls, environ: Mapping[str, str] | None = None) -> Settings:
