@@ -141,3 +141,41 @@ async def test_a_result_fetched_from_async_code_leaves_its_counts_summary(
     (summary,) = await artifacts(key=f"qiskit-result-{job_id}".lower())
     assert summary.type == "markdown"
     assert "| outcome | count | share |" in str(summary.data)
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_results_fetched_in_a_batch_each_leave_their_counts_summary(
+    kind: str, emulator: RunningEmulator, bell_isa: QuantumCircuit
+) -> None:
+    """The batch shares one Prefect client among its fetches: each summary still reaches the API."""
+    from prefect_qiskit_jobs import (
+        afetch_job_results,
+        asubmit_sampler_jobs,
+        await_for_jobs,
+        fetch_job_results,
+        submit_sampler_jobs,
+        wait_for_jobs,
+    )
+
+    pubs = [(bell_isa, None, 100)] * 3
+
+    @flow
+    async def fetched_async() -> list[str]:
+        jobs = await asubmit_sampler_jobs(pubs, backend=SMALL_BACKEND, max_pubs_per_job=1)
+        await await_for_jobs(jobs, poll=POLL)
+        await afetch_job_results(jobs)
+        return [job.job_id for job in jobs]
+
+    @flow
+    def fetched_sync() -> list[str]:
+        jobs = submit_sampler_jobs(pubs, backend=SMALL_BACKEND, max_pubs_per_job=1)
+        wait_for_jobs(jobs, poll=POLL)
+        fetch_job_results(jobs)
+        return [job.job_id for job in jobs]
+
+    job_ids = await fetched_async() if kind == "async" else fetched_sync()
+
+    assert len(set(job_ids)) == 3
+    for job_id in job_ids:
+        (summary,) = await artifacts(key=f"qiskit-result-{job_id}".lower())
+        assert "| outcome | count | share |" in str(summary.data)
