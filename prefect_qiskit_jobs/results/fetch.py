@@ -9,6 +9,7 @@ imported, as every reader does.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
@@ -16,7 +17,7 @@ from typing import Any
 
 import anyio
 from prefect.cache_policies import NO_CACHE
-from prefect.context import SyncClientContext, TaskRunContext
+from prefect.context import TaskRunContext
 from prefect.filesystems import WritableFileSystem
 from prefect.results import (
     ResultStore,
@@ -40,7 +41,7 @@ from prefect_qiskit_jobs.errors import (
 from prefect_qiskit_jobs.ibm.gateway import IQPGateway, gateway_for
 from prefect_qiskit_jobs.models import JobRef, JobStatus, job_id_of
 from prefect_qiskit_jobs.results.serializer import RuntimeJSONSerializer
-from prefect_qiskit_jobs.results.summaries import summarize_result
+from prefect_qiskit_jobs.results.summaries import asummarize_result, summarize_result
 
 RESULT_KEY_PREFIX = "qiskit-result-"
 
@@ -80,8 +81,12 @@ def _fetch(gateway: IQPGateway, job: JobRef | str) -> PrimitiveResult[Any]:
         raise IQPError(
             f"Job {job_id} has no result yet: it is {snapshot.status.value}; wait for it first"
         ) from None
-    summarize_result(job_id, job.primitive.value if isinstance(job, JobRef) else None, result)
     return result
+
+
+def _primitive_of(job: JobRef | str) -> str | None:
+    """The job's primitive where its reference says (a bare id does not): how its summary shows it."""
+    return job.primitive.value if isinstance(job, JobRef) else None
 
 
 def _gone_why(job: JobRef | str) -> str:
@@ -124,7 +129,9 @@ def fetch_job_result(job: JobRef | str, *, credentials: CredentialsLike = None) 
     Example:
         >>> counts = fetch_job_result(job)[0].data.meas.get_counts()  # doctest: +SKIP
     """
-    return _fetch(gateway_for(resolve_credentials(credentials)), job)
+    result = _fetch(gateway_for(resolve_credentials(credentials)), job)
+    summarize_result(job_id_of(job), _primitive_of(job), result)
+    return result
 
 
 @qiskit_task(**_FETCH_SETTINGS)
@@ -143,18 +150,33 @@ async def afetch_job_result(
         The job's result.
     """
     gateway = gateway_for(await aresolve_credentials(credentials))
-    return await anyio.to_thread.run_sync(_fetch, gateway, job)
+    result = await anyio.to_thread.run_sync(_fetch, gateway, job)
+    await asummarize_result(job_id_of(job), _primitive_of(job), result)
+    return result
 
 
-def _fetch_stored(gateway: IQPGateway, store: ResultStore, job: JobRef | str) -> PrimitiveResult[Any]:
+def _fetch_stored(
+    gateway: IQPGateway, store: ResultStore, job: JobRef | str
+) -> tuple[PrimitiveResult[Any], bool]:
     """What ``fetch_job_result`` does for one job, inside a batch's task run: storage first, then
-    IBM, and the result stored under the same key, in the same record, as that task stores it."""
+    IBM, and the result stored under the same key, in the same record, as that task stores it.
+    With the result, whether it came from IBM (then it wants its summary)."""
     key = result_key(job)
     if store.exists(key):
         stored: PrimitiveResult[Any] = store.read(key).result
-        return stored
+        return stored, False
     result = _fetch(gateway, job)
     store.write(result, key=key)
+    return result, True
+
+
+def _fetch_stored_summarized(
+    gateway: IQPGateway, store: ResultStore, job: JobRef | str
+) -> PrimitiveResult[Any]:
+    """``_fetch_stored`` for a sync batch's worker thread, with the summary of a result from IBM."""
+    result, from_ibm = _fetch_stored(gateway, store, job)
+    if from_ibm:
+        summarize_result(job_id_of(job), _primitive_of(job), result)
     return result
 
 
@@ -167,24 +189,6 @@ def _batch_store() -> ResultStore:
 
 # Results of a batch fetched from IBM side by side, at most this many at a time.
 FETCHES_AT_ONCE = 8
-
-
-def _fetch_all(
-    gateway: IQPGateway, store: ResultStore, jobs: Sequence[JobRef | str]
-) -> list[PrimitiveResult[Any]]:
-    """A batch's fetches, in order, side by side on worker threads, in this thread's context.
-
-    The reads wait on IBM together, and the client's per-request stack walk sees a short stack.
-    The context (the task run's) carries one Prefect client for the whole batch: without it each
-    result summary built a client of its own, and with it an SSL context, which was half the
-    CPU of fetching 100 results.
-    """
-    with (
-        SyncClientContext.get_or_create(),
-        ThreadPoolExecutor(FETCHES_AT_ONCE, thread_name_prefix="qiskit-fetch") as pool,
-    ):
-        fetches = [pool.submit(copy_context().run, _fetch_stored, gateway, store, job) for job in jobs]
-        return [fetch.result() for fetch in fetches]
 
 
 @qiskit_task(name="fetch-job-results", cache_policy=NO_CACHE, **RETRY_THROUGH_OUTAGES)
@@ -208,7 +212,15 @@ def fetch_job_results(
     Example:
         >>> results = fetch_job_results(jobs, credentials="ibm-quantum")  # doctest: +SKIP
     """
-    return _fetch_all(gateway_for(resolve_credentials(credentials)), _batch_store(), jobs)
+    gateway, store = gateway_for(resolve_credentials(credentials)), _batch_store()
+    # Side by side on worker threads, in the task run's context: the summaries use its Prefect
+    # client, the reads wait on IBM together, and the client's per-request stack walk sees a
+    # short stack.
+    with ThreadPoolExecutor(FETCHES_AT_ONCE, thread_name_prefix="qiskit-fetch") as pool:
+        fetches = [
+            pool.submit(copy_context().run, _fetch_stored_summarized, gateway, store, job) for job in jobs
+        ]
+        return [fetch.result() for fetch in fetches]
 
 
 @qiskit_task(name="fetch-job-results", cache_policy=NO_CACHE, **RETRY_THROUGH_OUTAGES)
@@ -226,7 +238,15 @@ async def afetch_job_results(
     """
     gateway = gateway_for(await aresolve_credentials(credentials))
     store = await get_result_store().aupdate_for_task(afetch_job_result)
-    return await anyio.to_thread.run_sync(_fetch_all, gateway, store, jobs)
+    limiter = anyio.CapacityLimiter(FETCHES_AT_ONCE)
+
+    async def fetch(job: JobRef | str) -> PrimitiveResult[Any]:
+        result, from_ibm = await anyio.to_thread.run_sync(_fetch_stored, gateway, store, job, limiter=limiter)
+        if from_ibm:
+            await asummarize_result(job_id_of(job), _primitive_of(job), result)
+        return result
+
+    return list(await asyncio.gather(*(fetch(job) for job in jobs)))
 
 
 def read_job_result(

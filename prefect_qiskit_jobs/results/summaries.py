@@ -57,27 +57,47 @@ def expectation_rows(result: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _summary(job_id: str, primitive: str | None, result: Any) -> tuple[str, Any, str]:
+    """(``table`` or ``markdown``, what to show, its description) for a job's result."""
+    if primitive == "estimator" or (result and "evs" in result[0].data):
+        return "table", expectation_rows(result), f"Expectation values of job {job_id}"
+    return "markdown", counts_markdown(job_id, result), f"Counts of job {job_id}"
+
+
 def summarize_result(job_id: str, primitive: str | None, result: Any) -> None:
-    """Leave a result summary people would rather look at than read, as an artifact of the task run."""
+    """Leave a result summary people would rather look at than read, as an artifact of the task run.
+
+    For sync code: Prefect's client of the run's context (a sync task run's) carries it.
+    """
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     key = artifact_key("qiskit-result", job_id)
-    # _sync: this runs on a worker thread for async fetches, where Prefect's dispatch would see the
-    # async task's context and hand back a coroutine that nobody awaits (and no artifact).
+    # _sync: this may run on a worker thread of a sync batch, where Prefect's dispatch must not
+    # hand back a coroutine that nobody awaits (and no artifact).
     try:
-        if primitive == "estimator" or (result and "evs" in result[0].data):
-            create_table_artifact(
-                expectation_rows(result),
-                key=key,
-                description=f"Expectation values of job {job_id}",
-                _sync=True,  # type: ignore[call-arg]
-            )
+        kind, shown, description = _summary(job_id, primitive, result)
+        if kind == "table":
+            create_table_artifact(shown, key=key, description=description, _sync=True)  # type: ignore[call-arg]
         else:
-            create_markdown_artifact(
-                counts_markdown(job_id, result),
-                key=key,
-                description=f"Counts of job {job_id}",
-                _sync=True,  # type: ignore[call-arg]
-            )
+            create_markdown_artifact(shown, key=key, description=description, _sync=True)  # type: ignore[call-arg]
+    except Exception as exc:  # a summary is a view: never fail the fetch over it
+        logger.warning("could not summarise the result of job %s: %s", job_id, exc)
+
+
+async def asummarize_result(job_id: str, primitive: str | None, result: Any) -> None:
+    """The awaitable twin of ``summarize_result``, on the event loop with the async task run's client.
+
+    A sync artifact call from async code builds a Prefect client of its own, and an SSL context
+    with it: that was most of the CPU of fetching a batch of results.
+    """
+    from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+    key = artifact_key("qiskit-result", job_id)
+    try:
+        kind, shown, description = _summary(job_id, primitive, result)
+        if kind == "table":
+            await acreate_table_artifact(shown, key=key, description=description)
+        else:
+            await acreate_markdown_artifact(shown, key=key, description=description)
     except Exception as exc:  # a summary is a view: never fail the fetch over it
         logger.warning("could not summarise the result of job %s: %s", job_id, exc)
