@@ -84,11 +84,6 @@ def _fetch(gateway: IQPGateway, job: JobRef | str) -> PrimitiveResult[Any]:
     return result
 
 
-def _primitive_of(job: JobRef | str) -> str | None:
-    """The job's primitive where its reference says (a bare id does not): how its summary shows it."""
-    return job.primitive.value if isinstance(job, JobRef) else None
-
-
 def _gone_why(job: JobRef | str) -> str:
     """Why IBM answers 404 for a job: deleted or past its retention (both answer alike)."""
     why = "IBM has no job by that id any more: it was deleted (DELETE /jobs/{id}), or its retention ended"
@@ -130,7 +125,7 @@ def fetch_job_result(job: JobRef | str, *, credentials: CredentialsLike = None) 
         >>> counts = fetch_job_result(job)[0].data.meas.get_counts()  # doctest: +SKIP
     """
     result = _fetch(gateway_for(resolve_credentials(credentials)), job)
-    summarize_result(job_id_of(job), _primitive_of(job), result)
+    summarize_result(job, result)
     return result
 
 
@@ -151,7 +146,7 @@ async def afetch_job_result(
     """
     gateway = gateway_for(await aresolve_credentials(credentials))
     result = await anyio.to_thread.run_sync(_fetch, gateway, job)
-    await asummarize_result(job_id_of(job), _primitive_of(job), result)
+    await asummarize_result(job, result)
     return result
 
 
@@ -176,7 +171,7 @@ def _fetch_stored_summarized(
     """``_fetch_stored`` for a sync batch's worker thread, with the summary of a result from IBM."""
     result, from_ibm = _fetch_stored(gateway, store, job)
     if from_ibm:
-        summarize_result(job_id_of(job), _primitive_of(job), result)
+        summarize_result(job, result)
     return result
 
 
@@ -243,7 +238,7 @@ async def afetch_job_results(
     async def fetch(job: JobRef | str) -> PrimitiveResult[Any]:
         result, from_ibm = await anyio.to_thread.run_sync(_fetch_stored, gateway, store, job, limiter=limiter)
         if from_ibm:
-            await asummarize_result(job_id_of(job), _primitive_of(job), result)
+            await asummarize_result(job, result)
         return result
 
     return list(await asyncio.gather(*(fetch(job) for job in jobs)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from prefect_qiskit_jobs.models import JobRef, job_id_of
 from prefect_qiskit_jobs.wait.display import artifact_key
 
 logger = logging.getLogger(__name__)
@@ -57,34 +58,39 @@ def expectation_rows(result: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _summary(job_id: str, primitive: str | None, result: Any) -> tuple[str, Any, str]:
-    """(``table`` or ``markdown``, what to show, its description) for a job's result."""
+def _summary(job: JobRef | str, result: Any) -> tuple[str, str, Any, str]:
+    """(its artifact key, ``table`` or ``markdown``, what to show, its description) for a job's result.
+
+    A ``JobRef`` says its primitive; for a bare id the result's data does.
+    """
+    job_id = job_id_of(job)
+    key = artifact_key("qiskit-result", job_id)
+    primitive = job.primitive.value if isinstance(job, JobRef) else None
     if primitive == "estimator" or (result and "evs" in result[0].data):
-        return "table", expectation_rows(result), f"Expectation values of job {job_id}"
-    return "markdown", counts_markdown(job_id, result), f"Counts of job {job_id}"
+        return key, "table", expectation_rows(result), f"Expectation values of job {job_id}"
+    return key, "markdown", counts_markdown(job_id, result), f"Counts of job {job_id}"
 
 
-def summarize_result(job_id: str, primitive: str | None, result: Any) -> None:
+def summarize_result(job: JobRef | str, result: Any) -> None:
     """Leave a result summary people would rather look at than read, as an artifact of the task run.
 
     For sync code: Prefect's client of the run's context (a sync task run's) carries it.
     """
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    key = artifact_key("qiskit-result", job_id)
     # _sync: this may run on a worker thread of a sync batch, where Prefect's dispatch must not
     # hand back a coroutine that nobody awaits (and no artifact).
     try:
-        kind, shown, description = _summary(job_id, primitive, result)
+        key, kind, shown, description = _summary(job, result)
         if kind == "table":
             create_table_artifact(shown, key=key, description=description, _sync=True)  # type: ignore[call-arg]
         else:
             create_markdown_artifact(shown, key=key, description=description, _sync=True)  # type: ignore[call-arg]
     except Exception as exc:  # a summary is a view: never fail the fetch over it
-        logger.warning("could not summarise the result of job %s: %s", job_id, exc)
+        logger.warning("could not summarise the result of job %s: %s", job_id_of(job), exc)
 
 
-async def asummarize_result(job_id: str, primitive: str | None, result: Any) -> None:
+async def asummarize_result(job: JobRef | str, result: Any) -> None:
     """The awaitable twin of ``summarize_result``, on the event loop with the async task run's client.
 
     A sync artifact call from async code builds a Prefect client of its own, and an SSL context
@@ -92,12 +98,11 @@ async def asummarize_result(job_id: str, primitive: str | None, result: Any) -> 
     """
     from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
-    key = artifact_key("qiskit-result", job_id)
     try:
-        kind, shown, description = _summary(job_id, primitive, result)
+        key, kind, shown, description = _summary(job, result)
         if kind == "table":
             await acreate_table_artifact(shown, key=key, description=description)
         else:
             await acreate_markdown_artifact(shown, key=key, description=description)
     except Exception as exc:  # a summary is a view: never fail the fetch over it
-        logger.warning("could not summarise the result of job %s: %s", job_id, exc)
+        logger.warning("could not summarise the result of job %s: %s", job_id_of(job), exc)
